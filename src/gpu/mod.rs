@@ -1,0 +1,1 @@
+//! GPU: device and limits, pipeline cache, tensor upload, kernels.

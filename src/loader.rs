@@ -1,0 +1,1 @@
+//! Loading a model: stream GGUF bytes into GPU tensors.

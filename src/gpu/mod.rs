@@ -1,1 +1,10 @@
-//! GPU: device and limits, pipeline cache, tensor upload, kernels.
+//! GPU: device and limits, pipeline cache, tensor upload while streaming, kernels.
+
+pub mod context;
+pub mod error;
+pub mod kernels;
+pub mod tensor;
+
+pub use context::{GpuContext, Requirements};
+pub use error::GpuError;
+pub use tensor::{BlockLayout, GpuTensor, TensorUploader};

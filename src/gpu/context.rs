@@ -1,0 +1,218 @@
+//! The device: limits planned from the model before it is requested, a pipeline cache,
+//! error capture (wgpu's default handler panics; we record and report instead) and readback.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use super::error::GpuError;
+
+/// What a model needs from the device, computed from its tensor index.
+#[derive(Debug, Clone, Default)]
+pub struct Requirements {
+    /// The largest single binding that must work: one row of the widest tensor.
+    pub min_binding: u64,
+    /// The binding size that lets the largest tensor be bound whole (asked for, not required).
+    pub wanted_binding: u64,
+    /// Storage buffers one kernel binds at once.
+    pub storage_buffers_per_stage: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+}
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub limits: wgpu::Limits,
+    pub adapter: AdapterSummary,
+    pipelines: RefCell<HashMap<(&'static str, &'static str), Rc<wgpu::ComputePipeline>>>,
+    modules: RefCell<HashMap<&'static str, Rc<wgpu::ShaderModule>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Find an adapter, check it can hold a model with `req`, and request a device with the
+    /// limits the model needs (as much binding size as the adapter allows, up to what the
+    /// largest tensor wants). Fails with [`GpuError::DeviceLimits`] naming what is missing.
+    pub async fn new(req: &Requirements) -> Result<GpuContext, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::PRIMARY | wgpu::Backends::BROWSER_WEBGPU;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let have = adapter.limits();
+        let mut missing = vec![];
+        let max_bind = have.max_storage_buffer_binding_size.min(have.max_buffer_size);
+        if max_bind < req.min_binding {
+            missing.push(format!(
+                "maxStorageBufferBindingSize {} < {} (one row of the widest tensor)",
+                max_bind, req.min_binding
+            ));
+        }
+        if have.max_storage_buffers_per_shader_stage < req.storage_buffers_per_stage {
+            missing.push(format!(
+                "maxStorageBuffersPerShaderStage {} < {}",
+                have.max_storage_buffers_per_shader_stage, req.storage_buffers_per_stage
+            ));
+        }
+        if !missing.is_empty() {
+            return Err(GpuError::DeviceLimits(missing.join("; ")));
+        }
+        let mut limits = wgpu::Limits::downlevel_defaults();
+        limits.max_storage_buffer_binding_size =
+            have.max_storage_buffer_binding_size.min(req.wanted_binding.max(limits.max_storage_buffer_binding_size));
+        limits.max_buffer_size = have.max_buffer_size.min(req.wanted_binding.max(limits.max_buffer_size));
+        limits.max_storage_buffers_per_shader_stage =
+            have.max_storage_buffers_per_shader_stage.min(req.storage_buffers_per_stage.max(8));
+        limits.max_compute_workgroup_storage_size = have.max_compute_workgroup_storage_size;
+        limits.max_compute_invocations_per_workgroup = have.max_compute_invocations_per_workgroup;
+        limits.max_compute_workgroup_size_x = have.max_compute_workgroup_size_x;
+        limits.max_compute_workgroups_per_dimension = have.max_compute_workgroups_per_dimension;
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("braid"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut l) = lost_sink.lock() {
+                *l = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        Ok(GpuContext {
+            device,
+            queue,
+            limits,
+            adapter: AdapterSummary {
+                name: info.name,
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            },
+            pipelines: RefCell::new(HashMap::new()),
+            modules: RefCell::new(HashMap::new()),
+            errors,
+            lost,
+        })
+    }
+
+    /// The largest byte range one binding may cover (and one buffer may have).
+    pub fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size) & !3
+    }
+
+    /// Fails if the device was lost or a GPU error was recorded since the last check.
+    pub fn check(&self) -> Result<(), GpuError> {
+        if let Some(l) = self.lost.lock().ok().and_then(|l| l.clone()) {
+            return Err(GpuError::DeviceLost(l));
+        }
+        let mut errs = self.errors.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default();
+        if let Some(e) = errs.pop() {
+            if e.to_lowercase().contains("out of memory") {
+                return Err(GpuError::OutOfMemory(e));
+            }
+            return Err(GpuError::Validation(e));
+        }
+        Ok(())
+    }
+
+    /// A compute pipeline for `entry` of the shader `name` (its WGSL `source`), created once.
+    pub fn pipeline(&self, name: &'static str, source: &dyn Fn() -> String, entry: &'static str) -> Rc<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.borrow().get(&(name, entry)) {
+            return p.clone();
+        }
+        let module = self
+            .modules
+            .borrow_mut()
+            .entry(name)
+            .or_insert_with(|| {
+                Rc::new(self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(name),
+                    source: wgpu::ShaderSource::Wgsl(source().into()),
+                }))
+            })
+            .clone();
+        let p = Rc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        }));
+        self.pipelines.borrow_mut().insert((name, entry), p.clone());
+        p
+    }
+
+    /// Let the native backend make progress (a no-op on the web, where the browser does).
+    pub fn poll_wait(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+
+    /// Copy `size` bytes at `offset` of `src` (which needs COPY_SRC) back to the CPU.
+    pub async fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>, GpuError> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.poll_wait();
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(GpuError::Readback(e.to_string())),
+            Err(_) => return Err(GpuError::Readback("map callback dropped".into())),
+        }
+        self.check()?;
+        let data = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    pub async fn read_f32(&self, src: &wgpu::Buffer, offset: u64, count: u64) -> Result<Vec<f32>, GpuError> {
+        let bytes = self.read_bytes(src, offset, count * 4).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}

@@ -36,6 +36,7 @@ pub struct GpuContext {
     modules: RefCell<HashMap<&'static str, Rc<wgpu::ShaderModule>>>,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
+    part_limit: std::cell::Cell<u64>,
 }
 
 impl GpuContext {
@@ -123,12 +124,19 @@ impl GpuContext {
             modules: RefCell::new(HashMap::new()),
             errors,
             lost,
+            part_limit: std::cell::Cell::new(u64::MAX),
         })
     }
 
     /// The largest byte range one binding may cover (and one buffer may have).
     pub fn max_binding(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size) & !3
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size).min(self.part_limit.get()) & !3
+    }
+
+    /// Split tensors into parts of at most `bytes` even where the device allows more (tests
+    /// exercise the multi-part path this way on any adapter).
+    pub fn set_part_limit(&self, bytes: u64) {
+        self.part_limit.set(bytes.max(4));
     }
 
     /// Fails if the device was lost or a GPU error was recorded since the last check.

@@ -1,0 +1,179 @@
+//! Streaming upload into GPU buffers and the WGSL dequantizers, natively (wgpu on whatever
+//! adapter the machine has: Mesa lavapipe in CI). Every supported type, odd row counts,
+//! random chunk sizes, tensors split into parts, and one tensor above lavapipe's 128 MiB
+//! binding limit.
+
+use std::rc::Rc;
+
+use braid::gguf::quant::dequantize;
+use braid::gguf::writer::GgufWriter;
+use braid::gguf::{GgmlType, Value};
+use braid::gpu::kernels::dequantize_rows;
+use braid::gpu::{GpuContext, Requirements};
+use braid::loader::{LoadError, LoadedWeights, StreamLoader};
+use braid::synth::{random_tensor_bytes, Rng};
+
+fn context() -> Rc<GpuContext> {
+    let req = Requirements { min_binding: 4, wanted_binding: 1 << 30, storage_buffers_per_stage: 8 };
+    let ctx = pollster::block_on(GpuContext::new(&req))
+        .expect("no WebGPU adapter: these tests need one (install mesa-vulkan-drivers for lavapipe)");
+    eprintln!("adapter: {:?}, max binding {}", ctx.adapter, ctx.max_binding());
+    Rc::new(ctx)
+}
+
+fn stream(bytes: &[u8], ctx: &Rc<GpuContext>, rng: &mut Rng, max_chunk: u64) -> Result<LoadedWeights, LoadError> {
+    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = (1 + rng.next_u64() % max_chunk) as usize;
+        let end = (at + n).min(bytes.len());
+        pollster::block_on(l.feed(&bytes[at..end]))?;
+        at = end;
+    }
+    l.finish()
+}
+
+fn supported() -> Vec<GgmlType> {
+    GgmlType::all().filter(|t| t.is_supported()).collect()
+}
+
+fn close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        // GPUs may flush f32 subnormals (MXFP4 with tiny exponents) to zero.
+        let ok = g == w || (g - w).abs() <= w.abs() * 1e-6 || (w.abs() < 1e-37 && g.abs() < 1e-37);
+        assert!(ok, "{what}: element {i}: gpu {g}, cpu {w}");
+    }
+}
+
+/// A file with one tensor per type and shape, plus the CPU reference of each.
+fn build(shapes: &[(GgmlType, u64, u64)], rng: &mut Rng) -> (Vec<u8>, Vec<Vec<f32>>) {
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    w.kv("general.alignment", Value::U32(64));
+    let mut data = vec![];
+    let mut want = vec![];
+    for (i, &(ty, blocks_per_row, rows)) in shapes.iter().enumerate() {
+        let ne0 = blocks_per_row * ty.block_size();
+        w.tensor(&format!("t{i}.{}", ty.name()), ty, &[ne0, rows]);
+        let mut b = vec![];
+        random_tensor_bytes(ty, ne0 * rows, 0.5, rng, &mut b);
+        let mut v = vec![];
+        dequantize(ty, &b, &mut v).unwrap();
+        data.push(b);
+        want.push(v);
+    }
+    (w.to_bytes(&data), want)
+}
+
+#[test]
+fn every_type_streams_and_dequantizes_like_the_cpu() {
+    let ctx = context();
+    let mut rng = Rng::new(5);
+    let mut shapes = vec![];
+    for ty in supported() {
+        // odd rows, odd blocks per row; 1-row tensors; float types with odd ne0
+        let bpr = if ty.block_size() == 1 { 37 } else { 3 };
+        shapes.extend([(ty, bpr, 7), (ty, 1, 1), (ty, bpr + 2, 5)]);
+    }
+    let (bytes, want) = build(&shapes, &mut rng);
+    for max_chunk in [7u64, 1000, 1 << 20] {
+        let w = stream(&bytes, &ctx, &mut rng, max_chunk).unwrap();
+        for (i, t) in w.tensors.iter().enumerate() {
+            assert_eq!(t.parts.len(), 1);
+            let got = pollster::block_on(dequantize_rows(&ctx, t, 0..t.info.n_rows())).unwrap();
+            close(&got, &want[i], &format!("{} (chunks ≤ {max_chunk})", t.info.name));
+        }
+    }
+}
+
+#[test]
+fn tensors_split_into_parts_dequantize_like_the_cpu() {
+    let ctx = context();
+    let mut rng = Rng::new(6);
+    let shapes: Vec<_> = supported().into_iter().map(|ty| (ty, if ty.block_size() == 1 { 33 } else { 2 }, 23)).collect();
+    let (bytes, want) = build(&shapes, &mut rng);
+    // About 3 rows per part for every type.
+    ctx.set_part_limit(700);
+    let w = stream(&bytes, &ctx, &mut rng, 333).unwrap();
+    ctx.set_part_limit(u64::MAX);
+    for (i, t) in w.tensors.iter().enumerate() {
+        assert!(t.parts.len() >= 2, "{} has {} parts", t.info.name, t.parts.len());
+        assert_eq!(t.parts.iter().map(|p| p.n_rows).sum::<u64>(), 23);
+        for p in &t.parts {
+            assert!(p.size <= 700, "{}: part of {} bytes", t.info.name, p.size);
+        }
+        let got = pollster::block_on(dequantize_rows(&ctx, t, 0..23)).unwrap();
+        close(&got, &want[i], &t.info.name);
+        // A row range that straddles parts.
+        let ne0 = t.info.ne0() as usize;
+        let got = pollster::block_on(dequantize_rows(&ctx, t, 2..9)).unwrap();
+        close(&got, &want[i][2 * ne0..9 * ne0], &format!("{} rows 2..9", t.info.name));
+    }
+}
+
+#[test]
+fn tensor_above_the_binding_limit_is_split_not_refused() {
+    let ctx = context();
+    let limit = ctx.max_binding();
+    // A Q8_0 tensor a little above the binding limit (lavapipe: 128 MiB → ~136 MiB; capped
+    // at ~600 MiB on adapters with larger limits, forcing the split with set_part_limit).
+    let target = (limit + (8 << 20)).min(600 << 20);
+    if target <= limit {
+        ctx.set_part_limit(target - (16 << 20));
+        eprintln!("adapter binds {limit} bytes: splitting at {} instead", target - (16 << 20));
+    }
+    let ne0 = 4096u64;
+    let row_bytes = ne0 / 32 * 34;
+    let rows = target / row_bytes + 1;
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    w.tensor("big.weight", GgmlType::Q8_0, &[ne0, rows]);
+    let mut rng = Rng::new(7);
+    let mut data = vec![];
+    random_tensor_bytes(GgmlType::Q8_0, ne0 * rows, 1.0, &mut rng, &mut data);
+    let bytes = w.to_bytes(&[data.clone()]);
+    assert!(bytes.len() as u64 > 128 << 20);
+    let loaded = stream(&bytes, &ctx, &mut rng, 4 << 20).unwrap();
+    ctx.set_part_limit(u64::MAX);
+    let t = &loaded.tensors[0];
+    assert!(t.parts.len() >= 2, "{} parts", t.parts.len());
+    eprintln!("{} rows in {} parts: {:?}", rows, t.parts.len(), t.parts.iter().map(|p| (p.row0, p.n_rows, p.size)).collect::<Vec<_>>());
+    // Check the first, last, and the rows around every part boundary.
+    let mut check = vec![0..2, rows - 2..rows];
+    for p in &t.parts[1..] {
+        check.push(p.row0 - 1..p.row0 + 1);
+    }
+    for r in check {
+        let got = pollster::block_on(dequantize_rows(&ctx, t, r.clone())).unwrap();
+        let mut want = vec![];
+        let (a, b) = ((r.start * row_bytes) as usize, (r.end * row_bytes) as usize);
+        dequantize(GgmlType::Q8_0, &data[a..b], &mut want).unwrap();
+        close(&got, &want, &format!("rows {r:?}"));
+    }
+}
+
+#[test]
+fn unsupported_types_fail_when_the_index_arrives() {
+    let ctx = context();
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    w.tensor("x.weight", GgmlType::IQ2_XXS, &[256, 2]);
+    let bytes = w.to_bytes(&[vec![0u8; 132]]);
+    let index_end = braid::gguf::parse_index(&bytes).unwrap().data_start as usize;
+    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx));
+    // The error comes with the index, before any tensor byte is needed.
+    let e = pollster::block_on(l.feed(&bytes[..index_end])).err().expect("IQ2_XXS must be refused");
+    assert_eq!(e.code(), "UNSUPPORTED_TYPE", "{e}");
+}
+
+#[test]
+fn truncated_stream_is_an_error() {
+    let ctx = context();
+    let mut rng = Rng::new(8);
+    let (bytes, _) = build(&[(GgmlType::Q4_K, 2, 3)], &mut rng);
+    let mut l = StreamLoader::new(None, Some(ctx));
+    pollster::block_on(l.feed(&bytes[..bytes.len() - 100])).unwrap();
+    let e = l.finish().err().expect("truncated");
+    assert_eq!(e.code(), "GGUF_INVALID", "{e}");
+}

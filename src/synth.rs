@@ -30,6 +30,15 @@ impl Rng {
     pub fn uniform(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
+    /// Uniform in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        self.fill_bytes(&mut v);
+        v
+    }
     pub fn fill_bytes(&mut self, out: &mut [u8]) {
         for c in out.chunks_mut(8) {
             let v = self.next_u64().to_le_bytes();

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The CPU reference dequantizers against gguf-py's dequantizer on the same random blocks
 //! (fixture made by scripts/make_dequant_fixture.py).
 

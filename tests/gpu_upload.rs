@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Streaming upload into GPU buffers and the WGSL dequantizers, natively (wgpu on whatever
 //! adapter the machine has: Mesa lavapipe in CI). Every supported type, odd row counts,
 //! random chunk sizes, tensors split into parts, and one tensor above lavapipe's 128 MiB

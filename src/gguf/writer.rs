@@ -63,7 +63,8 @@ impl GgufWriter {
         &self.tensors
     }
 
-    fn header(&self) -> Vec<u8> {
+    /// Header, metadata, tensor infos and the padding before the data section.
+    pub fn header_bytes(&self) -> Vec<u8> {
         let mut h = Vec::new();
         h.extend_from_slice(b"GGUF");
         h.extend_from_slice(&self.version.to_le_bytes());
@@ -90,7 +91,7 @@ impl GgufWriter {
 
     /// Total file size.
     pub fn file_size(&self) -> u64 {
-        self.header().len() as u64 + self.data_len
+        self.header_bytes().len() as u64 + self.data_len
     }
 
     /// Write the file. `data(i, spec, w)` must write exactly `spec.n_bytes` bytes of tensor i.
@@ -99,7 +100,7 @@ impl GgufWriter {
         w: &mut W,
         mut data: impl FnMut(usize, &TensorSpec, &mut dyn Write) -> io::Result<()>,
     ) -> io::Result<u64> {
-        let header = self.header();
+        let header = self.header_bytes();
         w.write_all(&header)?;
         let mut written = header.len() as u64;
         for (i, t) in self.tensors.iter().enumerate() {

@@ -1,0 +1,177 @@
+//! Browser tests: headless Chromium's WebGPU (SwiftShader), through wasm-bindgen-test.
+//! Run with `cargo test --target wasm32-unknown-unknown` (or `wasm-pack test --headless --chrome`).
+#![cfg(target_arch = "wasm32")]
+
+use braid::gguf::quant::dequantize;
+use braid::gguf::writer::GgufWriter;
+use braid::gguf::{parse_index, GgmlType, Value};
+use braid::synth::{random_tensor_bytes, Rng};
+use braid::web::{load_weights, wasm_memory_bytes, Weights};
+use js_sys::{Array, Float32Array, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+// A Response whose body is generated on demand: head, then `chunk` n times, then tail.
+// The bytes live in JS only; the consumer reads them like a download.
+export function patternResponse(head, chunk, n, tail) {
+  let i = -1;
+  const stream = new ReadableStream({
+    pull(c) {
+      if (i < 0) c.enqueue(head.slice());
+      else if (i < n) c.enqueue(chunk.slice());
+      else { if (tail.length) c.enqueue(tail.slice()); c.close(); }
+      i++;
+    }
+  });
+  const total = head.length + n * chunk.length + tail.length;
+  return new Response(stream, { headers: { 'content-length': String(total) } });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = patternResponse)]
+    fn pattern_response(head: &Uint8Array, chunk: &Uint8Array, n: u32, tail: &Uint8Array) -> JsValue;
+}
+
+fn blob_url(parts: &Array) -> String {
+    let blob = web_sys::Blob::new_with_u8_array_sequence(parts).unwrap();
+    web_sys::Url::create_object_url_with_blob(&blob).unwrap()
+}
+
+async fn gpu_rows(w: &Weights, name: &str, r0: u64, r1: u64) -> Vec<f32> {
+    let p: Promise = w.dequantize_rows(name.into(), r0 as f64, r1 as f64);
+    let v = JsFuture::from(p).await.unwrap();
+    v.unchecked_into::<Float32Array>().to_vec()
+}
+
+fn close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ok = g == w || (g - w).abs() <= w.abs() * 1e-6 || (w.abs() < 1e-37 && g.abs() < 1e-37);
+        assert!(ok, "{what}: element {i}: gpu {g}, cpu {w}");
+    }
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+#[wasm_bindgen_test]
+async fn fetch_response_streams_every_type_into_gpu_buffers() {
+    let mut rng = Rng::new(11);
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    let mut data = vec![];
+    let mut want = vec![];
+    for ty in GgmlType::all().filter(|t| t.is_supported()) {
+        let bpr = if ty.block_size() == 1 { 37 } else { 3 };
+        let (ne0, rows) = (bpr * ty.block_size(), 5);
+        w.tensor(&format!("t.{}", ty.name()), ty, &[ne0, rows]);
+        let mut b = vec![];
+        random_tensor_bytes(ty, ne0 * rows, 0.5, &mut rng, &mut b);
+        let mut v = vec![];
+        dequantize(ty, &b, &mut v).unwrap();
+        data.push(b);
+        want.push(v);
+    }
+    let bytes = w.to_bytes(&data);
+    // A real fetch() of a blob: URL: the Response body is a ReadableStream.
+    let url = blob_url(&Array::of1(&Uint8Array::from(&bytes[..])));
+    let progress = Array::new();
+    let p2 = progress.clone();
+    let cb = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        p2.push(&e);
+    });
+    let opts = js_sys::Object::new();
+    Reflect::set(&opts, &"onProgress".into(), cb.as_ref()).unwrap();
+    let weights = load_weights(JsValue::from_str(&url), opts.into()).await.map_err(|e| format!("{e:?}")).unwrap();
+    web_sys::Url::revoke_object_url(&url).unwrap();
+    assert!(progress.length() >= 2);
+    let last = progress.get(progress.length() - 1);
+    assert_eq!(Reflect::get(&last, &"loaded".into()).unwrap().as_f64(), Some(bytes.len() as f64));
+    let index = parse_index(&bytes).unwrap();
+    assert_eq!(index.tensors.len(), 13);
+    for (i, t) in index.tensors.iter().enumerate() {
+        let got = gpu_rows(&weights, &t.name, 0, t.n_rows()).await;
+        close(&got, &want[i], &t.name);
+    }
+    let info = weights.info();
+    let tensors: Array = Reflect::get(&info, &"tensors".into()).unwrap().unchecked_into();
+    assert_eq!(tensors.length(), 13);
+    web_sys::console::log_1(&format!("adapter: {:?}", Reflect::get(&info, &"adapter".into()).unwrap()).into());
+}
+
+#[wasm_bindgen_test]
+async fn malformed_and_truncated_files_reject_with_codes() {
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    w.tensor("a", GgmlType::F32, &[8, 2]);
+    let bytes = w.to_bytes(&[vec![0u8; 64]]);
+    for (what, b) in [("bad magic", { let mut b = bytes.clone(); b[0] = b'X'; b }), ("truncated", bytes[..bytes.len() - 9].to_vec())] {
+        let e = load_weights(Uint8Array::from(&b[..]).into(), JsValue::UNDEFINED).await.err().expect(what);
+        assert_eq!(Reflect::get(&e, &"code".into()).unwrap().as_string().as_deref(), Some("GGUF_INVALID"), "{what}");
+    }
+    let e = load_weights(JsValue::from_f64(3.0), JsValue::UNDEFINED).await.err().unwrap();
+    assert_eq!(Reflect::get(&e, &"code".into()).unwrap().as_string().as_deref(), Some("BAD_ARGUMENT"));
+}
+
+/// Streams a ≥ 256 MiB Response body in 1 MiB chunks (its bytes generated in JS, never in
+/// wasm memory) and
+/// reports parse + upload throughput and the wasm memory size after the load.
+async fn big_load(ty: GgmlType, ne0: u64, rows: u64) {
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    w.tensor("big.weight", ty, &[ne0, rows]);
+    let head = w.header_bytes();
+    let head_len = head.len();
+    let spec = &w.tensors()[0];
+    // One chunk of whole blocks, repeated: the file's data is this chunk N times.
+    let blocks_per_chunk = (1u64 << 20) / ty.type_size();
+    let mut chunk = vec![];
+    random_tensor_bytes(ty, blocks_per_chunk * ty.block_size(), 1.0, &mut Rng::new(3), &mut chunk);
+    let n_chunks = spec.n_bytes / chunk.len() as u64;
+    let tail = (spec.n_bytes - n_chunks * chunk.len() as u64) as usize;
+    let response = pattern_response(
+        &Uint8Array::from(&head[..]),
+        &Uint8Array::from(&chunk[..]),
+        n_chunks as u32,
+        &Uint8Array::from(&chunk[..tail]),
+    );
+    let size = head_len as u64 + spec.n_bytes;
+    let t0 = now_ms();
+    let weights = load_weights(response, JsValue::UNDEFINED).await.map_err(|e| format!("{e:?}")).unwrap();
+    // Wait for the queue to drain: reading a row back does.
+    let got = gpu_rows(&weights, "big.weight", rows - 1, rows).await;
+    let secs = (now_ms() - t0) / 1000.0;
+    let mem = wasm_memory_bytes();
+    web_sys::console::log_1(&format!(
+        "BRAID-BENCH browser load {}: {:.1} MiB in {:.2} s = {:.1} MB/s parse+upload; wasm memory after load {:.1} MiB",
+        ty.name(), size as f64 / (1 << 20) as f64, secs, size as f64 / 1e6 / secs, mem / (1 << 20) as f64
+    ).into());
+    // Check the last row (it lies in the repeated pattern or the tail).
+    let row_bytes = spec.n_bytes / rows;
+    let start = (rows - 1) * row_bytes;
+    let mut raw = vec![];
+    for k in 0..row_bytes {
+        let off = start + k;
+        raw.push(chunk[(off % chunk.len() as u64) as usize]);
+    }
+    let mut want = vec![];
+    dequantize(ty, &raw, &mut want).unwrap();
+    close(&got, &want, "last row");
+    assert!(size >= 256 << 20);
+    assert!(mem < (64 << 20) as f64, "wasm memory grew to {mem} bytes");
+}
+
+#[wasm_bindgen_test]
+async fn load_256_mib_f32_streaming() {
+    big_load(GgmlType::F32, 4096, 16384).await;
+}
+
+#[wasm_bindgen_test]
+async fn load_256_mib_q8_0_streaming() {
+    big_load(GgmlType::Q8_0, 4096, 61700).await;
+}

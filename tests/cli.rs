@@ -1,0 +1,112 @@
+//! The `braid` binary: `inspect` on valid files (JSON shape) and on malformed ones (exit
+//! status 2, a message, no panic, quickly), and `synth` for every preset shape.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use braid::gguf::writer::GgufWriter;
+use braid::gguf::{GgmlType, Value};
+use braid::synth::Rng;
+
+const BIN: &str = env!("CARGO_BIN_EXE_braid");
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("braid-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn valid_file() -> Vec<u8> {
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("llama".into()));
+    w.kv("tokenizer.ggml.tokens", Value::Array(braid::gguf::Array::String((0..100).map(|i| format!("t{i}")).collect())));
+    w.kv("x.small", Value::Array(braid::gguf::Array::I32(vec![1, -2, 3])));
+    w.tensor("a.weight", GgmlType::Q8_0, &[64, 3]);
+    w.tensor("b", GgmlType::F32, &[5]);
+    let mut rng = Rng::new(1);
+    let a = rng.bytes(204);
+    w.to_bytes(&[a, vec![0; 20]])
+}
+
+#[test]
+fn inspect_json_has_the_documented_shape() {
+    let p = tmp("valid.gguf");
+    std::fs::write(&p, valid_file()).unwrap();
+    let out = Command::new(BIN).args(["inspect", "--json"]).arg(&p).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["version"], 3);
+    assert_eq!(j["metadata"]["general.architecture"], "llama");
+    assert_eq!(j["metadata"]["tokenizer.ggml.tokens"], serde_json::json!({"type": "STRING", "len": 100}));
+    assert_eq!(j["metadata"]["x.small"], serde_json::json!([1, -2, 3]));
+    let t = &j["tensors"][0];
+    assert_eq!((t["name"].as_str(), t["type"].as_str()), (Some("a.weight"), Some("Q8_0")));
+    assert_eq!(t["shape"], serde_json::json!([64, 3]));
+    assert_eq!((t["offset"].as_u64(), t["bytes"].as_u64()), (Some(0), Some(204)));
+    assert_eq!(j["tensors"][1]["offset"].as_u64(), Some(224));
+    // The plain table too.
+    let out = Command::new(BIN).arg("inspect").arg(&p).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a.weight"));
+}
+
+#[test]
+fn inspect_rejects_malformed_files_with_status_2() {
+    let good = valid_file();
+    let mut rng = Rng::new(77);
+    let mut cases: Vec<(String, Vec<u8>)> = vec![
+        ("empty".into(), vec![]),
+        ("magic".into(), { let mut b = good.clone(); b[1] = 0; b }),
+        ("version".into(), { let mut b = good.clone(); b[4] = 9; b }),
+        ("tensor count".into(), { let mut b = good.clone(); b[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); b }),
+        ("kv count".into(), { let mut b = good.clone(); b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes()); b }),
+        ("key length".into(), { let mut b = good.clone(); b[24..32].copy_from_slice(&(1u64 << 60).to_le_bytes()); b }),
+        ("data cut".into(), good[..good.len() - 30].to_vec()),
+    ];
+    for i in 0..12 {
+        let cut = rng.below(good.len() as u64 - 40) as usize;
+        cases.push((format!("cut {i} at {cut}"), good[..cut].to_vec()));
+    }
+    for (name, bytes) in cases {
+        let p = tmp("bad.gguf");
+        std::fs::write(&p, &bytes).unwrap();
+        let t0 = Instant::now();
+        let out = Command::new(BIN).args(["inspect", "--json"]).arg(&p).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: status {:?}, stderr {err}", out.status);
+        assert!(err.starts_with("braid: "), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{name} took {:?}", t0.elapsed());
+    }
+    // A missing file is an error too, not a panic.
+    let out = Command::new(BIN).args(["inspect", "/nonexistent/x.gguf"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn synth_writes_every_preset_and_inspect_reads_it() {
+    for preset in ["tiny-llama", "tiny-mamba2", "tiny-granitehybrid", "tiny-falcon-h1", "tiny-lfm2"] {
+        for ty in ["f32", "q8_0", "q4_k_m", "q6_k", "iq4_nl"] {
+            let p = tmp(&format!("{preset}-{ty}.gguf"));
+            let out = Command::new(BIN).args(["synth", "--preset", preset, "--type", ty, "-o"]).arg(&p).output().unwrap();
+            assert!(out.status.success(), "{preset} {ty}: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(BIN).args(["inspect", "--json"]).arg(&p).output().unwrap();
+            assert!(out.status.success(), "{preset} {ty}");
+            let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let arch = j["metadata"]["general.architecture"].as_str().unwrap().to_string();
+            assert!(preset.ends_with(&arch), "{preset}: {arch}");
+            // Norms and convs stay F32; matrices take the asked type or its fallback.
+            for t in j["tensors"].as_array().unwrap() {
+                let name = t["name"].as_str().unwrap();
+                if name.contains("norm") || name.contains("conv1d") || name.ends_with("shortconv.conv.weight") || name.ends_with("ssm_a") || name.ends_with(".bias") {
+                    assert_eq!(t["type"], "F32", "{preset} {ty} {name}");
+                }
+            }
+            std::fs::remove_file(&p).ok();
+        }
+    }
+    let out = Command::new(BIN).args(["synth", "--preset", "nope", "-o", "/tmp/x.gguf"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs what Braid's build, tests and demo need on a Debian machine. Idempotent: each step
+# checks first and does nothing when its tool is already there.
+#   scripts/setup.sh          test prerequisites
+#   scripts/setup.sh --demo   also wasm-pack and the npm dev packages (wasm-opt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+need_apt=()
+for p in mesa-vulkan-drivers chromium chromium-driver python3-venv curl ca-certificates pkg-config build-essential; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
+done
+if [ "${1:-}" = "--demo" ]; then
+  for p in nodejs npm; do dpkg -s "$p" >/dev/null 2>&1 || command -v "${p/nodejs/node}" >/dev/null || need_apt+=("$p"); done
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || { say "installing Rust (rustup)"; curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; }
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  say "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
+want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  say "cargo install wasm-bindgen-cli $want (a few minutes, once)"
+  cargo install -q wasm-bindgen-cli --version "$want"
+fi
+
+# The reference readers for fixture checks (PyPI gguf), in a private venv.
+if [ ! -x target/venv/bin/python ] || ! target/venv/bin/python -c "import gguf, numpy" 2>/dev/null; then
+  say "python venv with gguf==0.19.0 numpy"
+  mkdir -p target
+  python3 -m venv target/venv
+  target/venv/bin/pip install -q gguf==0.19.0 numpy
+fi
+
+if [ "${1:-}" = "--demo" ]; then
+  if ! command -v wasm-pack >/dev/null; then
+    say "cargo install wasm-pack (a few minutes, once)"
+    cargo install -q wasm-pack
+  fi
+  # wasm-opt from npm's binaryen; Debian's binaryen 108 breaks the wasm (see TOOLCHAIN).
+  if [ ! -x node_modules/.bin/wasm-opt ]; then
+    say "npm install (binaryen for wasm-opt)"
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+fi
+say "ready"

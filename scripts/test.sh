@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: native tests on wgpu (Mesa lavapipe in CI), browser tests in headless
+# Chromium on its WebGPU adapter (SwiftShader), and `braid inspect` against the PyPI gguf reader.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH" NODEVICE_SELECT=1
+
+echo "== native tests (wgpu on the machine's Vulkan adapter)"
+cargo test
+
+echo "== browser tests (headless Chromium, WebGPU)"
+cargo test --target wasm32-unknown-unknown
+
+echo "== braid inspect vs the gguf Python reader"
+dir=target/inspect-check; mkdir -p "$dir"
+for p in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2; do
+  for t in f32 q8_0 q4_k_m bf16; do
+    target/debug/braid synth --preset "$p" --type "$t" -o "$dir/$p-$t.gguf" 2>/dev/null
+  done
+done
+target/venv/bin/python scripts/check_inspect.py target/debug/braid "$dir"/*.gguf
+echo "== all tests passed"

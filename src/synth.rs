@@ -187,6 +187,24 @@ impl SynthConfig {
                 arch: "lfm2".into(), n_embd: 64, n_layer: 4, n_ff: 96, n_vocab: 300, n_head: 4,
                 n_head_kv: 2, head_dim: 16, attn_layers: vec![1, 3], d_conv: 3, rope_theta: 1e6, ..base
             },
+            // Small shapes whose rows are multiples of 256, so K-quants apply without fallback.
+            "small-llama" => SynthConfig {
+                arch: "llama".into(), n_embd: 256, n_layer: 2, n_ff: 512, n_vocab: 300, n_head: 4,
+                n_head_kv: 2, head_dim: 64, attn_layers: vec![0, 1], tied: false, ..base
+            },
+            "small-mamba2" => SynthConfig {
+                arch: "mamba2".into(), n_embd: 256, n_layer: 2, n_vocab: 300, d_inner: 512, d_state: 32,
+                ssm_heads: 8, ..base
+            },
+            "small-granitehybrid" => SynthConfig {
+                arch: "granitehybrid".into(), n_embd: 256, n_layer: 3, n_ff: 512, n_vocab: 300, n_head: 4,
+                n_head_kv: 2, head_dim: 64, attn_layers: vec![1], d_inner: 512, d_state: 32, ssm_heads: 8, ..base
+            },
+            "small-falcon-h1" => SynthConfig {
+                arch: "falcon-h1".into(), n_embd: 256, n_layer: 2, n_ff: 512, n_vocab: 300, n_head: 4,
+                n_head_kv: 2, head_dim: 64, attn_layers: vec![0, 1], d_inner: 256, d_state: 32,
+                ssm_heads: 4, tied: false, ssm_norm: false, rope_theta: 1e11, ..base
+            },
             _ => return None,
         })
     }
@@ -194,6 +212,7 @@ impl SynthConfig {
     pub const PRESETS: &'static [&'static str] = &[
         "granite-4.0-h-350m", "falcon-h1-0.5b", "mamba2-370m", "lfm2-350m", "llama-1b",
         "tiny-llama", "tiny-mamba2", "tiny-granitehybrid", "tiny-falcon-h1", "tiny-lfm2",
+        "small-llama", "small-mamba2", "small-granitehybrid", "small-falcon-h1",
     ];
 
     pub fn layer_kind(&self, il: u64) -> LayerKind {

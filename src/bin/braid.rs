@@ -55,6 +55,12 @@ mod cli {
             #[arg(short, long)]
             out: PathBuf,
         },
+        /// Write the exact-F32 twin of a GGUF: every tensor dequantized to F32, all else equal.
+        Dequantize {
+            file: PathBuf,
+            #[arg(short, long)]
+            out: PathBuf,
+        },
         /// Stream a GGUF file onto the GPU and report parse + upload throughput.
         Load {
             file: PathBuf,
@@ -93,6 +99,7 @@ mod cli {
                 eprintln!("wrote {} ({:.1} MiB)", out.display(), n as f64 / (1 << 20) as f64);
                 Ok(())
             }
+            Cmd::Dequantize { file, out } => dequantize_file(&file, &out),
             Cmd::Load { file, chunk, json } => {
                 let t0 = Instant::now();
                 let w = pollster::block_on(braid::loader::load_file(&file, None, chunk)).map_err(|e| format!("[{}] {e}", e.code()))?;
@@ -109,6 +116,16 @@ mod cli {
                 Ok(())
             }
         }
+    }
+
+    fn dequantize_file(file: &PathBuf, out: &PathBuf) -> Result<(), String> {
+        use std::io::Write;
+        let mut f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        let o = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let mut o = std::io::BufWriter::new(o);
+        braid::gguf::twin::write_f32_twin(&mut f, len, &mut o).map_err(|e| format!("{}: {e}", file.display()))?;
+        o.flush().map_err(|e| e.to_string())
     }
 
     fn inspect(file: &PathBuf, as_json: bool) -> Result<(), String> {

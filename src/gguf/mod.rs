@@ -3,6 +3,7 @@
 pub mod error;
 pub mod parser;
 pub mod quant;
+pub mod twin;
 pub mod types;
 pub mod value;
 pub mod writer;

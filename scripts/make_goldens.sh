@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Regenerate the llama.cpp golden fixtures in tests/fixtures/golden/:
+# synthetic models from `braid synth` (tiny shapes of every architecture, F32 and quantized,
+# plus the exact-F32 twin of each quantized file), and llama.cpp's teacher-forced logits at
+# every position, as one batch and token by token. Needs network access to npm once
+# (node-llama-cpp@3.21.1 ships prebuilt llama.cpp libraries and the matching source).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ref=target/llama-ref
+mkdir -p "$ref"
+if [ ! -d "$ref/node_modules/node-llama-cpp" ]; then
+  (cd "$ref" && npm init -y >/dev/null && npm i -E node-llama-cpp@3.21.1 --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+bins="$PWD/$ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
+if [ ! -d "$ref/llama.cpp" ]; then
+  git clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
+fi
+src="$ref/llama.cpp"
+gcc -O2 -o "$ref/llama_ref" tools/llama_ref.c -I"$src/include" -I"$src/ggml/include" -L"$bins" \
+  -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$bins"
+cargo build -q --release --bin braid
+out=tests/fixtures/golden
+models=target/golden-models
+mkdir -p "$out" "$models"
+rm -f "$out"/*.json
+tokens="1,17,200,5,99,256,3,42,7,150,298,0"
+# The model files are not stored: tests rebuild them with `braid synth` (same preset, type and
+# seed) and check their FNV-1a hash against the fixture before comparing.
+for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1:f32 \
+            tiny-llama:q8_0 tiny-mamba2:q8_0 tiny-granitehybrid:q8_0 tiny-falcon-h1:q8_0 \
+            small-llama:q4_k_m small-mamba2:q4_k_m small-granitehybrid:q4_k_m small-falcon-h1:q4_k_m; do
+  preset=${spec%%:*}; ty=${spec##*:}
+  f="$models/$preset-$ty.gguf"
+  target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null
+  if [ "$ty" != f32 ]; then
+    # The exact-F32 twin: the same dequantized weights, stored as F32.
+    target/release/braid dequantize "$f" -o "$models/$preset-$ty.twin.gguf"
+  fi
+done
+for f in "$models"/*.gguf; do
+  for mode in batch seq; do
+    "$ref/llama_ref" "$bins" "$f" "$tokens" "$mode" > "${f%.gguf}.$mode.json"
+  done
+  python3 - "$f" "$tokens" "$out" <<'PY'
+import json, os, sys
+f, toks, out = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], sys.argv[3]
+data = open(f, "rb").read()
+h = 0xcbf29ce484222325
+for b in data:
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+res = {"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "tokens": toks}
+for mode in ("batch", "seq"):
+    p = f[:-5] + f".{mode}.json"
+    d = json.load(open(p))
+    res["n_vocab"] = d["n_vocab"]
+    res[mode] = [[round(x, 6) for x in row] for row in d["logits"]]
+    os.remove(p)
+json.dump(res, open(os.path.join(out, os.path.basename(f)[:-5] + ".json"), "w"), separators=(",", ":"))
+print("golden:", res["file"])
+PY
+done

@@ -84,3 +84,8 @@ $('load-default').onclick = () => load('models/default.gguf', 'built-in default 
 $('file').onchange = (e) => { const f = e.target.files[0]; if (f) load(f, f.name); };
 $('url-form').onsubmit = (e) => { e.preventDefault(); const u = $('url').value.trim(); if (u) load(u, u); };
 $('abort').onclick = () => controller && controller.abort();
+
+// Deep link: ?model=URL loads that file; ?model=default the built-in model.
+const wanted = new URLSearchParams(location.search).get('model');
+if (wanted === 'default') $('load-default').click();
+else if (wanted) { $('url').value = wanted; load(wanted, wanted); }

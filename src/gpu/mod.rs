@@ -3,6 +3,7 @@
 pub mod context;
 pub mod error;
 pub mod kernels;
+pub mod ops;
 pub mod tensor;
 
 pub use context::{GpuContext, Requirements};

@@ -1,5 +1,6 @@
 //! Models: hyperparameters, tensor roles, the CPU reference and the GPU forward.
 
+pub mod forward;
 pub mod hparams;
 pub mod reference;
 pub mod weights;

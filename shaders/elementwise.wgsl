@@ -1,0 +1,32 @@
+// Small elementwise kernels.
+
+struct Params {
+    n: u32,
+    a_offset: u32,
+    b_offset: u32,
+    groups_x: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+fn index(gid: vec3<u32>) -> u32 { return gid.y * p.groups_x * 64u + gid.x; }
+
+// a = silu(a) · b  (SwiGLU: a = gate, b = up)
+@compute @workgroup_size(64)
+fn silu_mul(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let g = a[p.a_offset + i];
+    a[p.a_offset + i] = g / (1.0 + exp(-g)) * b[p.b_offset + i];
+}
+
+// a += alpha · b  (residuals)
+@compute @workgroup_size(64)
+fn add_scaled(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    a[p.a_offset + i] += p.alpha * b[p.b_offset + i];
+}

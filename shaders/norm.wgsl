@@ -1,0 +1,56 @@
+// RMSNorm over rows of n values: y = x / sqrt(mean(x²) + eps) · w[(row % w_rows) · n + i].
+// w_rows > 1 gives the grouped norm of Mamba2 (row = token · groups + group).
+// One workgroup of 256 per row.
+
+struct Params {
+    n: u32,
+    n_rows: u32,
+    w_rows: u32,
+    eps: f32,
+    x_offset: u32,
+    x_stride: u32,
+    y_offset: u32,
+    y_stride: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+var<workgroup> red: array<f32, 256>;
+
+fn reduce(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { red[lid] += red[lid + s]; }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(256)
+fn rms_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.x;
+    let xo = p.x_offset + row * p.x_stride;
+    var ss = 0.0;
+    for (var i = lid.x; i < p.n; i += 256u) { let v = x[xo + i]; ss += v * v; }
+    let s = 1.0 / sqrt(reduce(lid.x, ss) / f32(p.n) + p.eps);
+    let yo = p.y_offset + row * p.y_stride;
+    let wo = (row % p.w_rows) * p.n;
+    for (var i = lid.x; i < p.n; i += 256u) { y[yo + i] = x[xo + i] * s * w[wo + i]; }
+}
+
+@compute @workgroup_size(256)
+fn rms_norm_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.x;
+    let yo = p.y_offset + row * p.y_stride;
+    var ss = 0.0;
+    for (var i = lid.x; i < p.n; i += 256u) { let v = y[yo + i]; ss += v * v; }
+    let s = 1.0 / sqrt(reduce(lid.x, ss) / f32(p.n) + p.eps);
+    let wo = (row % p.w_rows) * p.n;
+    for (var i = lid.x; i < p.n; i += 256u) { y[yo + i] = y[yo + i] * s * w[wo + i]; }
+}

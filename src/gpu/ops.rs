@@ -1,0 +1,205 @@
+//! Recording kernel dispatches: each call binds buffers and a small parameter block and
+//! records one dispatch; `finish` encodes them all into one compute pass of one command
+//! buffer and submits it once.
+
+use std::rc::Rc;
+
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use super::kernels::QUANT_WGSL;
+use super::tensor::GpuTensor;
+use crate::gguf::GgmlType;
+
+pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
+pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
+pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
+pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
+pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
+
+/// The matmul shader instantiated for one weight type: (pipeline-cache name, decoder, block).
+pub fn matmul_variant(ty: GgmlType) -> Option<(&'static str, &'static str, u32)> {
+    use GgmlType::*;
+    Some(match ty {
+        F32 => ("matmul_f32", "load_f32x4", 4),
+        F16 => ("matmul_f16", "load_f16x4", 4),
+        BF16 => ("matmul_bf16", "load_bf16x4", 4),
+        Q4_0 => ("matmul_q4_0", "load_q4_0", 32),
+        Q4_1 => ("matmul_q4_1", "load_q4_1", 32),
+        Q5_0 => ("matmul_q5_0", "load_q5_0", 32),
+        Q5_1 => ("matmul_q5_1", "load_q5_1", 32),
+        Q8_0 => ("matmul_q8_0", "load_q8_0", 32),
+        IQ4_NL => ("matmul_iq4_nl", "load_iq4_nl", 32),
+        MXFP4 => ("matmul_mxfp4", "load_mxfp4", 32),
+        Q4_K => ("matmul_q4_k", "load_q4_k", 256),
+        Q5_K => ("matmul_q5_k", "load_q5_k", 256),
+        Q6_K => ("matmul_q6_k", "load_q6_k", 256),
+        _ => return None,
+    })
+}
+
+fn matmul_source(ty: GgmlType) -> String {
+    let (_, load, block) = matmul_variant(ty).expect("supported type");
+    format!("{QUANT_WGSL}\n{}", MATMUL_WGSL.replace("LOAD_FN", load).replace("BLOCKu", &format!("{block}u")))
+}
+
+/// Shader family: cache name and source.
+#[derive(Clone, Copy)]
+pub enum Shader {
+    Matmul(GgmlType),
+    Norm,
+    Rope,
+    Attention,
+    Ssm,
+    Elementwise,
+}
+
+impl Shader {
+    fn name(self) -> &'static str {
+        match self {
+            Shader::Matmul(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0),
+            Shader::Norm => "norm",
+            Shader::Rope => "rope",
+            Shader::Attention => "attention",
+            Shader::Ssm => "ssm",
+            Shader::Elementwise => "elementwise",
+        }
+    }
+    fn source(self) -> String {
+        match self {
+            Shader::Matmul(t) => matmul_source(t),
+            Shader::Norm => NORM_WGSL.into(),
+            Shader::Rope => ROPE_WGSL.into(),
+            Shader::Attention => ATTENTION_WGSL.into(),
+            Shader::Ssm => SSM_WGSL.into(),
+            Shader::Elementwise => ELEMENTWISE_WGSL.into(),
+        }
+    }
+}
+
+struct Recorded {
+    pipeline: Rc<wgpu::ComputePipeline>,
+    bind: wgpu::BindGroup,
+    groups: (u32, u32, u32),
+}
+
+pub struct Recorder<'a> {
+    pub ctx: &'a GpuContext,
+    list: Vec<Recorded>,
+}
+
+/// A buffer range to bind.
+pub fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
+    b.as_entire_binding()
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(ctx: &'a GpuContext) -> Recorder<'a> {
+        Recorder { ctx, list: vec![] }
+    }
+
+    /// Record `entry` of `shader` with `bufs` at bindings 0.. in order, and `params` as a
+    /// uniform at binding `bufs.len()` (or at `param_binding` when given).
+    pub fn dispatch(
+        &mut self,
+        shader: Shader,
+        entry: &'static str,
+        bufs: &[(u32, &wgpu::Buffer)],
+        params: &[u32],
+        param_binding: u32,
+        groups: (u32, u32, u32),
+    ) {
+        let src = move || shader.source();
+        let pipeline = self.ctx.pipeline(shader.name(), &src, entry);
+        // Uniform structs are sized in multiples of 16 bytes.
+        let mut params = params.to_vec();
+        params.resize(params.len().div_ceil(4) * 4, 0);
+        let ubuf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(entry),
+            contents: bytemuck::cast_slice(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries: Vec<wgpu::BindGroupEntry> =
+            bufs.iter().map(|(b, buf)| wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() }).collect();
+        entries.push(wgpu::BindGroupEntry { binding: param_binding, resource: ubuf.as_entire_binding() });
+        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        self.list.push(Recorded { pipeline, bind, groups });
+    }
+
+    /// Workgroups for `n` invocations of 64 as a 2-D grid, and the x count to pass to the shader.
+    pub fn grid(&self, n: u64) -> (u32, u32) {
+        super::kernels::grid(self.ctx, n)
+    }
+
+    /// y[t, row0..] (+)= alpha · W · x[t] for every part of `w`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &mut self,
+        w: &GpuTensor,
+        x: &wgpu::Buffer,
+        x_offset: u32,
+        x_stride: u32,
+        y: &wgpu::Buffer,
+        y_offset: u32,
+        y_stride: u32,
+        n_tok: u32,
+        alpha: f32,
+        accumulate: bool,
+    ) {
+        let k = w.info.ne0() as u32;
+        for part in &w.parts {
+            let (gx, gy) = self.rows_grid(part.n_rows);
+            let params = [
+                k, part.n_rows as u32, n_tok, part.row0 as u32, x_offset, x_stride, y_offset, y_stride,
+                part.head_word as u32, accumulate as u32, alpha.to_bits(), gx,
+            ];
+            self.dispatch(
+                Shader::Matmul(w.info.ty),
+                "matmul",
+                &[(0, &part.buffer), (1, x), (2, y)],
+                &params,
+                3,
+                (gx, gy, n_tok.div_ceil(8)),
+            );
+        }
+    }
+
+    /// y[t, :] = alpha · W[tokens[t], :] (embedding lookup from any weight type).
+    pub fn embed(&mut self, w: &GpuTensor, tokens: &wgpu::Buffer, n_tok: u32, y: &wgpu::Buffer, alpha: f32) {
+        let k = w.info.ne0() as u32;
+        for part in &w.parts {
+            let (gx, gy) = self.grid(n_tok as u64 * k as u64 / 4);
+            let params = [k, part.n_rows as u32, n_tok, part.row0 as u32, 0, 0, 0, k, part.head_word as u32, 0, alpha.to_bits(), gx];
+            self.dispatch(Shader::Matmul(w.info.ty), "embed", &[(0, &part.buffer), (2, y), (4, tokens)], &params, 3, (gx, gy, 1));
+        }
+    }
+
+    fn rows_grid(&self, rows: u64) -> (u32, u32) {
+        let max = self.ctx.limits.max_compute_workgroups_per_dimension as u64;
+        if rows <= max {
+            (rows.max(1) as u32, 1)
+        } else {
+            let y = rows.div_ceil(max);
+            (rows.div_ceil(y) as u32, y as u32)
+        }
+    }
+
+    /// Encode everything into one compute pass and submit.
+    pub fn submit(self) {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for r in &self.list {
+                pass.set_pipeline(&r.pipeline);
+                pass.set_bind_group(0, &r.bind, &[]);
+                pass.dispatch_workgroups(r.groups.0, r.groups.1, r.groups.2);
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+    }
+}

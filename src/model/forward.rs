@@ -1,0 +1,260 @@
+//! The GPU forward pass: one function for every supported architecture, composed from the
+//! shared blocks (attention, Mamba2 mixer, SwiGLU FFN); which blocks a layer has comes from
+//! `HParams::layers` (metadata), never from the architecture name alone.
+//!
+//! A forward step records every dispatch into one command buffer and submits once.
+
+use std::rc::Rc;
+
+use super::hparams::{HParams, ModelError, RopeType};
+use super::weights::{AttnWeights, ModelWeights, SsmWeights};
+use crate::gguf::GgmlType;
+use crate::gpu::ops::{Recorder, Shader};
+use crate::gpu::{GpuContext, GpuError, GpuTensor};
+use crate::loader::LoadedWeights;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error("token id {token} is out of range (vocabulary has {n_vocab} tokens)")]
+    BadToken { token: u32, n_vocab: u32 },
+    #[error("the session holds {pos} tokens; {n} more exceed its context of {n_ctx}")]
+    ContextFull { pos: u32, n: u32, n_ctx: u32 },
+    #[error("no tokens to evaluate")]
+    Empty,
+}
+
+/// A loaded model ready to run.
+pub struct GpuModel {
+    pub hp: HParams,
+    pub w: ModelWeights,
+    pub weights: LoadedWeights,
+}
+
+/// One sequence's memory on the GPU: a KV cache per attention layer, conv + SSM state per
+/// recurrent layer (Falcon-H1 layers have both).
+pub struct Session {
+    pub pos: u32,
+    pub n_ctx: u32,
+    pub tokens: Vec<u32>,
+    kv: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>>,
+    conv: Vec<Option<wgpu::Buffer>>,
+    ssm: Vec<Option<wgpu::Buffer>>,
+}
+
+fn f32_buf(ctx: &GpuContext, label: &str, n: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (n.max(1) * 4).next_multiple_of(16),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+impl GpuModel {
+    pub fn new(weights: LoadedWeights) -> Result<GpuModel, ModelError> {
+        let hp = HParams::from_index(&weights.index)?;
+        let w = ModelWeights::resolve(&weights.index, &hp)?;
+        // Matrix operands need rows of whole vec4s; vector operands must be F32.
+        for (i, t) in weights.tensors.iter().enumerate() {
+            let name = &t.info.name;
+            let vector = t.info.dims.iter().filter(|&&d| d > 1).count() <= 1 || name.contains("conv1d");
+            if vector && t.info.ty != GgmlType::F32 && i != w.token_embd {
+                return Err(ModelError::BadHparams(format!("tensor {name:?} is {}; Braid expects F32 for norms, biases, A, D and conv weights", t.info.ty)));
+            }
+            if !vector && t.info.ne0() % 4 != 0 {
+                return Err(ModelError::BadHparams(format!("tensor {name:?}: row length {} is not a multiple of 4", t.info.ne0())));
+            }
+            if vector && t.parts.len() > 1 {
+                return Err(ModelError::BadHparams(format!("tensor {name:?} is larger than one binding")));
+            }
+        }
+        Ok(GpuModel { hp, w, weights })
+    }
+
+    pub fn ctx(&self) -> &Rc<GpuContext> {
+        &self.weights.ctx
+    }
+
+    fn t(&self, i: usize) -> &GpuTensor {
+        &self.weights.tensors[i]
+    }
+
+    /// The single buffer of a small F32 tensor.
+    fn vec_buf(&self, i: usize) -> &wgpu::Buffer {
+        &self.weights.tensors[i].parts[0].buffer
+    }
+
+    pub fn new_session(&self, n_ctx: u32) -> Session {
+        let ctx = self.ctx();
+        let hp = &self.hp;
+        let mut s = Session { pos: 0, n_ctx, tokens: vec![], kv: vec![], conv: vec![], ssm: vec![] };
+        for (il, l) in hp.layers.iter().enumerate() {
+            let kv_dim = (hp.n_head_kv[il] * hp.head_dim) as u64;
+            s.kv.push(l.attention.then(|| {
+                (f32_buf(ctx, "k cache", kv_dim * n_ctx as u64), f32_buf(ctx, "v cache", kv_dim * n_ctx as u64))
+            }));
+            let ssm = hp.ssm.filter(|_| l.recurrent);
+            // wgpu zero-initialises buffers: a new sequence starts from zero state.
+            s.conv.push(ssm.map(|p| f32_buf(ctx, "conv state", p.conv_state_len() as u64)));
+            s.ssm.push(ssm.map(|p| f32_buf(ctx, "ssm state", p.ssm_state_len() as u64)));
+        }
+        s
+    }
+
+    /// Evaluate `tokens` after what the session holds, as one batch. Returns the logits of
+    /// every token (`all_logits`) or of the last one, row-major [n, n_vocab].
+    pub async fn forward(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, RunError> {
+        let hp = &self.hp;
+        if tokens.is_empty() {
+            return Err(RunError::Empty);
+        }
+        if let Some(&token) = tokens.iter().find(|&&t| t >= hp.n_vocab) {
+            return Err(RunError::BadToken { token, n_vocab: hp.n_vocab });
+        }
+        let n = tokens.len() as u32;
+        if s.pos as u64 + n as u64 > s.n_ctx as u64 {
+            return Err(RunError::ContextFull { pos: s.pos, n, n_ctx: s.n_ctx });
+        }
+        let ctx = self.ctx().clone();
+        let logits = self.record(&ctx, s, tokens, all_logits)?;
+        let n_out = if all_logits { n } else { 1 };
+        let out = ctx.read_f32(&logits, 0, n_out as u64 * hp.n_vocab as u64).await?;
+        s.pos += n;
+        s.tokens.extend_from_slice(tokens);
+        Ok(out)
+    }
+
+    fn record(&self, ctx: &GpuContext, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<wgpu::Buffer, RunError> {
+        use wgpu::util::DeviceExt;
+        let hp = &self.hp;
+        let (n, e) = (tokens.len() as u32, hp.n_embd);
+        let tok_buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("tokens"),
+            contents: bytemuck::cast_slice(tokens),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let x = f32_buf(ctx, "x", (n * e) as u64);
+        let h = f32_buf(ctx, "h", (n * e) as u64);
+        let mut r = Recorder::new(ctx);
+        let alpha = |v: f32| if v != 0.0 { v } else { 1.0 };
+
+        // ---- token embeddings (× embedding_scale for Granite)
+        r.embed(self.t(self.w.token_embd), &tok_buf, n, &x, alpha(hp.embedding_scale));
+
+        for (il, lw) in self.w.layers.iter().enumerate() {
+            // ---- h = RMSNorm(x) → mixer(s) → x += residual_scale · out
+            self.norm(&mut r, &x, 0, lw.attn_norm, &h, n);
+            if let Some(a) = &lw.attn {
+                self.attention(&mut r, s, il, a, &h, &x, n);
+            }
+            if let Some(m) = &lw.ssm {
+                self.mamba2(&mut r, s, il, m, &h, &x, n);
+            }
+            // ---- x += residual_scale · SwiGLU(RMSNorm(x))
+            if let Some(f) = &lw.ffn {
+                self.norm(&mut r, &x, 0, f.norm, &h, n);
+                let ff = hp.n_ff;
+                let g = f32_buf(ctx, "gate", (n * ff) as u64);
+                let u = f32_buf(ctx, "up", (n * ff) as u64);
+                r.matmul(self.t(f.gate), &h, 0, e, &g, 0, ff, n, 1.0, false);
+                r.matmul(self.t(f.up), &h, 0, e, &u, 0, ff, n, 1.0, false);
+                self.elementwise(&mut r, "silu_mul", &g, &u, n * ff, 1.0);
+                r.matmul(self.t(f.down), &g, 0, ff, &x, 0, e, n, alpha(hp.residual_scale), true);
+            }
+        }
+
+        // ---- final norm and LM head (only the rows whose logits are wanted)
+        let (first, n_out) = if all_logits { (0, n) } else { (n - 1, 1) };
+        self.norm(&mut r, &x, first * e, self.w.output_norm, &h, n_out);
+        let logits = f32_buf(ctx, "logits", (n_out * hp.n_vocab) as u64);
+        let inv = if hp.logit_scale != 0.0 { 1.0 / hp.logit_scale } else { 1.0 };
+        r.matmul(self.t(self.w.output), &h, 0, e, &logits, 0, hp.n_vocab, n_out, inv, false);
+        r.submit();
+        ctx.check()?;
+        Ok(logits)
+    }
+
+    /// y[rows] = RMSNorm(x[x_offset + rows]) · w, rows of n_embd.
+    fn norm(&self, r: &mut Recorder, x: &wgpu::Buffer, x_offset: u32, w: usize, y: &wgpu::Buffer, rows: u32) {
+        let e = self.hp.n_embd;
+        let p = [e, rows, 1, self.hp.eps.to_bits(), x_offset, e, 0, e];
+        r.dispatch(Shader::Norm, "rms_norm", &[(0, x), (1, self.vec_buf(w)), (2, y)], &p, 3, (rows, 1, 1));
+    }
+
+    fn elementwise(&self, r: &mut Recorder, entry: &'static str, a: &wgpu::Buffer, b: &wgpu::Buffer, len: u32, alpha: f32) {
+        let (gx, gy) = r.grid(len as u64);
+        r.dispatch(Shader::Elementwise, entry, &[(0, a), (1, b)], &[len, 0, 0, gx, alpha.to_bits()], 2, (gx, gy, 1));
+    }
+
+    /// Attention block: q,k,v projections (k and v straight into the cache), RoPE, causal
+    /// GQA attention, output projection accumulated into x.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, r: &mut Recorder, s: &Session, il: usize, a: &AttnWeights, h: &wgpu::Buffer, x: &wgpu::Buffer, n: u32) {
+        let hp = &self.hp;
+        let ctx = r.ctx;
+        let (e, hd, nh, nkv) = (hp.n_embd, hp.head_dim, hp.n_head, hp.n_head_kv[il]);
+        let (q_dim, kv_dim) = (nh * hd, nkv * hd);
+        let Some((kc, vc)) = &s.kv[il] else { return };
+        let q = f32_buf(ctx, "q", (n * q_dim) as u64);
+        r.matmul(self.t(a.wq), h, 0, e, &q, 0, q_dim, n, 1.0, false);
+        r.matmul(self.t(a.wk), h, 0, e, kc, s.pos * kv_dim, kv_dim, n, 1.0, false);
+        r.matmul(self.t(a.wv), h, 0, e, vc, s.pos * kv_dim, kv_dim, n, 1.0, false);
+        if hp.rope_type != RopeType::None {
+            let neox = (hp.rope_type == RopeType::Neox) as u32;
+            for (buf, heads, offset, stride) in [(&q, nh, 0, q_dim), (kc, nkv, s.pos * kv_dim, kv_dim)] {
+                let (gx, gy) = r.grid((n * heads * hp.n_rot / 2) as u64);
+                let p = [n, heads, hd, hp.n_rot, s.pos, offset, stride, neox, hp.rope_theta.to_bits(), gx];
+                r.dispatch(Shader::Rope, "rope", &[(0, buf)], &p, 1, (gx, gy, 1));
+            }
+        }
+        let att = f32_buf(ctx, "attn out", (n * q_dim) as u64);
+        let p = [n, nh, nkv, hd, s.pos, q_dim, kv_dim, q_dim, hp.kq_scale().to_bits()];
+        r.dispatch(Shader::Attention, "attention", &[(0, &q), (1, kc), (2, vc), (3, &att)], &p, 4, (nh, n, 1));
+        let rs = if hp.residual_scale != 0.0 { hp.residual_scale } else { 1.0 };
+        r.matmul(self.t(a.wo), &att, 0, q_dim, x, 0, e, n, rs, true);
+    }
+
+    /// Mamba2 mixer: in_proj, causal conv with carried state, selective scan with D skip
+    /// and SiLU(z) gate, grouped RMSNorm, out_proj accumulated into x.
+    #[allow(clippy::too_many_arguments)]
+    fn mamba2(&self, r: &mut Recorder, s: &Session, il: usize, m: &SsmWeights, h: &wgpu::Buffer, x: &wgpu::Buffer, n: u32) {
+        let hp = &self.hp;
+        let ctx = r.ctx;
+        let Some(p) = hp.ssm else { return };
+        let (Some(conv_state), Some(ssm_state)) = (&s.conv[il], &s.ssm[il]) else { return };
+        let e = hp.n_embd;
+        let dip = p.d_in_proj();
+        let zx = f32_buf(ctx, "zxbcdt", (n * dip) as u64);
+        r.matmul(self.t(m.ssm_in), h, 0, e, &zx, 0, dip, n, 1.0, false);
+        let xbc = f32_buf(ctx, "xbc", (n * p.conv_dim()) as u64);
+        let y = f32_buf(ctx, "ssm y", (n * p.d_inner) as u64);
+        let params = [n, p.d_inner, p.d_state, p.n_head, p.n_group, p.d_conv, dip, m.conv1d_b.is_some() as u32];
+        let conv_w = self.vec_buf(m.conv1d);
+        let bias = m.conv1d_b.map_or(conv_w, |b| self.vec_buf(b));
+        r.dispatch(
+            Shader::Ssm,
+            "ssm_conv",
+            &[(0, &zx), (1, conv_w), (2, bias), (4, conv_state), (5, &xbc)],
+            &params,
+            7,
+            (p.conv_dim().div_ceil(64), 1, 1),
+        );
+        r.dispatch(
+            Shader::Ssm,
+            "ssm_scan",
+            &[(0, &zx), (1, self.vec_buf(m.dt_b)), (2, self.vec_buf(m.a)), (3, self.vec_buf(m.d)), (4, ssm_state), (5, &xbc), (6, &y)],
+            &params,
+            7,
+            (p.d_inner.div_ceil(64), 1, 1),
+        );
+        if let Some(nw) = m.norm {
+            let gs = p.d_inner / p.n_group;
+            let np = [gs, n * p.n_group, p.n_group, hp.eps.to_bits(), 0, gs, 0, gs];
+            r.dispatch(Shader::Norm, "rms_norm_inplace", &[(1, self.vec_buf(nw)), (2, &y)], &np, 3, (n * p.n_group, 1, 1));
+        }
+        let rs = if hp.residual_scale != 0.0 { hp.residual_scale } else { 1.0 };
+        r.matmul(self.t(m.out), &y, 0, p.d_inner, x, 0, e, n, rs, true);
+    }
+}

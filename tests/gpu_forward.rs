@@ -1,0 +1,89 @@
+//! The GPU forward pass against llama.cpp (tests/fixtures/golden): every architecture,
+//! F32 and quantized, as one batch and token by token.
+#![cfg(not(target_arch = "wasm32"))]
+
+#[path = "support/golden.rs"]
+mod golden;
+
+use std::rc::Rc;
+
+use braid::gpu::{GpuContext, Requirements};
+use braid::loader::StreamLoader;
+use braid::model::forward::GpuModel;
+use golden::{all_goldens, max_abs};
+
+fn context() -> Rc<GpuContext> {
+    let req = Requirements { min_binding: 4, wanted_binding: 1 << 30, storage_buffers_per_stage: 8 };
+    Rc::new(pollster::block_on(GpuContext::new(&req)).expect("no WebGPU adapter (install mesa-vulkan-drivers)"))
+}
+
+fn load(ctx: &Rc<GpuContext>, bytes: &[u8]) -> GpuModel {
+    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+    for c in bytes.chunks(1 << 16) {
+        pollster::block_on(l.feed(c)).unwrap();
+    }
+    GpuModel::new(l.finish().unwrap()).unwrap()
+}
+
+fn rel_err(got: &[f32], want: &[Vec<f32>], n_vocab: usize) -> f32 {
+    got.chunks(n_vocab).zip(want).map(|(g, w)| {
+        g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / max_abs(w)
+    }).fold(0f32, f32::max)
+}
+
+#[test]
+fn gpu_forward_matches_llama_cpp_batch_and_sequential() {
+    let ctx = context();
+    for g in all_goldens() {
+        let bytes = g.model_bytes();
+        let model = load(&ctx, &bytes);
+        let v = model.hp.n_vocab as usize;
+        let mut s = model.new_session(64);
+        let batch = pollster::block_on(model.forward(&mut s, &g.tokens, true)).unwrap();
+        let mut s2 = model.new_session(64);
+        let mut seq = vec![];
+        for &t in &g.tokens {
+            seq.extend(pollster::block_on(model.forward(&mut s2, &[t], false)).unwrap());
+        }
+        // Quantized files: tight against llama.cpp on the exact-F32 twin (our kernels
+        // dequantize exactly), loose against llama.cpp on the file itself (it quantizes
+        // activations). The twin's golden is the `.twin` fixture of the same file.
+        let tol = if g.quantized() { 0.07 } else { 1e-3 };
+        let (eb, es) = (rel_err(&batch, &g.batch, v), rel_err(&seq, &g.seq, v));
+        let self_diff = rel_err(&batch, &seq.chunks(v).map(|c| c.to_vec()).collect::<Vec<_>>(), v);
+        eprintln!("{:<36} batch {eb:.2e} seq {es:.2e} batch-vs-seq {self_diff:.2e} (tol {tol:.0e})", g.name);
+        assert!(eb <= tol && es <= tol, "{}: batch {eb}, seq {es}", g.name);
+        assert!(self_diff <= 1e-3, "{}: batch vs sequential {self_diff}", g.name);
+    }
+}
+
+#[test]
+fn quantized_files_match_llama_cpp_on_their_f32_twins() {
+    let ctx = context();
+    let goldens = all_goldens();
+    for twin in goldens.iter().filter(|g| g.twin) {
+        // Run the quantized file itself, compare with llama.cpp on its twin.
+        let q = goldens.iter().find(|g| !g.twin && g.preset == twin.preset && g.ty == twin.ty).unwrap();
+        let model = load(&ctx, &q.model_bytes());
+        let v = model.hp.n_vocab as usize;
+        let mut s = model.new_session(64);
+        let batch = pollster::block_on(model.forward(&mut s, &twin.tokens, true)).unwrap();
+        let e = rel_err(&batch, &twin.batch, v);
+        eprintln!("{:<36} vs twin {e:.2e}", q.name);
+        assert!(e <= 1e-3, "{}: {e}", q.name);
+    }
+}
+
+#[test]
+fn bad_tokens_and_full_context_are_errors() {
+    let ctx = context();
+    let g = all_goldens().into_iter().find(|g| g.name == "tiny-granitehybrid-f32").unwrap();
+    let model = load(&ctx, &g.model_bytes());
+    let mut s = model.new_session(4);
+    assert!(pollster::block_on(model.forward(&mut s, &[model.hp.n_vocab], false)).is_err());
+    assert!(pollster::block_on(model.forward(&mut s, &[], false)).is_err());
+    assert!(pollster::block_on(model.forward(&mut s, &[1, 2, 3, 4, 5], false)).is_err());
+    assert_eq!(s.pos, 0, "failed calls change nothing");
+    pollster::block_on(model.forward(&mut s, &[1, 2, 3, 4], false)).unwrap();
+    assert_eq!(s.pos, 4);
+}

@@ -80,6 +80,50 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     }
 }
 
+// The same product with one invocation per weight row and no workgroup reduction: on CPU
+// adapters (lavapipe, SwiftShader) barriers and workgroup launches dominate the cost of
+// the variant above, while each lane streaming its own row is what a CPU does best.
+@compute @workgroup_size(64)
+fn matmul_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.y * p.groups_x * 64u + gid.x;
+    if (r >= p.n_rows) { return; }
+    let t0 = gid.z * TT;
+    let nt = min(TT, p.n_tok - t0);
+    let groups = p.k / 4u;
+    let bpr = p.k / BS;
+    var acc: array<f32, 8>;
+    for (var j = 0u; j < groups; j++) {
+        let w = LOAD_FN(r * bpr + j / GPB, j % GPB, p.head);
+        for (var t = 0u; t < nt; t++) {
+            acc[t] += dot(w, x[(p.x_offset + (t0 + t) * p.x_stride) / 4u + j]);
+        }
+    }
+    for (var t = 0u; t < nt; t++) {
+        let idx = p.y_offset + (t0 + t) * p.y_stride + p.row0 + r;
+        var v = p.alpha * acc[t];
+        if (p.accumulate != 0u) { v += y[idx]; }
+        y[idx] = v;
+    }
+}
+
+// matmul_rows for a single token (decode): one accumulator in a register.
+@compute @workgroup_size(64)
+fn matvec_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.y * p.groups_x * 64u + gid.x;
+    if (r >= p.n_rows) { return; }
+    let groups = p.k / 4u;
+    let bpr = p.k / BS;
+    let xo = p.x_offset / 4u;
+    var acc = 0.0;
+    for (var j = 0u; j < groups; j++) {
+        acc += dot(LOAD_FN(r * bpr + j / GPB, j % GPB, p.head), x[xo + j]);
+    }
+    let idx = p.y_offset + p.row0 + r;
+    var v = p.alpha * acc;
+    if (p.accumulate != 0u) { v += y[idx]; }
+    y[idx] = v;
+}
+
 @compute @workgroup_size(64)
 fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     let groups = p.k / 4u;

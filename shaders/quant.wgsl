@@ -80,16 +80,19 @@ fn load_q8_0(blk: u32, g: u32, head: u32) -> vec4<f32> {
     return sbytes4(weights[blk * 8u + g]) * head_f16(head, blk);
 }
 
-// 6-bit (scale, min) of sub-block j of a Q4_K/Q5_K block whose scales start at word `s`.
+// Byte i of the words starting at `s`.
+fn byte_at(s: u32, i: u32) -> u32 {
+    return (weights[s + i / 4u] >> (8u * (i % 4u))) & 0xffu;
+}
+
+// 6-bit (scale, min) of sub-block j of a Q4_K/Q5_K block whose 12 scale bytes start at word `s`.
 fn k_scale_min(s: u32, j: u32) -> vec2<f32> {
-    let sc = array<u32, 3>(weights[s], weights[s + 1u], weights[s + 2u]);
-    var b: array<u32, 12>;
-    for (var i = 0u; i < 12u; i++) { b[i] = (sc[i / 4u] >> (8u * (i % 4u))) & 0xffu; }
     if (j < 4u) {
-        return vec2<f32>(f32(b[j] & 63u), f32(b[j + 4u] & 63u));
+        return vec2<f32>(f32(byte_at(s, j) & 63u), f32(byte_at(s, j + 4u) & 63u));
     }
-    return vec2<f32>(f32((b[j + 4u] & 0xfu) | ((b[j - 4u] >> 6u) << 4u)),
-                     f32((b[j + 4u] >> 4u) | ((b[j] >> 6u) << 4u)));
+    let hi = byte_at(s, j + 4u);
+    return vec2<f32>(f32((hi & 0xfu) | ((byte_at(s, j - 4u) >> 6u) << 4u)),
+                     f32((hi >> 4u) | ((byte_at(s, j) >> 6u) << 4u)));
 }
 
 // Q4_K (36 words: d|dmin, 3 words of scales, 32 words of quants) and Q5_K (44 words: the

@@ -110,3 +110,44 @@ fn synth_writes_every_preset_and_inspect_reads_it() {
     let out = Command::new(BIN).args(["synth", "--preset", "nope", "-o", "/tmp/x.gguf"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn logits_and_generate_json_match_the_library() {
+    // A golden model (llama.cpp's logits in tests/fixtures/golden): `braid logits --json`
+    // must reproduce them within the forward-pass bound, batch and --sequential.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden/tiny-granitehybrid-q8_0.twin.json")).unwrap();
+    let g: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut bytes = vec![];
+    braid::synth::write_model(&braid::synth::SynthConfig::preset("tiny-granitehybrid").unwrap(), braid::synth::WeightType::parse("q8_0").unwrap(), 7, &mut bytes).unwrap();
+    let p = tmp("golden.gguf");
+    std::fs::write(&p, &bytes).unwrap();
+    let toks: Vec<String> = g["tokens"].as_array().unwrap().iter().map(|t| t.to_string()).collect();
+    let toks = toks.join(",");
+    for seq in [false, true] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["logits", "--json", "--tokens", &toks, "--model"]).arg(&p);
+        if seq {
+            cmd.arg("--sequential");
+        }
+        let out = cmd.env("NODEVICE_SELECT", "1").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(j["n_vocab"], g["n_vocab"]);
+        let got = j["logits"].as_array().unwrap();
+        let want = g["batch"].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(want) {
+            let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+            let m = b.iter().map(|x| x.as_f64().unwrap().abs()).fold(0.0, f64::max);
+            let d = a.iter().zip(b).map(|(x, y)| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs()).fold(0.0, f64::max);
+            assert!(d <= 1e-3 * m, "sequential={seq}: {d} vs max {m}");
+        }
+    }
+    let out = Command::new(BIN).args(["generate", "--json", "--greedy", "-n", "5", "--tokens", "1,2,3", "--model"]).arg(&p).output().unwrap();
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["tokens"].as_array().unwrap().len(), 5);
+    // Bad token ids are an error with status 2, not a panic.
+    let out = Command::new(BIN).args(["logits", "--tokens", "1,99999", "--model"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

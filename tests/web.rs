@@ -175,3 +175,44 @@ async fn load_256_mib_f32_streaming() {
 async fn load_256_mib_q8_0_streaming() {
     big_load(GgmlType::Q8_0, 4096, 61700).await;
 }
+
+/// The forward pass on the browser's WebGPU (Tint compiles the kernels, SwiftShader runs
+/// them) against llama.cpp's logits for a hybrid model.
+#[wasm_bindgen_test]
+async fn forward_pass_matches_llama_cpp_in_the_browser() {
+    use braid::loader::StreamLoader;
+    use braid::model::forward::GpuModel;
+    use braid::synth::{write_model, SynthConfig, WeightType};
+    for (preset, ty, fixture) in [
+        ("tiny-granitehybrid", "q8_0", include_str!("fixtures/golden/tiny-granitehybrid-q8_0.twin.json")),
+        ("small-falcon-h1", "q4_k_m", include_str!("fixtures/golden/small-falcon-h1-q4_k_m.twin.json")),
+    ] {
+        let g: serde_json::Value = serde_json::from_str(fixture).unwrap();
+        let mut bytes = vec![];
+        write_model(&SynthConfig::preset(preset).unwrap(), WeightType::parse(ty).unwrap(), 7, &mut bytes).unwrap();
+        let mut l = StreamLoader::new(Some(bytes.len() as u64), None);
+        for c in bytes.chunks(1 << 16) {
+            l.feed(c).await.unwrap();
+        }
+        let model = GpuModel::new(l.finish().unwrap()).unwrap();
+        let tokens: Vec<u32> = g["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let mut s = model.new_session(64);
+        let got = model.forward(&mut s, &tokens, true).await.unwrap();
+        let v = model.hp.n_vocab as usize;
+        for (row, want) in got.chunks(v).zip(g["batch"].as_array().unwrap()) {
+            let want: Vec<f32> = want.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let m = want.iter().fold(0f32, |a, x| a.max(x.abs()));
+            let d = row.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(d <= 1e-3 * m, "{preset}: {d} vs max {m}");
+        }
+        // Token by token too (decode path: subgroup matvec where available).
+        let mut s = model.new_session(64);
+        for (i, &t) in tokens.iter().enumerate() {
+            let row = model.forward(&mut s, &[t], false).await.unwrap();
+            let want: Vec<f32> = g["seq"][i].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let m = want.iter().fold(0f32, |a, x| a.max(x.abs()));
+            let d = row.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(d <= 1e-3 * m, "{preset} token {i}: {d} vs max {m}");
+        }
+    }
+}

@@ -61,6 +61,44 @@ mod cli {
             #[arg(short, long)]
             out: PathBuf,
         },
+        /// Teacher-forced logits at every position of TOKENS in a fresh session.
+        Logits {
+            #[arg(long)]
+            model: PathBuf,
+            /// Comma-separated token ids
+            #[arg(long)]
+            tokens: String,
+            /// Evaluate token by token instead of as one batch
+            #[arg(long)]
+            sequential: bool,
+            #[arg(long)]
+            json: bool,
+        },
+        /// Generate N tokens after TOKENS.
+        Generate {
+            #[arg(long)]
+            model: PathBuf,
+            #[arg(long)]
+            tokens: String,
+            #[arg(short = 'n', long, default_value_t = 16)]
+            n: usize,
+            /// Greedy decoding (the only sampler in the CLI so far)
+            #[arg(long)]
+            greedy: bool,
+            #[arg(long)]
+            json: bool,
+        },
+        /// Prefill and decode speed, weight bytes per token and the device's copy bandwidth.
+        Bench {
+            #[arg(long)]
+            model: PathBuf,
+            #[arg(long, default_value_t = 128)]
+            prompt_tokens: usize,
+            #[arg(long, default_value_t = 32)]
+            gen_tokens: usize,
+            #[arg(long)]
+            json: bool,
+        },
         /// Stream a GGUF file onto the GPU and report parse + upload throughput.
         Load {
             file: PathBuf,
@@ -100,6 +138,46 @@ mod cli {
                 Ok(())
             }
             Cmd::Dequantize { file, out } => dequantize_file(&file, &out),
+            Cmd::Logits { model, tokens, sequential, json } => {
+                let m = open_model(&model)?;
+                let toks = parse_tokens(&tokens)?;
+                let mut s = m.new_session(toks.len() as u32);
+                let v = m.hp.n_vocab as usize;
+                let logits = if sequential {
+                    let mut all = vec![];
+                    for &t in &toks {
+                        all.extend(pollster::block_on(m.forward(&mut s, &[t], false)).map_err(|e| e.to_string())?);
+                    }
+                    all
+                } else {
+                    pollster::block_on(m.forward(&mut s, &toks, true)).map_err(|e| e.to_string())?
+                };
+                let rows: Vec<Vec<serde_json::Value>> = logits.chunks(v).map(|r| r.iter().map(|&x| float_json(x as f64, x.is_finite())).collect()).collect();
+                if json {
+                    out_text(&format!("{}\n", json!({"n_vocab": v, "logits": rows})));
+                } else {
+                    let mut o = String::new();
+                    for (i, r) in logits.chunks(v).enumerate() {
+                        let a = braid::model::forward::argmax(r);
+                        o += &format!("position {i}: token {} → argmax {a} ({:.4})\n", toks[i], r[a as usize]);
+                    }
+                    out_text(&o);
+                }
+                Ok(())
+            }
+            Cmd::Generate { model, tokens, n, greedy: _, json } => {
+                let m = open_model(&model)?;
+                let toks = parse_tokens(&tokens)?;
+                let mut s = m.new_session((toks.len() + n) as u32);
+                let out = pollster::block_on(m.generate_greedy(&mut s, &toks, n)).map_err(|e| e.to_string())?;
+                if json {
+                    out_text(&format!("{}\n", json!({"tokens": out})));
+                } else {
+                    out_text(&format!("{}\n", out.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")));
+                }
+                Ok(())
+            }
+            Cmd::Bench { model, prompt_tokens, gen_tokens, json } => bench(&model, prompt_tokens, gen_tokens, json),
             Cmd::Load { file, chunk, json } => {
                 let t0 = Instant::now();
                 let w = pollster::block_on(braid::loader::load_file(&file, None, chunk)).map_err(|e| format!("[{}] {e}", e.code()))?;
@@ -116,6 +194,64 @@ mod cli {
                 Ok(())
             }
         }
+    }
+
+    fn open_model(path: &PathBuf) -> Result<braid::model::forward::GpuModel, String> {
+        let w = pollster::block_on(braid::loader::load_file(path, None, 1 << 20)).map_err(|e| format!("[{}] {e}", e.code()))?;
+        braid::model::forward::GpuModel::new(w).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn parse_tokens(s: &str) -> Result<Vec<u32>, String> {
+        let v: Result<Vec<u32>, _> = s.split(',').filter(|t| !t.trim().is_empty()).map(|t| t.trim().parse::<u32>()).collect();
+        match v {
+            Ok(v) if !v.is_empty() => Ok(v),
+            Ok(_) => Err("--tokens is empty".into()),
+            Err(e) => Err(format!("--tokens: {e}")),
+        }
+    }
+
+    fn out_text(s: &str) {
+        use std::io::Write;
+        let _ = std::io::stdout().lock().write_all(s.as_bytes());
+    }
+
+    fn bench(path: &PathBuf, p: usize, g: usize, as_json: bool) -> Result<(), String> {
+        use braid::model::forward::GpuModel;
+        let m = open_model(path)?;
+        let ctx = m.ctx().clone();
+        let v = m.hp.n_vocab;
+        let prompt: Vec<u32> = (0..p.max(1)).map(|i| (i as u32 * 7919 + 13) % v).collect();
+        // Warm-up (pipelines compile on first use).
+        let mut s = m.new_session((p + g + 2) as u32);
+        pollster::block_on(m.forward(&mut s, &prompt[..prompt.len().min(8)], false)).map_err(|e| e.to_string())?;
+        let mut s = m.new_session((p + g + 2) as u32);
+        let t0 = Instant::now();
+        let mut logits = pollster::block_on(m.forward(&mut s, &prompt, false)).map_err(|e| e.to_string())?;
+        let prefill = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        for _ in 0..g {
+            let next = braid::model::forward::argmax(&logits);
+            logits = pollster::block_on(m.forward(&mut s, &[next], false)).map_err(|e| e.to_string())?;
+        }
+        let decode = t1.elapsed().as_secs_f64();
+        let bytes = m.weight_bytes_per_token();
+        let copy_bytes = (256u64 << 20).min(ctx.max_binding() / 2 & !15);
+        let bw = GpuModel::copy_bandwidth(&ctx, copy_bytes, 8);
+        let (pp, tg) = (p as f64 / prefill, g as f64 / decode);
+        let eff = bytes as f64 * tg / 1e9;
+        if as_json {
+            out_text(&format!("{}\n", json!({
+                "prefill_tokens": p, "prefill_tok_s": pp, "decode_tokens": g, "decode_tok_s": tg,
+                "weight_bytes_per_token": bytes, "decode_effective_gb_s": eff, "copy_gb_s": bw,
+                "fraction_of_copy": eff / bw, "adapter": ctx.adapter,
+            })));
+        } else {
+            out_text(&format!(
+                "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB → {eff:.2} GB/s effective\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
+                bytes as f64 / 1e6, 100.0 * eff / bw, ctx.adapter.name, ctx.adapter.backend
+            ));
+        }
+        Ok(())
     }
 
     fn dequantize_file(file: &PathBuf, out: &PathBuf) -> Result<(), String> {

@@ -32,6 +32,8 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
     pub adapter: AdapterSummary,
+    /// The device has WGSL `subgroups`.
+    pub subgroups: bool,
     pipelines: RefCell<HashMap<(&'static str, &'static str), Rc<wgpu::ComputePipeline>>>,
     modules: RefCell<HashMap<&'static str, Rc<wgpu::ShaderModule>>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -85,10 +87,12 @@ impl GpuContext {
         limits.max_compute_workgroup_size_x = have.max_compute_workgroup_size_x;
         limits.max_compute_workgroups_per_dimension = have.max_compute_workgroups_per_dimension;
         let info = adapter.get_info();
+        // Subgroup reductions where the adapter has them (both software adapters do).
+        let features = adapter.features() & wgpu::Features::SUBGROUP;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("braid"),
-                required_features: wgpu::Features::empty(),
+                required_features: features,
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -114,6 +118,7 @@ impl GpuContext {
             device,
             queue,
             limits,
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
             adapter: AdapterSummary {
                 name: info.name,
                 backend: format!("{:?}", info.backend),
@@ -139,13 +144,34 @@ impl GpuContext {
         self.part_limit.set(bytes.max(4));
     }
 
+    /// CPU adapters (lavapipe, SwiftShader) run one-row-per-invocation kernels faster than
+    /// workgroup reductions (barriers are costly there). `BRAID_KERNELS=rows|workgroup`
+    /// overrides natively.
+    pub fn prefers_row_kernels(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("BRAID_KERNELS") {
+            return v == "rows";
+        }
+        self.adapter.device_type == "Cpu"
+    }
+
+    /// Use the subgroup matrix–vector kernel (`BRAID_SUBGROUPS=0` turns it off natively).
+    pub fn use_subgroups(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if std::env::var("BRAID_SUBGROUPS").is_ok_and(|v| v == "0") {
+            return false;
+        }
+        self.subgroups
+    }
+
     /// Fails if the device was lost or a GPU error was recorded since the last check.
     pub fn check(&self) -> Result<(), GpuError> {
         if let Some(l) = self.lost.lock().ok().and_then(|l| l.clone()) {
             return Err(GpuError::DeviceLost(l));
         }
-        let mut errs = self.errors.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default();
-        if let Some(e) = errs.pop() {
+        let errs = self.errors.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default();
+        if !errs.is_empty() {
+            let e = errs.join("\n");
             if e.to_lowercase().contains("out of memory") {
                 return Err(GpuError::OutOfMemory(e));
             }

@@ -17,63 +17,77 @@ pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
 pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
+pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
+pub const MATVEC_SUBGROUP_WGSL: &str = include_str!("../../shaders/matvec_subgroup.wgsl");
 
-/// The matmul shader instantiated for one weight type: (pipeline-cache name, decoder, block).
-pub fn matmul_variant(ty: GgmlType) -> Option<(&'static str, &'static str, u32)> {
+/// The matmul shader instantiated for one weight type: (cache name, decoder, block, cache
+/// name of the variant with the subgroup kernel).
+pub fn matmul_variant(ty: GgmlType) -> Option<(&'static str, &'static str, u32, &'static str)> {
     use GgmlType::*;
     Some(match ty {
-        F32 => ("matmul_f32", "load_f32x4", 4),
-        F16 => ("matmul_f16", "load_f16x4", 4),
-        BF16 => ("matmul_bf16", "load_bf16x4", 4),
-        Q4_0 => ("matmul_q4_0", "load_q4_0", 32),
-        Q4_1 => ("matmul_q4_1", "load_q4_1", 32),
-        Q5_0 => ("matmul_q5_0", "load_q5_0", 32),
-        Q5_1 => ("matmul_q5_1", "load_q5_1", 32),
-        Q8_0 => ("matmul_q8_0", "load_q8_0", 32),
-        IQ4_NL => ("matmul_iq4_nl", "load_iq4_nl", 32),
-        MXFP4 => ("matmul_mxfp4", "load_mxfp4", 32),
-        Q4_K => ("matmul_q4_k", "load_q4_k", 256),
-        Q5_K => ("matmul_q5_k", "load_q5_k", 256),
-        Q6_K => ("matmul_q6_k", "load_q6_k", 256),
+        F32 => ("matmul_f32", "load_f32x4", 4, "matmul_sg_f32"),
+        F16 => ("matmul_f16", "load_f16x4", 4, "matmul_sg_f16"),
+        BF16 => ("matmul_bf16", "load_bf16x4", 4, "matmul_sg_bf16"),
+        Q4_0 => ("matmul_q4_0", "load_q4_0", 32, "matmul_sg_q4_0"),
+        Q4_1 => ("matmul_q4_1", "load_q4_1", 32, "matmul_sg_q4_1"),
+        Q5_0 => ("matmul_q5_0", "load_q5_0", 32, "matmul_sg_q5_0"),
+        Q5_1 => ("matmul_q5_1", "load_q5_1", 32, "matmul_sg_q5_1"),
+        Q8_0 => ("matmul_q8_0", "load_q8_0", 32, "matmul_sg_q8_0"),
+        IQ4_NL => ("matmul_iq4_nl", "load_iq4_nl", 32, "matmul_sg_iq4_nl"),
+        MXFP4 => ("matmul_mxfp4", "load_mxfp4", 32, "matmul_sg_mxfp4"),
+        Q4_K => ("matmul_q4_k", "load_q4_k", 256, "matmul_sg_q4_k"),
+        Q5_K => ("matmul_q5_k", "load_q5_k", 256, "matmul_sg_q5_k"),
+        Q6_K => ("matmul_q6_k", "load_q6_k", 256, "matmul_sg_q6_k"),
         _ => return None,
     })
 }
 
-fn matmul_source(ty: GgmlType) -> String {
-    let (_, load, block) = matmul_variant(ty).expect("supported type");
-    format!("{QUANT_WGSL}\n{}", MATMUL_WGSL.replace("LOAD_FN", load).replace("BLOCKu", &format!("{block}u")))
+fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
+    let (_, load, block, _) = matmul_variant(ty).expect("supported type");
+    let body = if subgroups { format!("{MATMUL_WGSL}\n{MATVEC_SUBGROUP_WGSL}") } else { MATMUL_WGSL.to_string() };
+    let body = body.replace("LOAD_FN", load).replace("BLOCKu", &format!("{block}u"));
+    // Browsers require the `enable` directive; naga (native) rejects it and needs none.
+    let enable = subgroups && cfg!(target_arch = "wasm32");
+    format!("{}{QUANT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
 }
 
 /// Shader family: cache name and source.
 #[derive(Clone, Copy)]
 pub enum Shader {
     Matmul(GgmlType),
+    /// The matmul module with the subgroup kernel appended.
+    MatmulSg(GgmlType),
     Norm,
     Rope,
     Attention,
     Ssm,
     Elementwise,
+    Copy,
 }
 
 impl Shader {
     fn name(self) -> &'static str {
         match self {
             Shader::Matmul(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0),
+            Shader::MatmulSg(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.3),
             Shader::Norm => "norm",
             Shader::Rope => "rope",
             Shader::Attention => "attention",
             Shader::Ssm => "ssm",
             Shader::Elementwise => "elementwise",
+            Shader::Copy => "copy",
         }
     }
     fn source(self) -> String {
         match self {
-            Shader::Matmul(t) => matmul_source(t),
+            Shader::Matmul(t) => matmul_source(t, false),
+            Shader::MatmulSg(t) => matmul_source(t, true),
             Shader::Norm => NORM_WGSL.into(),
             Shader::Rope => ROPE_WGSL.into(),
             Shader::Attention => ATTENTION_WGSL.into(),
             Shader::Ssm => SSM_WGSL.into(),
             Shader::Elementwise => ELEMENTWISE_WGSL.into(),
+            Shader::Copy => COPY_WGSL.into(),
         }
     }
 }
@@ -152,15 +166,31 @@ impl<'a> Recorder<'a> {
         accumulate: bool,
     ) {
         let k = w.info.ne0() as u32;
+        let per_row = self.ctx.prefers_row_kernels();
+        if n_tok == 1 && self.ctx.use_subgroups() {
+            for part in &w.parts {
+                let (gx, gy) = self.rows_grid(part.n_rows.div_ceil(8));
+                let params = [
+                    k, part.n_rows as u32, 1, part.row0 as u32, x_offset, x_stride, y_offset, y_stride,
+                    part.head_word as u32, accumulate as u32, alpha.to_bits(), gx,
+                ];
+                self.dispatch(Shader::MatmulSg(w.info.ty), "matvec_subgroup", &[(0, &part.buffer), (1, x), (2, y)], &params, 3, (gx, gy, 1));
+            }
+            return;
+        }
         for part in &w.parts {
-            let (gx, gy) = self.rows_grid(part.n_rows);
+            let (gx, gy) = if per_row { self.grid(part.n_rows) } else { self.rows_grid(part.n_rows) };
             let params = [
                 k, part.n_rows as u32, n_tok, part.row0 as u32, x_offset, x_stride, y_offset, y_stride,
                 part.head_word as u32, accumulate as u32, alpha.to_bits(), gx,
             ];
             self.dispatch(
                 Shader::Matmul(w.info.ty),
-                "matmul",
+                match (per_row, n_tok) {
+                    (true, 1) => "matvec_rows",
+                    (true, _) => "matmul_rows",
+                    _ => "matmul",
+                },
                 &[(0, &part.buffer), (1, x), (2, y)],
                 &params,
                 3,

@@ -13,6 +13,30 @@ use crate::gpu::ops::{Recorder, Shader};
 use crate::gpu::{GpuContext, GpuError, GpuTensor};
 use crate::loader::LoadedWeights;
 
+pub fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Seconds on a monotonic clock (native only; the web build times from JS).
+fn web_time_now() -> f64 {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        static T0: OnceLock<std::time::Instant> = OnceLock::new();
+        T0.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now() / 1000.0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -126,6 +150,34 @@ impl GpuModel {
         Ok(out)
     }
 
+    /// Greedy generation: evaluate `prompt`, then take the argmax `n` times.
+    pub async fn generate_greedy(&self, s: &mut Session, prompt: &[u32], n: usize) -> Result<Vec<u32>, RunError> {
+        let mut out = vec![];
+        let mut logits = self.forward(s, prompt, false).await?;
+        for i in 0..n {
+            let next = argmax(&logits);
+            out.push(next);
+            if i + 1 < n {
+                logits = self.forward(s, &[next], false).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes of weights one decoded token reads: every matrix once, one embedding row.
+    pub fn weight_bytes_per_token(&self) -> u64 {
+        let mut total = 0;
+        for i in self.w.used() {
+            let t = self.t(i);
+            total += if i == self.w.token_embd && i != self.w.output {
+                t.gpu_bytes() / t.info.n_rows()
+            } else {
+                t.gpu_bytes()
+            };
+        }
+        total
+    }
+
     fn record(&self, ctx: &GpuContext, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<wgpu::Buffer, RunError> {
         use wgpu::util::DeviceExt;
         let hp = &self.hp;
@@ -174,6 +226,26 @@ impl GpuModel {
         r.submit();
         ctx.check()?;
         Ok(logits)
+    }
+
+    /// GB/s of a plain vec4 copy of `bytes` on this device (read + write counted).
+    pub fn copy_bandwidth(ctx: &GpuContext, bytes: u64, reps: u32) -> f64 {
+        let a = f32_buf(ctx, "copy src", bytes / 4);
+        let b = f32_buf(ctx, "copy dst", bytes / 4);
+        let run = |reps: u32| {
+            let mut r = Recorder::new(ctx);
+            let (gx, gy) = r.grid(bytes / 16);
+            for _ in 0..reps {
+                r.dispatch(Shader::Copy, "copy", &[(0, &a), (1, &b)], &[gx, 0, 0, 0], 2, (gx, gy, 1));
+            }
+            r.submit();
+            ctx.poll_wait();
+        };
+        run(1);
+        let t0 = web_time_now();
+        run(reps);
+        let secs = web_time_now() - t0;
+        2.0 * bytes as f64 * reps as f64 / secs / 1e9
     }
 
     /// y[rows] = RMSNorm(x[x_offset + rows]) · w, rows of n_embd.

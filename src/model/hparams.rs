@@ -12,6 +12,8 @@ pub enum ModelError {
     MissingTensor(String),
     #[error("tensor {name:?} has shape {got:?}, expected {want:?}")]
     BadShape { name: String, got: Vec<u64>, want: Vec<u64> },
+    #[error("tensor {0:?} is not used by Braid's implementation of this architecture (not supported yet)")]
+    UnexpectedTensor(String),
     #[error("invalid hyperparameters: {0}")]
     BadHparams(String),
 }

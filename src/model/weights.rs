@@ -146,6 +146,33 @@ impl ModelWeights {
             }
             layers.push(lw);
         }
-        Ok(ModelWeights { token_embd, output_norm, output, layers })
+        let mw = ModelWeights { token_embd, output_norm, output, layers };
+        // A tensor nobody reads (a bias, a router, a rope_freqs table) would be silently
+        // ignored and give wrong logits: refuse the file instead.
+        let used = mw.used();
+        if let Some(t) = index.tensors.iter().enumerate().find(|(i, _)| !used.contains(i)) {
+            return Err(ModelError::UnexpectedTensor(t.1.name.clone()));
+        }
+        Ok(mw)
+    }
+
+    /// Every tensor index this model reads.
+    pub fn used(&self) -> std::collections::HashSet<T> {
+        let mut u: std::collections::HashSet<T> = [self.token_embd, self.output_norm, self.output].into();
+        for l in &self.layers {
+            u.insert(l.attn_norm);
+            if let Some(a) = &l.attn {
+                u.extend([a.wq, a.wk, a.wv, a.wo]);
+            }
+            if let Some(s) = &l.ssm {
+                u.extend([s.ssm_in, s.conv1d, s.dt_b, s.a, s.d, s.out]);
+                u.extend(s.conv1d_b);
+                u.extend(s.norm);
+            }
+            if let Some(f) = &l.ffn {
+                u.extend([f.norm, f.gate, f.up, f.down]);
+            }
+        }
+        u
     }
 }

@@ -23,12 +23,14 @@ out=tests/fixtures/golden
 models=target/golden-models
 mkdir -p "$out" "$models"
 rm -f "$out"/*.json
-tokens="1,17,200,5,99,256,3,42,7,150,298,0"
+tokens="1,17,200,5,99,256,3,42,7,150,250,0"
 # The model files are not stored: tests rebuild them with `braid synth` (same preset, type and
 # seed) and check their FNV-1a hash against the fixture before comparing.
 for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1:f32 \
             tiny-llama:q8_0 tiny-mamba2:q8_0 tiny-granitehybrid:q8_0 tiny-falcon-h1:q8_0 \
-            small-llama:q4_k_m small-mamba2:q4_k_m small-granitehybrid:q4_k_m small-falcon-h1:q4_k_m; do
+            small-llama:q4_k_m small-mamba2:q4_k_m small-granitehybrid:q4_k_m small-falcon-h1:q4_k_m \
+            odd-llama:f32 odd-mamba2:f32 odd-granitehybrid:f32 odd-falcon-h1:f32 \
+            odd-llama:q8_0 odd-mamba2:q8_0 odd-granitehybrid:q8_0 odd-falcon-h1:q8_0; do
   preset=${spec%%:*}; ty=${spec##*:}
   f="$models/$preset-$ty.gguf"
   target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null

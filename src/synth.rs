@@ -130,6 +130,10 @@ pub struct SynthConfig {
     pub ssm_norm: bool,
     pub rope_theta: f32,
     pub context_length: u64,
+    /// Rotary dims when fewer than head_dim (partial RoPE).
+    pub n_rot: Option<u64>,
+    /// Granite: RoPE on (`rope.scaling.finetuned`, as in Bamba) instead of NoPE.
+    pub granite_rope: bool,
 }
 
 impl SynthConfig {
@@ -137,7 +141,8 @@ impl SynthConfig {
         let base = SynthConfig {
             arch: String::new(), n_embd: 0, n_layer: 0, n_ff: 0, n_vocab: 0, n_head: 0, n_head_kv: 0,
             head_dim: 0, attn_layers: vec![], d_inner: 0, d_state: 0, n_group: 1, ssm_heads: 0, d_conv: 4,
-            tied: true, ssm_norm: true, rope_theta: 10000.0, context_length: 4096,
+            tied: true, ssm_norm: true, rope_theta: 10000.0, context_length: 4096, n_rot: None,
+            granite_rope: false,
         };
         Some(match name {
             "granite-4.0-h-350m" => SynthConfig {
@@ -205,6 +210,26 @@ impl SynthConfig {
                 n_head_kv: 2, head_dim: 64, attn_layers: vec![0, 1], d_inner: 256, d_state: 32,
                 ssm_heads: 4, tied: false, ssm_norm: false, rope_theta: 1e11, ..base
             },
+            // Odd shapes: head_dim 24 with partial RoPE, 4:1 GQA, several SSM groups, d_conv 3,
+            // rows that fall back from Q8_0 to F16, a 257-token vocabulary.
+            "odd-llama" => SynthConfig {
+                arch: "llama".into(), n_embd: 96, n_layer: 2, n_ff: 160, n_vocab: 257, n_head: 4,
+                n_head_kv: 1, head_dim: 24, attn_layers: vec![0, 1], tied: false, ..base
+            },
+            "odd-mamba2" => SynthConfig {
+                arch: "mamba2".into(), n_embd: 96, n_layer: 2, n_vocab: 257, d_inner: 160, d_state: 24,
+                ssm_heads: 10, n_group: 5, d_conv: 3, ..base
+            },
+            "odd-granitehybrid" => SynthConfig {
+                arch: "granitehybrid".into(), n_embd: 96, n_layer: 3, n_ff: 160, n_vocab: 257, n_head: 4,
+                n_head_kv: 2, head_dim: 24, attn_layers: vec![0, 2], d_inner: 192, d_state: 24,
+                ssm_heads: 12, n_group: 3, granite_rope: true, n_rot: Some(12), ..base
+            },
+            "odd-falcon-h1" => SynthConfig {
+                arch: "falcon-h1".into(), n_embd: 96, n_layer: 2, n_ff: 160, n_vocab: 257, n_head: 4,
+                n_head_kv: 2, head_dim: 24, attn_layers: vec![0, 1], d_inner: 72, d_state: 20,
+                ssm_heads: 6, n_group: 2, tied: false, ssm_norm: true, rope_theta: 1e11, ..base
+            },
             _ => return None,
         })
     }
@@ -213,6 +238,7 @@ impl SynthConfig {
         "granite-4.0-h-350m", "falcon-h1-0.5b", "mamba2-370m", "lfm2-350m", "llama-1b",
         "tiny-llama", "tiny-mamba2", "tiny-granitehybrid", "tiny-falcon-h1", "tiny-lfm2",
         "small-llama", "small-mamba2", "small-granitehybrid", "small-falcon-h1",
+        "odd-llama", "odd-mamba2", "odd-granitehybrid", "odd-falcon-h1",
     ];
 
     pub fn layer_kind(&self, il: u64) -> LayerKind {
@@ -327,7 +353,7 @@ pub fn write_model<W: Write>(cfg: &SynthConfig, wt: WeightType, seed: u64, w: &m
         g.kv(&k("attention.key_length"), Value::U32(cfg.head_dim as u32));
         g.kv(&k("attention.value_length"), Value::U32(cfg.head_dim as u32));
         g.kv(&k("rope.freq_base"), Value::F32(cfg.rope_theta));
-        g.kv(&k("rope.dimension_count"), Value::U32(cfg.head_dim as u32));
+        g.kv(&k("rope.dimension_count"), Value::U32(cfg.n_rot.unwrap_or(cfg.head_dim) as u32));
     } else {
         g.kv(&k("attention.head_count"), Value::U32(0));
     }
@@ -344,7 +370,7 @@ pub fn write_model<W: Write>(cfg: &SynthConfig, wt: WeightType, seed: u64, w: &m
             g.kv(&k("residual_scale"), Value::F32(0.246));
             g.kv(&k("attention.scale"), Value::F32(0.015625));
             g.kv(&k("logit_scale"), Value::F32(3.0));
-            g.kv(&k("rope.scaling.finetuned"), Value::Bool(false));
+            g.kv(&k("rope.scaling.finetuned"), Value::Bool(cfg.granite_rope));
         }
         "lfm2" => {
             g.kv(&k("shortconv.l_cache"), Value::U32(cfg.d_conv as u32));

@@ -39,6 +39,18 @@ pub struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     part_limit: std::cell::Cell<u64>,
+    kernels: std::cell::Cell<Option<MatKernel>>,
+}
+
+/// Which matrix kernel family to use (chosen per adapter; tests force each one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatKernel {
+    /// One workgroup per row, workgroup reduction (GPUs without subgroups).
+    Workgroup,
+    /// One invocation per row (CPU adapters).
+    Rows,
+    /// Subgroup per row for decode, else as `Rows`/`Workgroup` by adapter.
+    Subgroup,
 }
 
 impl GpuContext {
@@ -130,6 +142,7 @@ impl GpuContext {
             errors,
             lost,
             part_limit: std::cell::Cell::new(u64::MAX),
+            kernels: std::cell::Cell::new(None),
         })
     }
 
@@ -148,6 +161,11 @@ impl GpuContext {
     /// workgroup reductions (barriers are costly there). `BRAID_KERNELS=rows|workgroup`
     /// overrides natively.
     pub fn prefers_row_kernels(&self) -> bool {
+        match self.kernels.get() {
+            Some(MatKernel::Rows) => return true,
+            Some(MatKernel::Workgroup) => return false,
+            _ => {}
+        }
         #[cfg(not(target_arch = "wasm32"))]
         if let Ok(v) = std::env::var("BRAID_KERNELS") {
             return v == "rows";
@@ -157,11 +175,19 @@ impl GpuContext {
 
     /// Use the subgroup matrix–vector kernel (`BRAID_SUBGROUPS=0` turns it off natively).
     pub fn use_subgroups(&self) -> bool {
+        if let Some(k) = self.kernels.get() {
+            return k == MatKernel::Subgroup && self.subgroups;
+        }
         #[cfg(not(target_arch = "wasm32"))]
         if std::env::var("BRAID_SUBGROUPS").is_ok_and(|v| v == "0") {
             return false;
         }
         self.subgroups
+    }
+
+    /// Force a kernel family (`None`: choose by adapter).
+    pub fn set_kernels(&self, k: Option<MatKernel>) {
+        self.kernels.set(k);
     }
 
     /// Fails if the device was lost or a GPU error was recorded since the last check.

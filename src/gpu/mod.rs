@@ -6,6 +6,6 @@ pub mod kernels;
 pub mod ops;
 pub mod tensor;
 
-pub use context::{GpuContext, Requirements};
+pub use context::{GpuContext, MatKernel, Requirements};
 pub use error::GpuError;
 pub use tensor::{BlockLayout, GpuTensor, TensorUploader};

@@ -43,9 +43,81 @@ fn load_bf16x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
                      bitcast<f32>(b << 16u), bitcast<f32>(b & 0xffff0000u));
 }
 
+// Dot product of block `blk` with the x groups starting at `xb`: per-block work done once.
+fn dot_generic(blk: u32, xb: u32, head: u32) -> f32 {
+    var acc = 0.0;
+    for (var g = 0u; g < GPB; g++) { acc += dot(LOAD_FN(blk, g, head), x[xb + g]); }
+    return acc;
+}
+
+fn dot_q8_0(blk: u32, xb: u32, head: u32) -> f32 {
+    var acc = 0.0;
+    for (var g = 0u; g < 8u; g++) { acc += dot(sbytes4(weights[blk * 8u + g]), x[xb + g]); }
+    return acc * head_f16(head, blk);
+}
+
+fn dot_q4_0(blk: u32, xb: u32, head: u32) -> f32 {
+    var acc = 0.0;
+    for (var g = 0u; g < 8u; g++) { acc += dot(vec4<f32>(nibbles32(blk * 4u, g)) - 8.0, x[xb + g]); }
+    return acc * head_f16(head, blk);
+}
+
+// Q4_K / Q5_K: per 32-element sub-block, Σ (d·sc·q − dmin·mn)·x = d·sc·Σq·x − dmin·mn·Σx.
+fn dot_k(blk: u32, xb: u32, words: u32, has_qh: bool) -> f32 {
+    let base = blk * words;
+    let dm = unpack2x16float(weights[base]);
+    var qs_base = base + 4u;
+    if (has_qh) { qs_base = base + 12u; }
+    var sum = 0.0;
+    for (var j = 0u; j < 8u; j++) {
+        let smn = k_scale_min(base + 1u, j);
+        let c = j / 2u;
+        let sh = vec4<u32>(4u * (j % 2u));
+        var sq = 0.0;
+        var sx = 0.0;
+        for (var l4 = 0u; l4 < 8u; l4++) {
+            var q = (bytes4(weights[qs_base + 8u * c + l4]) >> sh) & vec4<u32>(0xfu);
+            if (has_qh) {
+                q = q | (((bytes4(weights[base + 4u + l4]) >> vec4<u32>(j)) & vec4<u32>(1u)) << vec4<u32>(4u));
+            }
+            let xv = x[xb + 8u * j + l4];
+            sq += dot(vec4<f32>(q), xv);
+            sx += xv.x + xv.y + xv.z + xv.w;
+        }
+        sum += dm.x * smn.x * sq - dm.y * smn.y * sx;
+    }
+    return sum;
+}
+fn dot_q4_k(blk: u32, xb: u32, head: u32) -> f32 { return dot_k(blk, xb, 36u, false); }
+fn dot_q5_k(blk: u32, xb: u32, head: u32) -> f32 { return dot_k(blk, xb, 44u, true); }
+
+// Q6_K: one i8 scale per 16 elements.
+fn dot_q6_k(blk: u32, xb: u32, head: u32) -> f32 {
+    let base = blk * 52u;
+    var sum = 0.0;
+    for (var n = 0u; n < 2u; n++) {
+        for (var qq = 0u; qq < 4u; qq++) {
+            for (var l16 = 0u; l16 < 2u; l16++) {
+                let si = 8u * n + l16 + 2u * qq;
+                let sc = sbytes4(weights[base + 48u + si / 4u])[si % 4u];
+                var sq = 0.0;
+                for (var l4 = 0u; l4 < 4u; l4++) {
+                    let l = 16u * l16 + 4u * l4;
+                    let ql = (bytes4(weights[base + (64u * n + l + 32u * (qq & 1u)) / 4u]) >> vec4<u32>(4u * (qq >> 1u))) & vec4<u32>(0xfu);
+                    let qh = (bytes4(weights[base + 32u + (32u * n + l) / 4u]) >> vec4<u32>(2u * qq)) & vec4<u32>(3u);
+                    sq += dot(vec4<f32>(ql | (qh << vec4<u32>(4u))) - 32.0, x[xb + (128u * n + 32u * qq + l) / 4u]);
+                }
+                sum += sc * sq;
+            }
+        }
+    }
+    return sum * head_f16(head, blk);
+}
+
 const BS: u32 = BLOCKu;
 const GPB: u32 = BLOCKu / 4u;   // groups of 4 per block
-const TT: u32 = 8u;             // tokens per workgroup
+const TT: u32 = 8u;             // tokens per workgroup (matmul)
+const TR: u32 = 16u;            // tokens per invocation (matmul_rows)
 
 var<workgroup> red: array<array<f32, 8>, 64>;
 
@@ -87,36 +159,53 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 fn matmul_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.y * p.groups_x * 64u + gid.x;
     if (r >= p.n_rows) { return; }
-    let t0 = gid.z * TT;
-    let nt = min(TT, p.n_tok - t0);
+    let t0 = gid.z * TR;
+    let nt = min(TR, p.n_tok - t0);
     let groups = p.k / 4u;
     let bpr = p.k / BS;
-    var acc: array<f32, 8>;
+    // Sixteen token rows of x (tokens past the end repeat the last one; their sums are
+    // dropped), accumulated in four vec4 registers: CPU adapters spill indexed arrays.
+    var xo: array<u32, 16>;
+    for (var t = 0u; t < TR; t++) { xo[t] = (p.x_offset + (t0 + min(t, nt - 1u)) * p.x_stride) / 4u; }
+    let o0 = vec4<u32>(xo[0], xo[1], xo[2], xo[3]);
+    let o1 = vec4<u32>(xo[4], xo[5], xo[6], xo[7]);
+    let o2 = vec4<u32>(xo[8], xo[9], xo[10], xo[11]);
+    let o3 = vec4<u32>(xo[12], xo[13], xo[14], xo[15]);
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
     for (var j = 0u; j < groups; j++) {
         let w = LOAD_FN(r * bpr + j / GPB, j % GPB, p.head);
-        for (var t = 0u; t < nt; t++) {
-            acc[t] += dot(w, x[(p.x_offset + (t0 + t) * p.x_stride) / 4u + j]);
+        a0 += vec4<f32>(dot(w, x[o0.x + j]), dot(w, x[o0.y + j]), dot(w, x[o0.z + j]), dot(w, x[o0.w + j]));
+        a1 += vec4<f32>(dot(w, x[o1.x + j]), dot(w, x[o1.y + j]), dot(w, x[o1.z + j]), dot(w, x[o1.w + j]));
+        if (nt > 8u) {
+            a2 += vec4<f32>(dot(w, x[o2.x + j]), dot(w, x[o2.y + j]), dot(w, x[o2.z + j]), dot(w, x[o2.w + j]));
+            a3 += vec4<f32>(dot(w, x[o3.x + j]), dot(w, x[o3.y + j]), dot(w, x[o3.z + j]), dot(w, x[o3.w + j]));
         }
     }
     for (var t = 0u; t < nt; t++) {
         let idx = p.y_offset + (t0 + t) * p.y_stride + p.row0 + r;
-        var v = p.alpha * acc[t];
+        var v = a0[t % 4u];
+        if (t >= 12u) { v = a3[t % 4u]; } else if (t >= 8u) { v = a2[t % 4u]; } else if (t >= 4u) { v = a1[t % 4u]; }
+        v *= p.alpha;
         if (p.accumulate != 0u) { v += y[idx]; }
         y[idx] = v;
     }
 }
 
-// matmul_rows for a single token (decode): one accumulator in a register.
+// matmul_rows for a single token (decode): one accumulator in a register; blocks in the
+// outer loop so a block's scales are decoded once (the inner loop has a constant trip count
+// and is unrolled, letting the compiler share the per-block work).
 @compute @workgroup_size(64)
 fn matvec_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.y * p.groups_x * 64u + gid.x;
     if (r >= p.n_rows) { return; }
-    let groups = p.k / 4u;
     let bpr = p.k / BS;
     let xo = p.x_offset / 4u;
     var acc = 0.0;
-    for (var j = 0u; j < groups; j++) {
-        acc += dot(LOAD_FN(r * bpr + j / GPB, j % GPB, p.head), x[xo + j]);
+    for (var b = 0u; b < bpr; b++) {
+        acc += DOT_FN(r * bpr + b, xo + b * GPB, p.head);
     }
     let idx = p.y_offset + p.row0 + r;
     var v = p.alpha * acc;

@@ -75,6 +75,40 @@ fn quantized_files_match_llama_cpp_on_their_f32_twins() {
 }
 
 #[test]
+fn chunked_scan_matches_llama_cpp() {
+    // The SSD (chunked) prefill scan, forced on, against the same goldens: 12 tokens are
+    // one partial chunk; 70 tokens (three chunks, the last partial) against the sequential
+    // scan, with state carried into a following decode step.
+    let ctx = context();
+    ctx.set_chunked_scan(Some(true));
+    // Every model with Mamba2 layers (not llama), F32 files and twins.
+    for g in all_goldens().iter().filter(|g| !g.quantized() && !g.preset.contains("llama")) {
+        let model = load(&ctx, &g.model_bytes());
+        let v = model.hp.n_vocab as usize;
+        let mut s = model.new_session(128);
+        let batch = pollster::block_on(model.forward(&mut s, &g.tokens, true)).unwrap();
+        let e = rel_err(&batch, &g.batch, v);
+        eprintln!("{:<36} chunked scan {e:.2e}", g.name);
+        assert!(e <= 1e-3, "{}: {e}", g.name);
+        let long: Vec<u32> = (0..70).map(|i| (i * 37 + 11) % model.hp.n_vocab).collect();
+        let mut a = model.new_session(128);
+        let la = pollster::block_on(model.forward(&mut a, &long, true)).unwrap();
+        let na = pollster::block_on(model.forward(&mut a, &[5], false)).unwrap();
+        ctx.set_chunked_scan(Some(false));
+        let mut b = model.new_session(128);
+        let lb = pollster::block_on(model.forward(&mut b, &long, true)).unwrap();
+        let nb = pollster::block_on(model.forward(&mut b, &[5], false)).unwrap();
+        ctx.set_chunked_scan(Some(true));
+        let want: Vec<Vec<f32>> = lb.chunks(v).map(|c| c.to_vec()).chain([nb]).collect();
+        let got: Vec<f32> = la.into_iter().chain(na).collect();
+        let e = rel_err(&got, &want, v);
+        eprintln!("{:<36} chunked vs sequential, 70 tokens + 1: {e:.2e}", g.name);
+        assert!(e <= 1e-3, "{}: {e}", g.name);
+    }
+    ctx.set_chunked_scan(None);
+}
+
+#[test]
 fn bad_tokens_and_full_context_are_errors() {
     let ctx = context();
     let g = all_goldens().into_iter().find(|g| g.name == "tiny-granitehybrid-f32").unwrap();

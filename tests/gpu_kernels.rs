@@ -51,7 +51,7 @@ fn matmul_every_type_every_kernel_matches_cpu() {
         ctx.set_part_limit(u64::MAX);
         for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::Subgroup] {
             ctx.set_kernels(Some(kernel));
-            for n_tok in [1u32, 3, 9] {
+            for n_tok in [1u32, 3, 9, 17, 33] {
                 for (i, t) in loaded.tensors.iter().enumerate() {
                     let k = t.info.ne0() as usize;
                     let x: Vec<f32> = (0..n_tok as usize * k).map(|j| ((j * 37 % 101) as f32 - 50.0) / 50.0).collect();

@@ -18,6 +18,7 @@ pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
 pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
+pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
 pub const MATVEC_SUBGROUP_WGSL: &str = include_str!("../../shaders/matvec_subgroup.wgsl");
 
 /// The matmul shader instantiated for one weight type: (cache name, decoder, block, cache
@@ -45,7 +46,15 @@ pub fn matmul_variant(ty: GgmlType) -> Option<(&'static str, &'static str, u32, 
 fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
     let (_, load, block, _) = matmul_variant(ty).expect("supported type");
     let body = if subgroups { format!("{MATMUL_WGSL}\n{MATVEC_SUBGROUP_WGSL}") } else { MATMUL_WGSL.to_string() };
-    let body = body.replace("LOAD_FN", load).replace("BLOCKu", &format!("{block}u"));
+    let dot = match ty {
+        GgmlType::Q8_0 => "dot_q8_0",
+        GgmlType::Q4_0 => "dot_q4_0",
+        GgmlType::Q4_K => "dot_q4_k",
+        GgmlType::Q5_K => "dot_q5_k",
+        GgmlType::Q6_K => "dot_q6_k",
+        _ => "dot_generic",
+    };
+    let body = body.replace("LOAD_FN", load).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
     format!("{}{QUANT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
@@ -63,6 +72,7 @@ pub enum Shader {
     Ssm,
     Elementwise,
     Copy,
+    Ssd,
 }
 
 impl Shader {
@@ -76,6 +86,7 @@ impl Shader {
             Shader::Ssm => "ssm",
             Shader::Elementwise => "elementwise",
             Shader::Copy => "copy",
+            Shader::Ssd => "ssd",
         }
     }
     fn source(self) -> String {
@@ -88,6 +99,7 @@ impl Shader {
             Shader::Ssm => SSM_WGSL.into(),
             Shader::Elementwise => ELEMENTWISE_WGSL.into(),
             Shader::Copy => COPY_WGSL.into(),
+            Shader::Ssd => SSD_WGSL.into(),
         }
     }
 }
@@ -194,7 +206,7 @@ impl<'a> Recorder<'a> {
                 &[(0, &part.buffer), (1, x), (2, y)],
                 &params,
                 3,
-                (gx, gy, n_tok.div_ceil(8)),
+                (gx, gy, n_tok.div_ceil(if per_row { 16 } else { 8 })),
             );
         }
     }

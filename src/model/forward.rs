@@ -313,14 +313,26 @@ impl GpuModel {
             7,
             (p.conv_dim().div_ceil(64), 1, 1),
         );
-        r.dispatch(
-            Shader::Ssm,
-            "ssm_scan",
-            &[(0, &zx), (1, self.vec_buf(m.dt_b)), (2, self.vec_buf(m.a)), (3, self.vec_buf(m.d)), (4, ssm_state), (5, &xbc), (6, &y)],
-            &params,
-            7,
-            (p.d_inner.div_ceil(64), 1, 1),
-        );
+        let (dt_b, a, d) = (self.vec_buf(m.dt_b), self.vec_buf(m.a), self.vec_buf(m.d));
+        if ctx.use_chunked_scan(n) {
+            const Q: u32 = 32;
+            let chunks = n.div_ceil(Q);
+            let ds = f32_buf(ctx, "ssd chunk states", chunks as u64 * p.d_inner as u64 * p.d_state as u64);
+            let decay = f32_buf(ctx, "ssd decay", (chunks * p.n_head) as u64);
+            let sp = [n, p.d_inner, p.d_state, p.n_head, p.n_group, dip, chunks, 0];
+            r.dispatch(Shader::Ssd, "ssd_chunk", &[(0, &zx), (1, &xbc), (2, dt_b), (3, a), (5, &ds), (6, &decay), (7, &y)], &sp, 9, (p.n_head, chunks, 1));
+            r.dispatch(Shader::Ssd, "ssd_state", &[(5, &ds), (6, &decay), (8, ssm_state)], &sp, 9, ((p.d_inner * p.d_state).div_ceil(64), 1, 1));
+            r.dispatch(Shader::Ssd, "ssd_out", &[(0, &zx), (1, &xbc), (2, dt_b), (3, a), (4, d), (5, &ds), (7, &y)], &sp, 9, (p.n_head, chunks, 1));
+        } else {
+            r.dispatch(
+                Shader::Ssm,
+                "ssm_scan",
+                &[(0, &zx), (1, dt_b), (2, a), (3, d), (4, ssm_state), (5, &xbc), (6, &y)],
+                &params,
+                7,
+                (p.d_inner.div_ceil(64), 1, 1),
+            );
+        }
         if let Some(nw) = m.norm {
             let gs = p.d_inner / p.n_group;
             let np = [gs, n * p.n_group, p.n_group, hp.eps.to_bits(), 0, gs, 0, gs];

@@ -195,24 +195,33 @@ async fn forward_pass_matches_llama_cpp_in_the_browser() {
             l.feed(c).await.unwrap();
         }
         let model = GpuModel::new(l.finish().unwrap()).unwrap();
+        let ctx = model.ctx().clone();
         let tokens: Vec<u32> = g["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
-        let mut s = model.new_session(64);
-        let got = model.forward(&mut s, &tokens, true).await.unwrap();
         let v = model.hp.n_vocab as usize;
-        for (row, want) in got.chunks(v).zip(g["batch"].as_array().unwrap()) {
-            let want: Vec<f32> = want.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-            let m = want.iter().fold(0f32, |a, x| a.max(x.abs()));
-            let d = row.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(d <= 1e-3 * m, "{preset}: {d} vs max {m}");
+        // Every kernel family Tint must compile: the adapter's default choice, then the
+        // workgroup-reduction matmul with the chunked scan, then subgroup matvec (if any).
+        use braid::gpu::MatKernel;
+        for (kernels, chunked) in [(None, None), (Some(MatKernel::Workgroup), Some(true)), (Some(MatKernel::Subgroup), Some(false))] {
+            ctx.set_kernels(kernels);
+            ctx.set_chunked_scan(chunked);
+            let mut s = model.new_session(64);
+            let got = model.forward(&mut s, &tokens, true).await.unwrap();
+            for (row, want) in got.chunks(v).zip(g["batch"].as_array().unwrap()) {
+                let want: Vec<f32> = want.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                let m = want.iter().fold(0f32, |a, x| a.max(x.abs()));
+                let d = row.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(d <= 1e-3 * m, "{preset} {kernels:?}: {d} vs max {m}");
+            }
+            // Token by token too (the decode kernels).
+            let mut s = model.new_session(64);
+            for (i, &t) in tokens.iter().enumerate() {
+                let row = model.forward(&mut s, &[t], false).await.unwrap();
+                let want: Vec<f32> = g["seq"][i].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                let m = want.iter().fold(0f32, |a, x| a.max(x.abs()));
+                let d = row.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(d <= 1e-3 * m, "{preset} {kernels:?} token {i}: {d} vs max {m}");
+            }
         }
-        // Token by token too (decode path: subgroup matvec where available).
-        let mut s = model.new_session(64);
-        for (i, &t) in tokens.iter().enumerate() {
-            let row = model.forward(&mut s, &[t], false).await.unwrap();
-            let want: Vec<f32> = g["seq"][i].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-            let m = want.iter().fold(0f32, |a, x| a.max(x.abs()));
-            let d = row.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(d <= 1e-3 * m, "{preset} token {i}: {d} vs max {m}");
-        }
+        web_sys::console::log_1(&format!("subgroups on this adapter: {}", ctx.subgroups).into());
     }
 }

@@ -166,6 +166,9 @@ mod cli {
                 Ok(())
             }
             Cmd::Generate { model, tokens, n, greedy: _, json } => {
+                if n > 1 << 20 {
+                    return Err(format!("-n {n} is above the limit of {}", 1 << 20));
+                }
                 let m = open_model(&model)?;
                 let toks = parse_tokens(&tokens)?;
                 let mut s = m.new_session((toks.len() + n) as u32);
@@ -204,6 +207,7 @@ mod cli {
     fn parse_tokens(s: &str) -> Result<Vec<u32>, String> {
         let v: Result<Vec<u32>, _> = s.split(',').filter(|t| !t.trim().is_empty()).map(|t| t.trim().parse::<u32>()).collect();
         match v {
+            Ok(v) if v.len() > 1 << 20 => Err("--tokens: more than 1048576 tokens".into()),
             Ok(v) if !v.is_empty() => Ok(v),
             Ok(_) => Err("--tokens is empty".into()),
             Err(e) => Err(format!("--tokens: {e}")),

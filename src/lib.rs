@@ -11,6 +11,7 @@
 pub mod gguf;
 pub mod gpu;
 pub mod loader;
+pub mod memory;
 pub mod model;
 pub mod synth;
 

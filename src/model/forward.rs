@@ -62,12 +62,15 @@ pub struct Session {
     pub pos: u32,
     pub n_ctx: u32,
     pub tokens: Vec<u32>,
-    kv: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>>,
-    conv: Vec<Option<wgpu::Buffer>>,
-    ssm: Vec<Option<wgpu::Buffer>>,
+    pub(crate) kv: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>>,
+    pub(crate) conv: Vec<Option<wgpu::Buffer>>,
+    pub(crate) ssm: Vec<Option<wgpu::Buffer>>,
+    /// Recurrent-state snapshots, oldest first (see `crate::memory`).
+    pub(crate) checkpoints: Vec<crate::memory::Checkpoint>,
+    pub policy: crate::memory::CheckpointPolicy,
 }
 
-fn f32_buf(ctx: &GpuContext, label: &str, n: u64) -> wgpu::Buffer {
+pub(crate) fn f32_buf(ctx: &GpuContext, label: &str, n: u64) -> wgpu::Buffer {
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: (n.max(1) * 4).next_multiple_of(16),
@@ -113,7 +116,16 @@ impl GpuModel {
     pub fn new_session(&self, n_ctx: u32) -> Session {
         let ctx = self.ctx();
         let hp = &self.hp;
-        let mut s = Session { pos: 0, n_ctx, tokens: vec![], kv: vec![], conv: vec![], ssm: vec![] };
+        let mut s = Session {
+            pos: 0,
+            n_ctx,
+            tokens: vec![],
+            kv: vec![],
+            conv: vec![],
+            ssm: vec![],
+            checkpoints: vec![],
+            policy: Default::default(),
+        };
         for (il, l) in hp.layers.iter().enumerate() {
             let kv_dim = (hp.n_head_kv[il] * hp.head_dim) as u64;
             s.kv.push(l.attention.then(|| {

@@ -1,0 +1,169 @@
+//! Session memory operations against fresh sessions fed the same tokens: fork, rewind with
+//! checkpoints, save/restore (bit-identical), bad blobs, range errors, byte accounting.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::rc::Rc;
+
+use braid::gpu::{GpuContext, Requirements};
+use braid::loader::StreamLoader;
+use braid::memory::{CheckpointPolicy, SessionError};
+use braid::model::forward::GpuModel;
+use braid::synth::{write_model, SynthConfig, WeightType};
+
+fn context() -> Rc<GpuContext> {
+    let req = Requirements { min_binding: 4, wanted_binding: 1 << 30, storage_buffers_per_stage: 8 };
+    Rc::new(pollster::block_on(GpuContext::new(&req)).expect("no WebGPU adapter (install mesa-vulkan-drivers)"))
+}
+
+fn model(ctx: &Rc<GpuContext>, preset: &str, ty: &str) -> GpuModel {
+    let mut bytes = vec![];
+    write_model(&SynthConfig::preset(preset).unwrap(), WeightType::parse(ty).unwrap(), 3, &mut bytes).unwrap();
+    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+    pollster::block_on(l.feed(&bytes)).unwrap();
+    GpuModel::new(l.finish().unwrap()).unwrap()
+}
+
+fn toks(n: usize, seed: u32, v: u32) -> Vec<u32> {
+    (0..n as u32).map(|i| (i * 7919 + seed * 104729 + 13) % v).collect()
+}
+
+/// Logits of the last `k` positions of a fresh session fed `all`.
+fn fresh(m: &GpuModel, all: &[u32], k: usize) -> Vec<f32> {
+    let mut s = m.new_session(256);
+    let l = pollster::block_on(m.forward(&mut s, all, true)).unwrap();
+    let v = m.hp.n_vocab as usize;
+    l[(all.len() - k) * v..].to_vec()
+}
+
+fn close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let m = b.iter().fold(0f32, |x, y| x.max(y.abs()));
+    let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(d <= 1e-4 * m, "{what}: {d} vs max {m}");
+}
+
+const PRESETS: [(&str, &str); 3] = [("tiny-granitehybrid", "q8_0"), ("tiny-falcon-h1", "f32"), ("tiny-llama", "q8_0")];
+
+#[test]
+fn fork_at_24_then_diverge_equals_fresh_sessions() {
+    let ctx = context();
+    for (preset, ty) in PRESETS {
+        let m = model(&ctx, preset, ty);
+        let v = m.hp.n_vocab;
+        let prefix = toks(24, 1, v);
+        let (a, b) = (toks(8, 2, v), toks(8, 3, v));
+        let mut parent = m.new_session(256);
+        pollster::block_on(m.append(&mut parent, &prefix, false)).unwrap();
+        let mut child = m.fork(&parent);
+        let la = pollster::block_on(m.append(&mut parent, &a, true)).unwrap();
+        let lb = pollster::block_on(m.append(&mut child, &b, true)).unwrap();
+        close(&la, &fresh(&m, &[prefix.clone(), a].concat(), 8), &format!("{preset} parent"));
+        close(&lb, &fresh(&m, &[prefix.clone(), b].concat(), 8), &format!("{preset} child"));
+        assert_eq!(child.tokens.len(), 32);
+    }
+}
+
+#[test]
+fn rewind_restores_the_newest_checkpoint_and_recomputes_the_rest() {
+    let ctx = context();
+    for (preset, ty) in PRESETS {
+        let m = model(&ctx, preset, ty);
+        let v = m.hp.n_vocab;
+        let hist = toks(40, 4, v);
+        let recurrent = m.hp.layers.iter().any(|l| l.recurrent);
+        for (to, max_recompute) in [(37u32, 5u32), (33, 1), (32, 0), (10, 10), (0, 0), (40, 0)] {
+            let mut s = m.new_session(256);
+            s.policy = CheckpointPolicy { every: 16, max: 8 };
+            pollster::block_on(m.append(&mut s, &hist[..20], false)).unwrap();
+            pollster::block_on(m.append(&mut s, &hist[20..], false)).unwrap();
+            let recomputed = pollster::block_on(m.rewind(&mut s, to as i64)).unwrap();
+            // checkpoints were at 16, 20, 32, 40
+            if recurrent {
+                assert!(recomputed <= max_recompute, "{preset}: rewind to {to} recomputed {recomputed}");
+            } else {
+                assert_eq!(recomputed, 0);
+            }
+            assert_eq!((s.pos, s.tokens.as_slice()), (to, &hist[..to as usize]));
+            let next = toks(6, 5, v);
+            let got = pollster::block_on(m.append(&mut s, &next, true)).unwrap();
+            close(&got, &fresh(&m, &[&hist[..to as usize], &next[..]].concat(), 6), &format!("{preset} rewind to {to}"));
+        }
+        // Range errors change nothing.
+        let mut s = m.new_session(64);
+        pollster::block_on(m.append(&mut s, &hist[..8], false)).unwrap();
+        for bad in [-1i64, 9, i64::MAX] {
+            let e = pollster::block_on(m.rewind(&mut s, bad)).unwrap_err();
+            assert!(matches!(e, SessionError::Range { .. }), "{e}");
+        }
+        assert_eq!(s.pos, 8);
+    }
+}
+
+#[test]
+fn checkpoints_are_bounded_and_oldest_evicted() {
+    let ctx = context();
+    let m = model(&ctx, "tiny-mamba2", "q8_0");
+    let mut s = m.new_session(512);
+    s.policy = CheckpointPolicy { every: 8, max: 3 };
+    pollster::block_on(m.append(&mut s, &toks(50, 6, m.hp.n_vocab), false)).unwrap();
+    let r = m.memory(&s);
+    assert_eq!(r.checkpoints, 3 * r.recurrent, "three checkpoints of the whole recurrent state");
+    // Rewinding below the oldest kept checkpoint (at 40) recomputes from the start.
+    let n = pollster::block_on(m.rewind(&mut s, 30)).unwrap();
+    assert_eq!(n, 30);
+}
+
+#[test]
+fn save_restore_continue_is_bit_identical() {
+    let ctx = context();
+    for (preset, ty) in PRESETS {
+        let m = model(&ctx, preset, ty);
+        let v = m.hp.n_vocab;
+        let mut s = m.new_session(128);
+        pollster::block_on(m.append(&mut s, &toks(20, 7, v), false)).unwrap();
+        let blob = pollster::block_on(m.save(&s)).unwrap();
+        let mut r = m.restore(&blob).unwrap();
+        assert_eq!((r.pos, &r.tokens), (s.pos, &s.tokens));
+        let next = toks(5, 8, v);
+        let a = pollster::block_on(m.append(&mut s, &next, true)).unwrap();
+        let b = pollster::block_on(m.append(&mut r, &next, true)).unwrap();
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{preset}: not bit-identical");
+
+        // Tampered, truncated, versioned and foreign blobs are refused.
+        let mut t = blob.clone();
+        t[40] ^= 1;
+        assert!(matches!(m.restore(&t), Err(SessionError::Checksum)));
+        assert!(matches!(m.restore(&blob[..blob.len() - 1]), Err(SessionError::Checksum | SessionError::BadBlob(_))));
+        assert!(matches!(m.restore(&blob[..10]), Err(SessionError::BadBlob(_))));
+        let mut ver = blob.clone();
+        ver[8] = 9;
+        assert!(matches!(m.restore(&ver), Err(SessionError::Version(9))));
+        let other = model(&ctx, if preset == "tiny-llama" { "tiny-mamba2" } else { "tiny-llama" }, "q8_0");
+        assert!(matches!(other.restore(&blob), Err(SessionError::WrongModel { .. })));
+    }
+}
+
+#[test]
+fn bytes_per_session_match_spec_sizes() {
+    let ctx = context();
+    for (preset, ty) in PRESETS {
+        let m = model(&ctx, preset, ty);
+        let s = m.new_session(100);
+        let r = m.memory(&s);
+        let hp = &m.hp;
+        // spec §3.1: conv (d_conv−1)·conv_dim and SSM d_state·d_inner floats per recurrent
+        // layer; K and V of n_kv·head_dim floats per token per attention layer.
+        let mut rec = 0u64;
+        let mut kv = 0u64;
+        for (il, l) in hp.layers.iter().enumerate() {
+            if let (true, Some(p)) = (l.recurrent, hp.ssm) {
+                rec += 4 * (p.conv_state_len() + p.ssm_state_len()) as u64;
+            }
+            if l.attention {
+                kv += 2 * 100 * 4 * (hp.n_head_kv[il] * hp.head_dim) as u64;
+            }
+        }
+        assert!(r.recurrent >= rec && r.recurrent <= rec + rec / 20 + 64, "{preset}: {} vs {rec}", r.recurrent);
+        assert_eq!(r.kv, kv, "{preset}");
+    }
+}

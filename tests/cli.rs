@@ -151,3 +151,44 @@ fn logits_and_generate_json_match_the_library() {
     let out = Command::new(BIN).args(["logits", "--tokens", "1,99999", "--model"]).arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn run_script_reports_each_operation_and_continues_after_errors() {
+    let mut bytes = vec![];
+    braid::synth::write_model(&braid::synth::SynthConfig::preset("tiny-granitehybrid").unwrap(), braid::synth::WeightType::parse("q8_0").unwrap(), 7, &mut bytes).unwrap();
+    let model = tmp("run.gguf");
+    std::fs::write(&model, &bytes).unwrap();
+    let blob = tmp("a.bin");
+    let script = serde_json::json!([
+        {"op": "new", "id": "a"},
+        {"op": "append", "id": "a", "tokens": [1, 2, 3, 4, 5]},
+        {"op": "fork", "from": "a", "id": "b"},
+        {"op": "step", "ids": ["a", "b"], "tokens": [6, 6]},
+        {"op": "save", "id": "a", "file": blob.to_str().unwrap()},
+        {"op": "restore", "id": "c", "file": blob.to_str().unwrap()},
+        {"op": "step", "ids": ["a", "c"], "tokens": [7, 7]},
+        {"op": "rewind", "id": "a", "to": 3},
+        {"op": "rewind", "id": "a", "to": 99},
+        {"op": "append", "id": "nope", "tokens": [1]},
+        {"op": "append", "id": "b", "tokens": [999999]},
+        {"op": "memory", "id": "b"},
+        {"op": "dispose", "id": "b"},
+        {"op": "frobnicate"}
+    ]);
+    let sp = tmp("script.json");
+    std::fs::write(&sp, script.to_string()).unwrap();
+    let out = Command::new(BIN).args(["run", "--json", "--model"]).arg(&model).arg("--script").arg(&sp).env("NODEVICE_SELECT", "1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 14);
+    assert_eq!(lines[1]["logits"].as_array().unwrap().len(), 5);
+    let step = &lines[3]["logits"];
+    assert_eq!(step[0], step[1], "a fork continues exactly like its parent");
+    let step2 = &lines[6]["logits"];
+    assert_eq!(step2[0], step2[1], "a restored session continues exactly like the original");
+    assert_eq!(lines[7]["recomputed"].as_u64().map(|n| n <= 3), Some(true));
+    for i in [8, 9, 10, 13] {
+        assert!(lines[i]["error"]["code"].is_string(), "line {i}: {}", lines[i]);
+    }
+    assert!(lines[11]["recurrent"].as_u64().unwrap() > 0 && lines[11]["kv"].as_u64().unwrap() > 0);
+}

@@ -99,6 +99,25 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
+        /// Run a script of session operations (new, append, fork, rewind, save, restore, step,
+        /// dispose, memory); prints one JSON object per operation.
+        Run {
+            #[arg(long)]
+            model: PathBuf,
+            #[arg(long)]
+            script: PathBuf,
+            /// Context capacity of each session, in tokens
+            #[arg(long, default_value_t = 4096)]
+            ctx: u32,
+            /// Checkpoint the recurrent state every this many tokens
+            #[arg(long, default_value_t = 256)]
+            checkpoint_every: u32,
+            /// Checkpoints kept per session
+            #[arg(long, default_value_t = 8)]
+            checkpoints: usize,
+            #[arg(long)]
+            json: bool,
+        },
         /// Stream a GGUF file onto the GPU and report parse + upload throughput.
         Load {
             file: PathBuf,
@@ -181,6 +200,22 @@ mod cli {
                 Ok(())
             }
             Cmd::Bench { model, prompt_tokens, gen_tokens, json } => bench(&model, prompt_tokens, gen_tokens, json),
+            Cmd::Run { model, script, ctx, checkpoint_every, checkpoints, json: _ } => {
+                let m = open_model(&model)?;
+                let text = std::fs::read_to_string(&script).map_err(|e| format!("{}: {e}", script.display()))?;
+                let ops: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", script.display()))?;
+                let policy = braid::memory::CheckpointPolicy { every: checkpoint_every, max: checkpoints };
+                let mut sessions = std::collections::HashMap::new();
+                for op in &ops {
+                    let line = match run_op(&m, &mut sessions, op, ctx, policy) {
+                        Ok(v) => v,
+                        Err((code, msg)) => json!({"op": op.get("op").cloned().unwrap_or(serde_json::Value::Null),
+                                                   "error": {"code": code, "message": msg}}),
+                    };
+                    out_text(&format!("{line}\n"));
+                }
+                Ok(())
+            }
             Cmd::Load { file, chunk, json } => {
                 let t0 = Instant::now();
                 let w = pollster::block_on(braid::loader::load_file(&file, None, chunk)).map_err(|e| format!("[{}] {e}", e.code()))?;
@@ -196,6 +231,136 @@ mod cli {
                 }
                 Ok(())
             }
+        }
+    }
+
+    type OpError = (&'static str, String);
+
+    fn logits_json(l: &[f32], v: usize) -> Vec<Vec<serde_json::Value>> {
+        l.chunks(v).map(|r| r.iter().map(|&x| float_json(x as f64, x.is_finite())).collect()).collect()
+    }
+
+    fn session_err(e: braid::memory::SessionError) -> OpError {
+        use braid::memory::SessionError as E;
+        let code = match &e {
+            E::Range { .. } => "BAD_ARGUMENT",
+            E::Run(braid::model::forward::RunError::Gpu(_)) | E::Gpu(_) => "DEVICE_LOST",
+            E::Run(_) => "BAD_ARGUMENT",
+            E::BadBlob(_) | E::Version(_) | E::WrongModel { .. } | E::Checksum => "STATE_MISMATCH",
+        };
+        (code, e.to_string())
+    }
+
+    fn run_op(
+        m: &braid::model::forward::GpuModel,
+        sessions: &mut std::collections::HashMap<String, braid::model::forward::Session>,
+        op: &serde_json::Value,
+        n_ctx: u32,
+        policy: braid::memory::CheckpointPolicy,
+    ) -> Result<serde_json::Value, OpError> {
+        let bad = |m: String| ("BAD_ARGUMENT", m);
+        let name = op.get("op").and_then(|v| v.as_str()).ok_or_else(|| bad("missing \"op\"".into()))?;
+        let id = || op.get("id").and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| bad(format!("{name}: missing \"id\"")));
+        let tokens_of = |v: Option<&serde_json::Value>| -> Result<Vec<u32>, OpError> {
+            let a = v.and_then(|v| v.as_array()).ok_or_else(|| bad(format!("{name}: missing \"tokens\" array")))?;
+            a.iter().map(|t| t.as_u64().and_then(|t| u32::try_from(t).ok()).ok_or_else(|| bad(format!("{name}: token {t} is not a token id")))).collect()
+        };
+        let v = m.hp.n_vocab as usize;
+        match name {
+            "new" => {
+                let id = id()?;
+                if sessions.contains_key(&id) {
+                    return Err(bad(format!("session {id:?} already exists")));
+                }
+                let mut s = m.new_session(n_ctx);
+                s.policy = policy;
+                sessions.insert(id.clone(), s);
+                Ok(json!({"op": name, "id": id}))
+            }
+            "append" => {
+                let id = id()?;
+                let toks = tokens_of(op.get("tokens"))?;
+                let s = sessions.get_mut(&id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
+                let l = pollster::block_on(m.append(s, &toks, true)).map_err(session_err)?;
+                Ok(json!({"op": name, "id": id, "logits": logits_json(&l, v)}))
+            }
+            "fork" => {
+                let id = id()?;
+                let from = op.get("from").and_then(|v| v.as_str()).ok_or_else(|| bad("fork: missing \"from\"".into()))?;
+                if sessions.contains_key(&id) {
+                    return Err(bad(format!("session {id:?} already exists")));
+                }
+                let parent = sessions.get(from).ok_or_else(|| bad(format!("unknown session {from:?}")))?;
+                let child = m.fork(parent);
+                sessions.insert(id.clone(), child);
+                Ok(json!({"op": name, "from": from, "id": id}))
+            }
+            "rewind" => {
+                let id = id()?;
+                let to = op.get("to").and_then(|v| v.as_i64()).ok_or_else(|| bad("rewind: missing integer \"to\"".into()))?;
+                let s = sessions.get_mut(&id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
+                let n = pollster::block_on(m.rewind(s, to)).map_err(session_err)?;
+                Ok(json!({"op": name, "id": id, "to": to, "recomputed": n}))
+            }
+            "save" => {
+                let id = id()?;
+                let file = op.get("file").and_then(|v| v.as_str()).ok_or_else(|| bad("save: missing \"file\"".into()))?;
+                let s = sessions.get(&id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
+                let blob = pollster::block_on(m.save(s)).map_err(session_err)?;
+                std::fs::write(file, &blob).map_err(|e| bad(format!("{file}: {e}")))?;
+                Ok(json!({"op": name, "id": id, "file": file, "bytes": blob.len()}))
+            }
+            "restore" => {
+                let id = id()?;
+                let file = op.get("file").and_then(|v| v.as_str()).ok_or_else(|| bad("restore: missing \"file\"".into()))?;
+                if sessions.contains_key(&id) {
+                    return Err(bad(format!("session {id:?} already exists")));
+                }
+                let blob = std::fs::read(file).map_err(|e| bad(format!("{file}: {e}")))?;
+                let mut s = m.restore(&blob).map_err(session_err)?;
+                s.policy = policy;
+                let n = s.pos;
+                sessions.insert(id.clone(), s);
+                Ok(json!({"op": name, "id": id, "file": file, "tokens": n}))
+            }
+            "step" => {
+                let ids: Vec<String> = op.get("ids").and_then(|v| v.as_array()).ok_or_else(|| bad("step: missing \"ids\"".into()))?
+                    .iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| bad("step: ids must be strings".into()))).collect::<Result<_, _>>()?;
+                let toks = tokens_of(op.get("tokens"))?;
+                if ids.len() != toks.len() || ids.is_empty() {
+                    return Err(bad(format!("step: {} ids but {} tokens", ids.len(), toks.len())));
+                }
+                let mut seen = std::collections::HashSet::new();
+                for id in &ids {
+                    if !sessions.contains_key(id) {
+                        return Err(bad(format!("unknown session {id:?}")));
+                    }
+                    if !seen.insert(id) {
+                        return Err(bad(format!("session {id:?} appears twice in one step")));
+                    }
+                }
+                let mut rows = vec![];
+                for (id, &t) in ids.iter().zip(&toks) {
+                    let s = sessions.get_mut(id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
+                    let l = pollster::block_on(m.step(s, t)).map_err(session_err)?;
+                    rows.extend(logits_json(&l, v));
+                }
+                Ok(json!({"op": name, "ids": ids, "logits": rows}))
+            }
+            "dispose" => {
+                let id = id()?;
+                sessions.remove(&id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
+                Ok(json!({"op": name, "id": id}))
+            }
+            "memory" => {
+                let id = id()?;
+                let s = sessions.get(&id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
+                let r = m.memory(s);
+                Ok(json!({"op": name, "id": id, "tokens": s.pos, "kv": r.kv, "kv_used": r.kv_used,
+                          "recurrent": r.recurrent, "checkpoints": r.checkpoints,
+                          "total": r.kv + r.recurrent + r.checkpoints}))
+            }
+            other => Err(bad(format!("unknown op {other:?}"))),
         }
     }
 

@@ -1,5 +1,5 @@
 // Rotary position embedding, in place, on [n_tok, n_heads, head_dim] rows (row stride
-// `stride`), positions pos0 + t. NORM rotates adjacent pairs (2i, 2i+1), NEOX split halves
+// `stride`); token t is at position positions[t] (tokens of several sessions may mix). NORM rotates adjacent pairs (2i, 2i+1), NEOX split halves
 // (i, i + n_rot/2); dims ≥ n_rot are left alone. theta_i = pos · base^(−2i / n_rot).
 
 struct Params {
@@ -7,7 +7,7 @@ struct Params {
     n_heads: u32,
     head_dim: u32,
     n_rot: u32,
-    pos0: u32,
+    _pos0: u32,
     offset: u32,
     stride: u32,
     neox: u32,
@@ -17,6 +17,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> v: array<f32>;
 @group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> positions: array<vec4<u32>>;   // [n_tok] (pos, …)
 
 @compute @workgroup_size(64)
 fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -26,7 +27,7 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = idx % half;
     let h = (idx / half) % p.n_heads;
     let t = idx / (half * p.n_heads);
-    let theta = f32(p.pos0 + t) * pow(p.base, -2.0 * f32(i) / f32(p.n_rot));
+    let theta = f32(positions[t].x) * pow(p.base, -2.0 * f32(i) / f32(p.n_rot));
     let c = cos(theta);
     let s = sin(theta);
     let o = p.offset + t * p.stride + h * p.head_dim;

@@ -15,7 +15,7 @@ struct Params {
     n_group: u32,
     d_in_proj: u32,
     n_chunks: u32,
-    _pad: u32,
+    state_off: u32,  // floats: the session's slot in the state pool
 }
 
 @group(0) @binding(0) var<storage, read> zx: array<f32>;            // [n_tok, d_in_proj] z|xBC|dt
@@ -111,13 +111,13 @@ fn ssd_state(@builtin(global_invocation_id) gid: vec3<u32>) {
     let total = p.d_inner * p.d_state;
     if (i >= total) { return; }
     let h = i / ((p.d_inner / p.n_head) * p.d_state);
-    var s = state[i];
+    var s = state[p.state_off + i];
     for (var c = 0u; c < p.n_chunks; c++) {
         let own = ds[c * total + i];
         ds[c * total + i] = s;
         s = decay[c * p.n_head + h] * s + own;
     }
-    state[i] = s;
+    state[p.state_off + i] = s;
 }
 
 @compute @workgroup_size(64)

@@ -1,5 +1,6 @@
 // Mamba2 mixer pieces (spec §2.1). The in_proj output zxbcdt is [n_tok, d_in_proj] with
-// rows ordered z | x | B | C | dt.
+// rows ordered z | x | B | C | dt. Tokens of several sessions may share a dispatch: seqs[s]
+// = (first token, token count, state slot) and the grid's y dimension is the sequence.
 
 struct Params {
     n_tok: u32,
@@ -20,6 +21,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> xbc: array<f32>;     // [n_tok, conv_dim] (conv output, scan input)
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;       // [n_tok, d_inner] (scan output)
 @group(0) @binding(7) var<uniform> p: Params;
+@group(0) @binding(8) var<storage, read> seqs: array<vec4<u32>>;    // (first token, count, slot, _)
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 fn softplus(v: f32) -> f32 { if (v > 20.0) { return v; } return log(1.0 + exp(v)); }
@@ -31,19 +33,21 @@ fn ssm_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     let conv_dim = p.d_inner + 2u * p.n_group * p.d_state;
     let c = gid.x;
     if (c >= conv_dim) { return; }
+    let sq = seqs[gid.y];
     let k = p.d_conv;
+    let so = sq.z * conv_dim * (k - 1u);
     var win: array<f32, 16>;
-    for (var i = 0u; i + 1u < k; i++) { win[i] = state[c * (k - 1u) + i]; }
+    for (var i = 0u; i + 1u < k; i++) { win[i] = state[so + c * (k - 1u) + i]; }
     var bias = 0.0;
     if (p.has_bias != 0u) { bias = b[c]; }
-    for (var t = 0u; t < p.n_tok; t++) {
+    for (var t = sq.x; t < sq.x + sq.y; t++) {
         win[k - 1u] = zx[t * p.d_in_proj + p.d_inner + c];
         var acc = bias;
         for (var i = 0u; i < k; i++) { acc += w[c * k + i] * win[i]; }
         xbc[t * conv_dim + c] = silu(acc);
         for (var i = 0u; i + 1u < k; i++) { win[i] = win[i + 1u]; }
     }
-    for (var i = 0u; i + 1u < k; i++) { state[c * (k - 1u) + i] = win[i]; }
+    for (var i = 0u; i + 1u < k; i++) { state[so + c * (k - 1u) + i] = win[i]; }
 }
 
 // Selective scan, D skip and SiLU(z) gate. One invocation per (head, head-dim element) row
@@ -57,9 +61,11 @@ fn ssm_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
     let g = h / (p.n_head / p.n_group);
     let n = p.d_state;
     let conv_dim = p.d_inner + 2u * n * p.n_group;
+    let sq = seqs[gid.y];
+    let so = sq.z * p.d_inner * n;
     var s: array<f32, 256>;
-    for (var i = 0u; i < n; i++) { s[i] = state[idx * n + i]; }
-    for (var t = 0u; t < p.n_tok; t++) {
+    for (var i = 0u; i < n; i++) { s[i] = state[so + idx * n + i]; }
+    for (var t = sq.x; t < sq.x + sq.y; t++) {
         let dt = softplus(zx[t * p.d_in_proj + 2u * p.d_inner + 2u * p.n_group * n + h] + w[h]);
         let da = exp(dt * b[h]);
         let xo = t * conv_dim;
@@ -74,5 +80,5 @@ fn ssm_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
         let z = zx[t * p.d_in_proj + idx];
         y[t * p.d_inner + idx] = (acc + xv * dsk[h]) * silu(z);
     }
-    for (var i = 0u; i < n; i++) { state[idx * n + i] = s[i]; }
+    for (var i = 0u; i < n; i++) { state[so + idx * n + i] = s[i]; }
 }

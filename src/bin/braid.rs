@@ -96,6 +96,9 @@ mod cli {
             prompt_tokens: usize,
             #[arg(long, default_value_t = 32)]
             gen_tokens: usize,
+            /// Also measure batched decode of this many sessions at once (e.g. 1,4,16,64)
+            #[arg(long, value_delimiter = ',')]
+            sessions: Vec<usize>,
             #[arg(long)]
             json: bool,
         },
@@ -199,7 +202,7 @@ mod cli {
                 }
                 Ok(())
             }
-            Cmd::Bench { model, prompt_tokens, gen_tokens, json } => bench(&model, prompt_tokens, gen_tokens, json),
+            Cmd::Bench { model, prompt_tokens, gen_tokens, sessions, json } => bench(&model, prompt_tokens, gen_tokens, &sessions, json),
             Cmd::Run { model, script, ctx, checkpoint_every, checkpoints, json: _ } => {
                 let m = open_model(&model)?;
                 let text = std::fs::read_to_string(&script).map_err(|e| format!("{}: {e}", script.display()))?;
@@ -339,12 +342,15 @@ mod cli {
                         return Err(bad(format!("session {id:?} appears twice in one step")));
                     }
                 }
-                let mut rows = vec![];
-                for (id, &t) in ids.iter().zip(&toks) {
-                    let s = sessions.get_mut(id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
-                    let l = pollster::block_on(m.step(s, t)).map_err(session_err)?;
-                    rows.extend(logits_json(&l, v));
-                }
+                // One batched forward step for all of them.
+                let mut taken: Vec<(String, braid::model::forward::Session)> =
+                    ids.iter().filter_map(|id| sessions.remove_entry(id)).collect();
+                let result = {
+                    let mut refs: Vec<&mut braid::model::forward::Session> = taken.iter_mut().map(|(_, s)| s).collect();
+                    pollster::block_on(m.step_many(&mut refs, &toks))
+                };
+                sessions.extend(taken);
+                let rows: Vec<Vec<serde_json::Value>> = result.map_err(session_err)?.iter().flat_map(|l| logits_json(l, v)).collect();
                 Ok(json!({"op": name, "ids": ids, "logits": rows}))
             }
             "dispose" => {
@@ -384,7 +390,7 @@ mod cli {
         let _ = std::io::stdout().lock().write_all(s.as_bytes());
     }
 
-    fn bench(path: &PathBuf, p: usize, g: usize, as_json: bool) -> Result<(), String> {
+    fn bench(path: &PathBuf, p: usize, g: usize, batch: &[usize], as_json: bool) -> Result<(), String> {
         use braid::model::forward::GpuModel;
         let m = open_model(path)?;
         let ctx = m.ctx().clone();
@@ -408,17 +414,38 @@ mod cli {
         let bw = GpuModel::copy_bandwidth(&ctx, copy_bytes, 8);
         let (pp, tg) = (p as f64 / prefill, g as f64 / decode);
         let eff = bytes as f64 * tg / 1e9;
+        // Batched decode: N sessions with 8-token prompts, `g` steps that advance all at once.
+        let mut batched = vec![];
+        for &n in batch {
+            let mut ss: Vec<_> = (0..n).map(|_| m.new_session((16 + g) as u32)).collect();
+            for (i, s) in ss.iter_mut().enumerate() {
+                let pr: Vec<u32> = (0..8).map(|j| ((i * 31 + j * 7 + 1) as u32) % v).collect();
+                pollster::block_on(m.append(s, &pr, false)).map_err(|e| e.to_string())?;
+            }
+            let steps = g.clamp(1, 8);
+            let t = Instant::now();
+            for k in 0..steps {
+                let toks: Vec<u32> = (0..n).map(|i| ((i * 13 + k * 5 + 3) as u32) % v).collect();
+                let mut refs: Vec<&mut braid::model::forward::Session> = ss.iter_mut().collect();
+                pollster::block_on(m.step_many(&mut refs, &toks)).map_err(|e| e.to_string())?;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            batched.push(json!({"sessions": n, "steps": steps, "tok_s": (n * steps) as f64 / secs, "step_ms": 1e3 * secs / steps as f64}));
+        }
         if as_json {
             out_text(&format!("{}\n", json!({
                 "prefill_tokens": p, "prefill_tok_s": pp, "decode_tokens": g, "decode_tok_s": tg,
                 "weight_bytes_per_token": bytes, "decode_effective_gb_s": eff, "copy_gb_s": bw,
-                "fraction_of_copy": eff / bw, "adapter": ctx.adapter,
+                "fraction_of_copy": eff / bw, "adapter": ctx.adapter, "batched_decode": batched,
             })));
         } else {
             out_text(&format!(
                 "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB → {eff:.2} GB/s effective\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
                 bytes as f64 / 1e6, 100.0 * eff / bw, ctx.adapter.name, ctx.adapter.backend
             ));
+            for b in &batched {
+                out_text(&format!("batched decode, {} sessions: {:.2} tok/s ({:.0} ms per step)\n", b["sessions"], b["tok_s"].as_f64().unwrap_or(0.0), b["step_ms"].as_f64().unwrap_or(0.0)));
+            }
         }
         Ok(())
     }

@@ -11,13 +11,16 @@
 //! from there to n out of the session's token history. Pure-attention models need no
 //! checkpoints: their KV cache is simply cut.
 //!
-//! Not yet: paged KV blocks shared copy-on-write between forks, and batched decode across
-//! sessions (the KV cache is one contiguous region per session for now).
+//! KV memory is paged ([`pool`]): sessions hold blocks of a shared pool, forks share them
+//! copy-on-write, and several sessions decode in one forward step ([`GpuModel::step_many`]).
+
+pub mod pool;
 
 use std::rc::Rc;
 
 use crate::gpu::GpuError;
 use crate::model::forward::{f32_buf, GpuModel, RunError, Session};
+use pool::KV_BLOCK;
 
 /// When checkpoints are taken and how many are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +37,12 @@ impl Default for CheckpointPolicy {
     }
 }
 
-/// Recurrent state of every recurrent layer after `n_tokens` tokens. Immutable once taken,
-/// so forks share them.
+/// Recurrent state of every recurrent layer after `n_tokens` tokens (one buffer per conv or
+/// SSM state, in `Pools::slot_regions` order). Immutable once taken, so forks share them.
 #[derive(Clone)]
 pub struct Checkpoint {
     pub n_tokens: u32,
-    conv: Vec<Option<Rc<wgpu::Buffer>>>,
-    ssm: Vec<Option<Rc<wgpu::Buffer>>>,
+    bufs: Vec<Rc<wgpu::Buffer>>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -79,12 +81,6 @@ pub fn fnv1a64(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf29ce484222325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100000001b3))
 }
 
-fn copy(enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
-    if bytes > 0 {
-        enc.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
-    }
-}
-
 impl GpuModel {
     fn has_recurrent(&self) -> bool {
         self.hp.layers.iter().any(|l| l.recurrent)
@@ -105,25 +101,24 @@ impl GpuModel {
 
     /// Snapshot the recurrent state now (a no-op for pure-attention models).
     pub fn checkpoint(&self, s: &mut Session) {
-        if !self.has_recurrent() || s.checkpoints.last().is_some_and(|c| c.n_tokens == s.pos) {
+        let Some(slot) = s.slot else { return };
+        if s.checkpoints.last().is_some_and(|c| c.n_tokens == s.pos) {
             return;
         }
         let ctx = self.ctx();
+        let pools = self.pools.borrow();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let mut snap = |bufs: &[Option<wgpu::Buffer>]| -> Vec<Option<Rc<wgpu::Buffer>>> {
-            bufs.iter()
-                .map(|b| {
-                    b.as_ref().map(|b| {
-                        let c = f32_buf(ctx, "checkpoint", b.size() / 4);
-                        copy(&mut enc, b, &c, b.size());
-                        Rc::new(c)
-                    })
-                })
-                .collect()
-        };
-        let cp = Checkpoint { n_tokens: s.pos, conv: snap(&s.conv), ssm: snap(&s.ssm) };
+        let bufs = pools
+            .slot_regions(slot)
+            .into_iter()
+            .map(|(b, off, bytes)| {
+                let c = f32_buf(ctx, "checkpoint", bytes / 4);
+                enc.copy_buffer_to_buffer(b, off, &c, 0, bytes);
+                Rc::new(c)
+            })
+            .collect();
         ctx.queue.submit([enc.finish()]);
-        s.checkpoints.push(cp);
+        s.checkpoints.push(Checkpoint { n_tokens: s.pos, bufs });
         while s.checkpoints.len() > s.policy.max.max(1) {
             s.checkpoints.remove(0);
         }
@@ -141,6 +136,23 @@ impl GpuModel {
         self.append_inner(s, &[token], false, false).await
     }
 
+    /// One decoded token for each of several sessions, in one forward step (one dispatch
+    /// per kernel for all of them). Returns each session's logits.
+    pub async fn step_many(&self, sessions: &mut [&mut Session], tokens: &[u32]) -> Result<Vec<Vec<f32>>, SessionError> {
+        if sessions.len() != tokens.len() {
+            return Err(SessionError::Range { what: "tokens for sessions", value: tokens.len() as i64, min: sessions.len() as i64, max: sessions.len() as i64 });
+        }
+        let toks: Vec<[u32; 1]> = tokens.iter().map(|&t| [t]).collect();
+        let mut items: Vec<(&mut Session, &[u32])> = sessions.iter_mut().map(|s| &mut **s).zip(toks.iter().map(|t| &t[..])).collect();
+        let out = self.forward_multi(&mut items, false).await?;
+        for (s, _) in items.iter_mut() {
+            if s.policy.every > 0 && s.pos % s.policy.every == 0 {
+                self.checkpoint(s);
+            }
+        }
+        Ok(out)
+    }
+
     async fn append_inner(&self, s: &mut Session, tokens: &[u32], all_logits: bool, turn_end: bool) -> Result<Vec<f32>, SessionError> {
         if tokens.is_empty() {
             return Err(RunError::Empty.into());
@@ -149,7 +161,7 @@ impl GpuModel {
         let mut out = vec![];
         let mut at = 0;
         while at < tokens.len() {
-            let room = if every > 0 && self.has_recurrent() { (every - s.pos % every) as usize } else { usize::MAX };
+            let room = if every > 0 && s.slot.is_some() { (every - s.pos % every) as usize } else { usize::MAX };
             let end = (at + room).min(tokens.len());
             let logits = self.forward(s, &tokens[at..end], all_logits).await?;
             if all_logits || end == tokens.len() {
@@ -163,25 +175,29 @@ impl GpuModel {
         Ok(out)
     }
 
-    /// A new session with the same history: KV rows and recurrent state copied, checkpoints
-    /// shared (they are immutable).
+    /// A new session with the same history: the KV blocks are shared copy-on-write (a block
+    /// is copied only when one side writes into it), the small recurrent state is copied,
+    /// checkpoints are shared (immutable).
     pub fn fork(&self, s: &Session) -> Session {
         let ctx = self.ctx();
         let mut child = self.new_session(s.n_ctx);
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        for il in 0..s.kv.len() {
-            if let (Some((k, v)), Some((ck, cv))) = (&s.kv[il], &child.kv[il]) {
-                let bytes = s.pos as u64 * self.kv_dim(il) * 4;
-                copy(&mut enc, k, ck, bytes);
-                copy(&mut enc, v, cv, bytes);
+        {
+            let mut pools = self.pools.borrow_mut();
+            for &b in &s.blocks {
+                pools.retain_block(b);
             }
-            for (src, dst) in [(&s.conv[il], &child.conv[il]), (&s.ssm[il], &child.ssm[il])] {
-                if let (Some(a), Some(b)) = (src, dst) {
-                    copy(&mut enc, a, b, a.size());
+            child.blocks = s.blocks.clone();
+            if let (Some(a), Some(b)) = (s.slot, child.slot) {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                for ((buf, from, bytes), (_, to, _)) in pools.slot_regions(a).into_iter().zip(pools.slot_regions(b)) {
+                    // one buffer holds both slots: copy through a temporary
+                    let tmp = f32_buf(ctx, "fork state", bytes / 4);
+                    enc.copy_buffer_to_buffer(buf, from, &tmp, 0, bytes);
+                    enc.copy_buffer_to_buffer(&tmp, 0, buf, to, bytes);
                 }
+                ctx.queue.submit([enc.finish()]);
             }
         }
-        ctx.queue.submit([enc.finish()]);
         child.pos = s.pos;
         child.tokens = s.tokens.clone();
         child.checkpoints = s.checkpoints.clone();
@@ -189,8 +205,9 @@ impl GpuModel {
         child
     }
 
-    /// Cut the session back to its first `n` tokens. Returns how many tokens were
-    /// recomputed (from the newest checkpoint at or before n).
+    /// Cut the session back to its first `n` tokens: attention layers drop their blocks past
+    /// n; recurrent layers restore the newest checkpoint at or before n and the tokens from
+    /// there to n are recomputed from the token history. Returns how many were recomputed.
     pub async fn rewind(&self, s: &mut Session, n: i64) -> Result<u32, SessionError> {
         if n < 0 || n > s.pos as i64 {
             return Err(SessionError::Range { what: "rewind position", value: n, min: 0, max: s.pos as i64 });
@@ -199,62 +216,64 @@ impl GpuModel {
         if n == s.pos {
             return Ok(0);
         }
-        if !self.has_recurrent() {
-            s.pos = n;
-            s.tokens.truncate(n as usize);
-            return Ok(0);
-        }
-        s.checkpoints.retain(|c| c.n_tokens <= n);
-        let ctx = self.ctx();
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let from = match s.checkpoints.last() {
-            Some(cp) => {
-                for il in 0..s.conv.len() {
-                    for (snap, live) in [(&cp.conv[il], &s.conv[il]), (&cp.ssm[il], &s.ssm[il])] {
-                        if let (Some(a), Some(b)) = (snap, live) {
-                            copy(&mut enc, a, b, b.size());
+        let from = match s.slot {
+            None => n,
+            Some(slot) => {
+                s.checkpoints.retain(|c| c.n_tokens <= n);
+                let ctx = self.ctx();
+                let pools = self.pools.borrow();
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                let from = match s.checkpoints.last() {
+                    Some(cp) => {
+                        for (src, (dst, off, bytes)) in cp.bufs.iter().zip(pools.slot_regions(slot)) {
+                            enc.copy_buffer_to_buffer(src, 0, dst, off, bytes);
                         }
+                        cp.n_tokens
                     }
-                }
-                cp.n_tokens
-            }
-            None => {
-                for b in s.conv.iter().chain(&s.ssm).flatten() {
-                    enc.clear_buffer(b, 0, None);
-                }
-                0
+                    None => {
+                        pools.clear_slot(&mut enc, slot);
+                        0
+                    }
+                };
+                ctx.queue.submit([enc.finish()]);
+                from
             }
         };
-        ctx.queue.submit([enc.finish()]);
         let replay: Vec<u32> = s.tokens[from as usize..n as usize].to_vec();
-        s.pos = from;
-        s.tokens.truncate(from as usize);
+        self.truncate(s, from);
         if !replay.is_empty() {
             self.append_inner(s, &replay, false, true).await?;
         }
         Ok(replay.len() as u32)
     }
 
-    /// Bytes the session holds on the GPU.
+    /// Forget tokens past `n` (KV blocks past it go back to the pool).
+    fn truncate(&self, s: &mut Session, n: u32) {
+        let keep = n.div_ceil(KV_BLOCK) as usize;
+        let mut pools = self.pools.borrow_mut();
+        for b in s.blocks.drain(keep.min(s.blocks.len())..) {
+            pools.release_block(b);
+        }
+        s.pos = n;
+        s.tokens.truncate(n as usize);
+    }
+
+    /// Bytes the session holds on the GPU. `kv` counts its blocks (shared ones too).
     pub fn memory(&self, s: &Session) -> MemoryReport {
-        let mut r = MemoryReport::default();
-        for il in 0..s.kv.len() {
-            if s.kv[il].is_some() {
-                r.kv += 2 * s.n_ctx as u64 * self.kv_dim(il) * 4;
-                r.kv_used += 2 * s.pos as u64 * self.kv_dim(il) * 4;
-            }
-            r.recurrent += s.conv[il].iter().chain(&s.ssm[il]).map(|b| b.size()).sum::<u64>();
+        let pools = self.pools.borrow();
+        let per_token: u64 = (0..self.hp.layers.len()).filter(|&il| pools.kv[il].is_some()).map(|il| 2 * self.kv_dim(il) * 4).sum();
+        MemoryReport {
+            kv: s.blocks.len() as u64 * pools.block_bytes(),
+            kv_used: s.pos as u64 * per_token,
+            recurrent: if s.slot.is_some() { pools.slot_bytes() } else { 0 },
+            checkpoints: s.checkpoints.iter().flat_map(|c| c.bufs.iter()).map(|b| b.size()).sum(),
         }
-        for c in &s.checkpoints {
-            r.checkpoints += c.conv.iter().chain(&c.ssm).flatten().map(|b| b.size()).sum::<u64>();
-        }
-        r
     }
 
     /// The session as bytes: its tokens, KV rows and recurrent state, tied to this model by
     /// a fingerprint and protected by a checksum (format in `SAVE_MAGIC`/`SAVE_VERSION`).
     pub async fn save(&self, s: &Session) -> Result<Vec<u8>, SessionError> {
-        let ctx = self.ctx();
+        let ctx = self.ctx().clone();
         let mut out = Vec::new();
         out.extend_from_slice(SAVE_MAGIC);
         out.extend_from_slice(&SAVE_VERSION.to_le_bytes());
@@ -264,18 +283,41 @@ impl GpuModel {
         for t in &s.tokens {
             out.extend_from_slice(&t.to_le_bytes());
         }
-        for il in 0..s.kv.len() {
-            if let Some((k, v)) = &s.kv[il] {
-                let bytes = s.pos as u64 * self.kv_dim(il) * 4;
-                for b in [k, v] {
-                    if bytes > 0 {
-                        out.extend(ctx.read_bytes(b, 0, bytes).await?);
+        // Gather every layer's rows into one staging buffer, then read it once.
+        let (staging, regions) = {
+            let pools = self.pools.borrow();
+            let mut total = 0u64;
+            let mut plan = vec![];
+            for il in 0..self.hp.layers.len() {
+                if let Some((k, v)) = &pools.kv[il] {
+                    let row = self.kv_dim(il) * 4;
+                    for b in [k, v] {
+                        for (i, &blk) in s.blocks.iter().enumerate() {
+                            let rows = (s.pos as u64).saturating_sub(i as u64 * KV_BLOCK as u64).min(KV_BLOCK as u64);
+                            if rows > 0 {
+                                plan.push((b.clone(), blk as u64 * KV_BLOCK as u64 * row, rows * row, total));
+                                total += rows * row;
+                            }
+                        }
                     }
                 }
             }
-            for b in s.conv[il].iter().chain(&s.ssm[il]) {
-                out.extend(ctx.read_bytes(b, 0, b.size()).await?);
+            if let Some(slot) = s.slot {
+                for (b, off, bytes) in pools.slot_regions(slot) {
+                    plan.push((b.clone(), off, bytes, total));
+                    total += bytes;
+                }
             }
+            let staging = f32_buf(&ctx, "save staging", total / 4);
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            for (b, off, bytes, at) in &plan {
+                enc.copy_buffer_to_buffer(b, *off, &staging, *at, *bytes);
+            }
+            ctx.queue.submit([enc.finish()]);
+            (staging, total)
+        };
+        if regions > 0 {
+            out.extend(ctx.read_bytes(&staging, 0, regions).await?);
         }
         let sum = fnv1a64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -305,21 +347,16 @@ impl GpuModel {
             return Err(SessionError::WrongModel { found, want });
         }
         let (n_ctx, pos) = (u32_at(20), u32_at(24));
-        let max_ctx = 1u32 << 22;
-        if pos > n_ctx || n_ctx > max_ctx {
+        if pos > n_ctx || n_ctx > 1 << 22 {
             return Err(bad("impossible token count or context"));
         }
         // Check the exact size before allocating anything.
-        let mut need = 28u64 + 4 * pos as u64;
-        for il in 0..self.hp.layers.len() {
-            let l = self.hp.layers[il];
-            if l.attention {
-                need += 2 * pos as u64 * self.kv_dim(il) * 4;
-            }
-            if let (true, Some(p)) = (l.recurrent, self.hp.ssm) {
-                need += (p.conv_state_len() as u64 * 4).next_multiple_of(16) + (p.ssm_state_len() as u64 * 4).next_multiple_of(16);
-            }
-        }
+        let (has_slot, slot_bytes) = {
+            let p = self.pools.borrow();
+            (self.has_recurrent(), p.slot_bytes())
+        };
+        let per_token: u64 = (0..self.hp.layers.len()).filter(|&il| self.hp.layers[il].attention).map(|il| 2 * self.kv_dim(il) * 4).sum();
+        let need = 28 + 4 * pos as u64 + pos as u64 * per_token + if has_slot { slot_bytes } else { 0 };
         if body.len() as u64 != need {
             return Err(bad(&format!("{} bytes where {need} were expected", body.len())));
         }
@@ -329,23 +366,31 @@ impl GpuModel {
         }
         let ctx = self.ctx();
         let mut s = self.new_session(n_ctx);
+        self.reserve(&mut s, pos);
+        let pools = self.pools.borrow();
         let mut at = 28 + 4 * pos as usize;
-        for il in 0..s.kv.len() {
-            if let Some((k, v)) = &s.kv[il] {
-                let bytes = (pos as u64 * self.kv_dim(il) * 4) as usize;
+        for il in 0..self.hp.layers.len() {
+            if let Some((k, v)) = &pools.kv[il] {
+                let row = self.kv_dim(il) * 4;
                 for b in [k, v] {
-                    if bytes > 0 {
-                        ctx.queue.write_buffer(b, 0, &body[at..at + bytes]);
+                    for (i, &blk) in s.blocks.iter().enumerate() {
+                        let rows = (pos as u64).saturating_sub(i as u64 * KV_BLOCK as u64).min(KV_BLOCK as u64);
+                        if rows > 0 {
+                            let n = (rows * row) as usize;
+                            ctx.queue.write_buffer(b, blk as u64 * KV_BLOCK as u64 * row, &body[at..at + n]);
+                            at += n;
+                        }
                     }
-                    at += bytes;
                 }
             }
-            for b in s.conv[il].iter().chain(&s.ssm[il]) {
-                let n = b.size() as usize;
-                ctx.queue.write_buffer(b, 0, &body[at..at + n]);
-                at += n;
+        }
+        if let Some(slot) = s.slot {
+            for (b, off, bytes) in pools.slot_regions(slot) {
+                ctx.queue.write_buffer(b, off, &body[at..at + bytes as usize]);
+                at += bytes as usize;
             }
         }
+        drop(pools);
         s.pos = pos;
         s.tokens = tokens;
         self.checkpoint(&mut s);

@@ -4,7 +4,10 @@
 //!
 //! A forward step records every dispatch into one command buffer and submits once.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+
+use wgpu::util::DeviceExt;
 
 use super::hparams::{HParams, ModelError, RopeType};
 use super::weights::{AttnWeights, ModelWeights, SsmWeights};
@@ -12,6 +15,7 @@ use crate::gguf::GgmlType;
 use crate::gpu::ops::{Recorder, Shader};
 use crate::gpu::{GpuContext, GpuError, GpuTensor};
 use crate::loader::LoadedWeights;
+use crate::memory::pool::{Pools, KV_BLOCK};
 
 pub fn argmax(v: &[f32]) -> u32 {
     let mut best = 0;
@@ -54,20 +58,80 @@ pub struct GpuModel {
     pub hp: HParams,
     pub w: ModelWeights,
     pub weights: LoadedWeights,
+    pub(crate) pools: Rc<RefCell<Pools>>,
 }
 
-/// One sequence's memory on the GPU: a KV cache per attention layer, conv + SSM state per
-/// recurrent layer (Falcon-H1 layers have both).
+/// One sequence: its token history, its KV block table (blocks of the model's shared KV
+/// pool, possibly shared copy-on-write with forks), its recurrent-state slot, and its
+/// checkpoints. Dropping it returns its blocks and slot to the pools.
 pub struct Session {
     pub pos: u32,
+    /// The most tokens this session may hold (nothing is reserved for it up front).
     pub n_ctx: u32,
     pub tokens: Vec<u32>,
-    pub(crate) kv: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>>,
-    pub(crate) conv: Vec<Option<wgpu::Buffer>>,
-    pub(crate) ssm: Vec<Option<wgpu::Buffer>>,
+    pub(crate) blocks: Vec<u32>,
+    pub(crate) slot: Option<u32>,
+    pub(crate) pools: Rc<RefCell<Pools>>,
     /// Recurrent-state snapshots, oldest first (see `crate::memory`).
     pub(crate) checkpoints: Vec<crate::memory::Checkpoint>,
     pub policy: crate::memory::CheckpointPolicy,
+}
+
+impl Session {
+    /// The KV pool blocks this session reads, in position order (shared with forks until
+    /// one side writes).
+    pub fn blocks(&self) -> &[u32] {
+        &self.blocks
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.pools.try_borrow_mut() {
+            for &b in &self.blocks {
+                p.release_block(b);
+            }
+            if let Some(s) = self.slot {
+                p.release_slot(s);
+            }
+        }
+    }
+}
+
+/// The tokens of one forward step, laid out for the kernels.
+struct Batch {
+    tokens: Vec<u32>,
+    /// Per token: position, offset of its session's block table in `tables`, 0, 0.
+    meta: Vec<u32>,
+    tables: Vec<u32>,
+    /// Per session: first token, token count, recurrent-state slot, 0.
+    seqs: Vec<[u32; 4]>,
+}
+
+impl Batch {
+    fn new(items: &[(&mut Session, &[u32])]) -> Batch {
+        let mut b = Batch { tokens: vec![], meta: vec![], tables: vec![], seqs: vec![] };
+        for (s, toks) in items {
+            let table = b.tables.len() as u32;
+            b.tables.extend_from_slice(&s.blocks);
+            b.seqs.push([b.tokens.len() as u32, toks.len() as u32, s.slot.unwrap_or(0), 0]);
+            for (i, &t) in toks.iter().enumerate() {
+                b.tokens.push(t);
+                b.meta.extend_from_slice(&[s.pos + i as u32, table, 0, 0]);
+            }
+        }
+        b
+    }
+}
+
+struct BatchBuffers {
+    tokens: wgpu::Buffer,
+    meta: wgpu::Buffer,
+    tables: wgpu::Buffer,
+    seqs: wgpu::Buffer,
+    n_seqs: u32,
+    /// The state slot when the batch is one session (the chunked scan handles one).
+    single_slot: Option<u32>,
 }
 
 pub(crate) fn f32_buf(ctx: &GpuContext, label: &str, n: u64) -> wgpu::Buffer {
@@ -97,7 +161,8 @@ impl GpuModel {
                 return Err(ModelError::BadHparams(format!("tensor {name:?} is larger than one binding")));
             }
         }
-        Ok(GpuModel { hp, w, weights })
+        let pools = Rc::new(RefCell::new(Pools::new(&weights.ctx, &hp)));
+        Ok(GpuModel { hp, w, weights, pools })
     }
 
     pub fn ctx(&self) -> &Rc<GpuContext> {
@@ -114,51 +179,90 @@ impl GpuModel {
     }
 
     pub fn new_session(&self, n_ctx: u32) -> Session {
-        let ctx = self.ctx();
-        let hp = &self.hp;
-        let mut s = Session {
+        let slot = self.pools.borrow_mut().alloc_slot(self.ctx());
+        Session {
             pos: 0,
             n_ctx,
             tokens: vec![],
-            kv: vec![],
-            conv: vec![],
-            ssm: vec![],
+            blocks: vec![],
+            slot,
+            pools: self.pools.clone(),
             checkpoints: vec![],
             policy: Default::default(),
-        };
-        for (il, l) in hp.layers.iter().enumerate() {
-            let kv_dim = (hp.n_head_kv[il] * hp.head_dim) as u64;
-            s.kv.push(l.attention.then(|| {
-                (f32_buf(ctx, "k cache", kv_dim * n_ctx as u64), f32_buf(ctx, "v cache", kv_dim * n_ctx as u64))
-            }));
-            let ssm = hp.ssm.filter(|_| l.recurrent);
-            // wgpu zero-initialises buffers: a new sequence starts from zero state.
-            s.conv.push(ssm.map(|p| f32_buf(ctx, "conv state", p.conv_state_len() as u64)));
-            s.ssm.push(ssm.map(|p| f32_buf(ctx, "ssm state", p.ssm_state_len() as u64)));
         }
-        s
+    }
+
+    /// Blocks for positions pos .. pos + n: copy-on-write the partly filled last block if a
+    /// fork shares it, then take fresh blocks.
+    pub(crate) fn reserve(&self, s: &mut Session, n: u32) {
+        let ctx = self.ctx();
+        let mut pools = self.pools.borrow_mut();
+        if !pools.has_attention() {
+            return;
+        }
+        if s.pos % KV_BLOCK != 0 {
+            let i = (s.pos / KV_BLOCK) as usize;
+            if let Some(&old) = s.blocks.get(i) {
+                if pools.is_shared(old) {
+                    let new = pools.alloc_block(ctx);
+                    let mut enc = ctx.device.create_command_encoder(&Default::default());
+                    pools.copy_block(ctx, &mut enc, old, new);
+                    ctx.queue.submit([enc.finish()]);
+                    pools.release_block(old);
+                    s.blocks[i] = new;
+                }
+            }
+        }
+        while (s.blocks.len() as u32) * KV_BLOCK < s.pos + n {
+            let b = pools.alloc_block(ctx);
+            s.blocks.push(b);
+        }
     }
 
     /// Evaluate `tokens` after what the session holds, as one batch. Returns the logits of
     /// every token (`all_logits`) or of the last one, row-major [n, n_vocab].
     pub async fn forward(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, RunError> {
+        let mut out = self.forward_multi(&mut [(s, tokens)], all_logits).await?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Advance several sessions in one forward step: their tokens form one batch, every
+    /// kernel is dispatched once for all of them (weights are read once). Returns, per
+    /// session, the logits of each of its tokens (`all_logits`) or of its last.
+    pub async fn forward_multi(&self, items: &mut [(&mut Session, &[u32])], all_logits: bool) -> Result<Vec<Vec<f32>>, RunError> {
         let hp = &self.hp;
-        if tokens.is_empty() {
+        if items.is_empty() || items.iter().any(|(_, t)| t.is_empty()) {
             return Err(RunError::Empty);
         }
-        if let Some(&token) = tokens.iter().find(|&&t| t >= hp.n_vocab) {
-            return Err(RunError::BadToken { token, n_vocab: hp.n_vocab });
+        for (s, tokens) in items.iter() {
+            if let Some(&token) = tokens.iter().find(|&&t| t >= hp.n_vocab) {
+                return Err(RunError::BadToken { token, n_vocab: hp.n_vocab });
+            }
+            let n = tokens.len() as u32;
+            if s.pos as u64 + n as u64 > s.n_ctx as u64 {
+                return Err(RunError::ContextFull { pos: s.pos, n, n_ctx: s.n_ctx });
+            }
         }
-        let n = tokens.len() as u32;
-        if s.pos as u64 + n as u64 > s.n_ctx as u64 {
-            return Err(RunError::ContextFull { pos: s.pos, n, n_ctx: s.n_ctx });
+        for (s, tokens) in items.iter_mut() {
+            self.reserve(s, tokens.len() as u32);
         }
         let ctx = self.ctx().clone();
-        let logits = self.record(&ctx, s, tokens, all_logits)?;
-        let n_out = if all_logits { n } else { 1 };
-        let out = ctx.read_f32(&logits, 0, n_out as u64 * hp.n_vocab as u64).await?;
-        s.pos += n;
-        s.tokens.extend_from_slice(tokens);
+        let batch = Batch::new(items);
+        let (logits, rows) = self.record(&ctx, &batch, all_logits)?;
+        let v = hp.n_vocab as usize;
+        let flat = ctx.read_f32(&logits, 0, rows as u64 * v as u64).await?;
+        let mut out = vec![];
+        for (i, (s, tokens)) in items.iter_mut().enumerate() {
+            let (start, n) = (batch.seqs[i][0] as usize, tokens.len());
+            let (r0, r1) = if rows as usize == batch.tokens.len() {
+                if all_logits { (start, start + n) } else { (start + n - 1, start + n) }
+            } else {
+                (0, 1)
+            };
+            out.push(flat[r0 * v..r1 * v].to_vec());
+            s.pos += n as u32;
+            s.tokens.extend_from_slice(tokens);
+        }
         Ok(out)
     }
 
@@ -190,31 +294,42 @@ impl GpuModel {
         total
     }
 
-    fn record(&self, ctx: &GpuContext, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<wgpu::Buffer, RunError> {
-        use wgpu::util::DeviceExt;
+    fn record(&self, ctx: &GpuContext, b: &Batch, all_logits: bool) -> Result<(wgpu::Buffer, u32), RunError> {
         let hp = &self.hp;
-        let (n, e) = (tokens.len() as u32, hp.n_embd);
-        let tok_buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("tokens"),
-            contents: bytemuck::cast_slice(tokens),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let _ = &b.seqs;
+        let (n, e) = (b.tokens.len() as u32, hp.n_embd);
+        let u32_buf = |label: &str, data: &[u32]| {
+            ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(if data.is_empty() { &[0u32; 4] } else { data }),
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        };
+        let bufs = BatchBuffers {
+            tokens: u32_buf("tokens", &b.tokens),
+            meta: u32_buf("token meta", &b.meta),
+            tables: u32_buf("block tables", &b.tables),
+            seqs: u32_buf("sequences", &b.seqs.concat()),
+            n_seqs: b.seqs.len() as u32,
+            single_slot: if b.seqs.len() == 1 { Some(b.seqs[0][2]) } else { None },
+        };
         let x = f32_buf(ctx, "x", (n * e) as u64);
         let h = f32_buf(ctx, "h", (n * e) as u64);
+        let pools = self.pools.borrow();
         let mut r = Recorder::new(ctx);
         let alpha = |v: f32| if v != 0.0 { v } else { 1.0 };
 
         // ---- token embeddings (× embedding_scale for Granite)
-        r.embed(self.t(self.w.token_embd), &tok_buf, n, &x, alpha(hp.embedding_scale));
+        r.embed(self.t(self.w.token_embd), &bufs.tokens, n, &x, alpha(hp.embedding_scale));
 
         for (il, lw) in self.w.layers.iter().enumerate() {
             // ---- h = RMSNorm(x) → mixer(s) → x += residual_scale · out
             self.norm(&mut r, &x, 0, lw.attn_norm, &h, n);
             if let Some(a) = &lw.attn {
-                self.attention(&mut r, s, il, a, &h, &x, n);
+                self.attention(&mut r, &pools, &bufs, il, a, &h, &x, n);
             }
             if let Some(m) = &lw.ssm {
-                self.mamba2(&mut r, s, il, m, &h, &x, n);
+                self.mamba2(&mut r, &pools, &bufs, il, m, &h, &x, n);
             }
             // ---- x += residual_scale · SwiGLU(RMSNorm(x))
             if let Some(f) = &lw.ffn {
@@ -229,15 +344,16 @@ impl GpuModel {
             }
         }
 
-        // ---- final norm and LM head (only the rows whose logits are wanted)
-        let (first, n_out) = if all_logits { (0, n) } else { (n - 1, 1) };
+        // ---- final norm and LM head (only the rows whose logits are wanted: one session's
+        // last token, or every row)
+        let (first, n_out) = if all_logits || bufs.n_seqs > 1 { (0, n) } else { (n - 1, 1) };
         self.norm(&mut r, &x, first * e, self.w.output_norm, &h, n_out);
         let logits = f32_buf(ctx, "logits", (n_out * hp.n_vocab) as u64);
         let inv = if hp.logit_scale != 0.0 { 1.0 / hp.logit_scale } else { 1.0 };
         r.matmul(self.t(self.w.output), &h, 0, e, &logits, 0, hp.n_vocab, n_out, inv, false);
         r.submit();
         ctx.check()?;
-        Ok(logits)
+        Ok((logits, n_out))
     }
 
     /// GB/s of a plain vec4 copy of `bytes` on this device (read + write counted).
@@ -272,30 +388,35 @@ impl GpuModel {
         r.dispatch(Shader::Elementwise, entry, &[(0, a), (1, b)], &[len, 0, 0, gx, alpha.to_bits()], 2, (gx, gy, 1));
     }
 
-    /// Attention block: q,k,v projections (k and v straight into the cache), RoPE, causal
-    /// GQA attention, output projection accumulated into x.
+    /// Attention block: q,k,v projections, RoPE at each token's position, K/V rows stored
+    /// into the pool through the block tables, causal GQA attention, output projection
+    /// accumulated into x.
     #[allow(clippy::too_many_arguments)]
-    fn attention(&self, r: &mut Recorder, s: &Session, il: usize, a: &AttnWeights, h: &wgpu::Buffer, x: &wgpu::Buffer, n: u32) {
+    fn attention(&self, r: &mut Recorder, pools: &Pools, b: &BatchBuffers, il: usize, a: &AttnWeights, h: &wgpu::Buffer, x: &wgpu::Buffer, n: u32) {
         let hp = &self.hp;
         let ctx = r.ctx;
         let (e, hd, nh, nkv) = (hp.n_embd, hp.head_dim, hp.n_head, hp.n_head_kv[il]);
         let (q_dim, kv_dim) = (nh * hd, nkv * hd);
-        let Some((kc, vc)) = &s.kv[il] else { return };
+        let Some((kp, vp)) = &pools.kv[il] else { return };
         let q = f32_buf(ctx, "q", (n * q_dim) as u64);
+        let k = f32_buf(ctx, "k", (n * kv_dim) as u64);
+        let v = f32_buf(ctx, "v", (n * kv_dim) as u64);
         r.matmul(self.t(a.wq), h, 0, e, &q, 0, q_dim, n, 1.0, false);
-        r.matmul(self.t(a.wk), h, 0, e, kc, s.pos * kv_dim, kv_dim, n, 1.0, false);
-        r.matmul(self.t(a.wv), h, 0, e, vc, s.pos * kv_dim, kv_dim, n, 1.0, false);
+        r.matmul(self.t(a.wk), h, 0, e, &k, 0, kv_dim, n, 1.0, false);
+        r.matmul(self.t(a.wv), h, 0, e, &v, 0, kv_dim, n, 1.0, false);
         if hp.rope_type != RopeType::None {
             let neox = (hp.rope_type == RopeType::Neox) as u32;
-            for (buf, heads, offset, stride) in [(&q, nh, 0, q_dim), (kc, nkv, s.pos * kv_dim, kv_dim)] {
+            for (buf, heads, stride) in [(&q, nh, q_dim), (&k, nkv, kv_dim)] {
                 let (gx, gy) = r.grid((n * heads * hp.n_rot / 2) as u64);
-                let p = [n, heads, hd, hp.n_rot, s.pos, offset, stride, neox, hp.rope_theta.to_bits(), gx];
-                r.dispatch(Shader::Rope, "rope", &[(0, buf)], &p, 1, (gx, gy, 1));
+                let p = [n, heads, hd, hp.n_rot, 0, 0, stride, neox, hp.rope_theta.to_bits(), gx];
+                r.dispatch(Shader::Rope, "rope", &[(0, buf), (2, &b.meta)], &p, 1, (gx, gy, 1));
             }
         }
+        let p = [n, nh, nkv, hd, KV_BLOCK, q_dim, kv_dim, q_dim, hp.kq_scale().to_bits()];
+        let (gx, gy) = r.grid((n * kv_dim) as u64);
+        r.dispatch(Shader::Attention, "kv_store", &[(5, &b.meta), (6, &b.tables), (7, &k), (8, &v), (9, kp), (10, vp)], &p, 4, (gx, gy, 1));
         let att = f32_buf(ctx, "attn out", (n * q_dim) as u64);
-        let p = [n, nh, nkv, hd, s.pos, q_dim, kv_dim, q_dim, hp.kq_scale().to_bits()];
-        r.dispatch(Shader::Attention, "attention", &[(0, &q), (1, kc), (2, vc), (3, &att)], &p, 4, (nh, n, 1));
+        r.dispatch(Shader::Attention, "attention", &[(0, &q), (1, kp), (2, vp), (3, &att), (5, &b.meta), (6, &b.tables)], &p, 4, (nh, n, 1));
         let rs = if hp.residual_scale != 0.0 { hp.residual_scale } else { 1.0 };
         r.matmul(self.t(a.wo), &att, 0, q_dim, x, 0, e, n, rs, true);
     }
@@ -303,11 +424,11 @@ impl GpuModel {
     /// Mamba2 mixer: in_proj, causal conv with carried state, selective scan with D skip
     /// and SiLU(z) gate, grouped RMSNorm, out_proj accumulated into x.
     #[allow(clippy::too_many_arguments)]
-    fn mamba2(&self, r: &mut Recorder, s: &Session, il: usize, m: &SsmWeights, h: &wgpu::Buffer, x: &wgpu::Buffer, n: u32) {
+    fn mamba2(&self, r: &mut Recorder, pools: &Pools, b: &BatchBuffers, il: usize, m: &SsmWeights, h: &wgpu::Buffer, x: &wgpu::Buffer, n: u32) {
         let hp = &self.hp;
         let ctx = r.ctx;
         let Some(p) = hp.ssm else { return };
-        let (Some(conv_state), Some(ssm_state)) = (&s.conv[il], &s.ssm[il]) else { return };
+        let (Some(conv_state), Some(ssm_state)) = (&pools.conv[il], &pools.ssm[il]) else { return };
         let e = hp.n_embd;
         let dip = p.d_in_proj();
         let zx = f32_buf(ctx, "zxbcdt", (n * dip) as u64);
@@ -320,18 +441,18 @@ impl GpuModel {
         r.dispatch(
             Shader::Ssm,
             "ssm_conv",
-            &[(0, &zx), (1, conv_w), (2, bias), (4, conv_state), (5, &xbc)],
+            &[(0, &zx), (1, conv_w), (2, bias), (4, conv_state), (5, &xbc), (8, &b.seqs)],
             &params,
             7,
-            (p.conv_dim().div_ceil(64), 1, 1),
+            (p.conv_dim().div_ceil(64), b.n_seqs, 1),
         );
         let (dt_b, a, d) = (self.vec_buf(m.dt_b), self.vec_buf(m.a), self.vec_buf(m.d));
-        if ctx.use_chunked_scan(n) {
+        if let (true, Some(slot)) = (ctx.use_chunked_scan(n), b.single_slot) {
             const Q: u32 = 32;
             let chunks = n.div_ceil(Q);
             let ds = f32_buf(ctx, "ssd chunk states", chunks as u64 * p.d_inner as u64 * p.d_state as u64);
             let decay = f32_buf(ctx, "ssd decay", (chunks * p.n_head) as u64);
-            let sp = [n, p.d_inner, p.d_state, p.n_head, p.n_group, dip, chunks, 0];
+            let sp = [n, p.d_inner, p.d_state, p.n_head, p.n_group, dip, chunks, slot * p.ssm_state_len()];
             r.dispatch(Shader::Ssd, "ssd_chunk", &[(0, &zx), (1, &xbc), (2, dt_b), (3, a), (5, &ds), (6, &decay), (7, &y)], &sp, 9, (p.n_head, chunks, 1));
             r.dispatch(Shader::Ssd, "ssd_state", &[(5, &ds), (6, &decay), (8, ssm_state)], &sp, 9, ((p.d_inner * p.d_state).div_ceil(64), 1, 1));
             r.dispatch(Shader::Ssd, "ssd_out", &[(0, &zx), (1, &xbc), (2, dt_b), (3, a), (4, d), (5, &ds), (7, &y)], &sp, 9, (p.n_head, chunks, 1));
@@ -339,10 +460,10 @@ impl GpuModel {
             r.dispatch(
                 Shader::Ssm,
                 "ssm_scan",
-                &[(0, &zx), (1, dt_b), (2, a), (3, d), (4, ssm_state), (5, &xbc), (6, &y)],
+                &[(0, &zx), (1, dt_b), (2, a), (3, d), (4, ssm_state), (5, &xbc), (6, &y), (8, &b.seqs)],
                 &params,
                 7,
-                (p.d_inner.div_ceil(64), 1, 1),
+                (p.d_inner.div_ceil(64), b.n_seqs, 1),
             );
         }
         if let Some(nw) = m.norm {

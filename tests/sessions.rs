@@ -224,3 +224,38 @@ fn batched_steps_across_sessions_equal_solo_runs() {
         }
     }
 }
+
+#[test]
+fn sixty_four_granite_350m_sessions_in_interleaved_batched_steps_equal_solo_runs() {
+    // The real granite-4.0-h-350m shape (32 layers, 4 attention, 28 Mamba2), Q4_K_M.
+    let ctx = context();
+    let m = model(&ctx, "granite-4.0-h-350m", "q4_k_m");
+    let v = m.hp.n_vocab;
+    let n = 64;
+    let prompts: Vec<Vec<u32>> = (0..n).map(|i| toks(1 + i % 3, 60 + i as u32, v)).collect();
+    let steps: Vec<Vec<u32>> = (0..n).map(|i| toks(3, 200 + i as u32, v)).collect();
+    let mut ss: Vec<_> = (0..n).map(|_| m.new_session(16)).collect();
+    for (s, p) in ss.iter_mut().zip(&prompts) {
+        pollster::block_on(m.append(s, p, false)).unwrap();
+    }
+    let mut got: Vec<Vec<Vec<f32>>> = vec![vec![]; n];
+    for k in 0..5 {
+        // steps alternate between all sessions and every third one
+        let idx: Vec<usize> = (0..n).filter(|i| got[*i].len() < 3 && (k % 2 == 0 || i % 3 == 0)).collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let step_toks: Vec<u32> = idx.iter().map(|&i| steps[i][got[i].len()]).collect();
+        let mut refs: Vec<&mut braid::model::forward::Session> =
+            ss.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, s)| s).collect();
+        let out = pollster::block_on(m.step_many(&mut refs, &step_toks)).unwrap();
+        for (j, &i) in idx.iter().enumerate() {
+            got[i].push(out[j].clone());
+        }
+    }
+    for i in (0..n).step_by(7) {
+        let k = got[i].len();
+        let want = fresh(&m, &[prompts[i].clone(), steps[i][..k].to_vec()].concat(), k);
+        close(&got[i].concat(), &want, &format!("granite-350m session {i}"));
+    }
+}

@@ -210,8 +210,12 @@ mod cli {
                 let policy = braid::memory::CheckpointPolicy { every: checkpoint_every, max: checkpoints };
                 let mut sessions = std::collections::HashMap::new();
                 for op in &ops {
+                    let t0 = Instant::now();
                     let line = match run_op(&m, &mut sessions, op, ctx, policy) {
-                        Ok(v) => v,
+                        Ok(mut v) => {
+                            v["ms"] = json!((t0.elapsed().as_secs_f64() * 1e4).round() / 10.0);
+                            v
+                        }
                         Err((code, msg)) => json!({"op": op.get("op").cloned().unwrap_or(serde_json::Value::Null),
                                                    "error": {"code": code, "message": msg}}),
                     };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Braid's build, tests and demo need on a Debian machine. Idempotent: each step
 # checks first and does nothing when its tool is already there.
-#   scripts/setup.sh          test prerequisites
+#   scripts/setup.sh          test prerequisites (incl. llama.cpp's tokenizer test vectors)
 #   scripts/setup.sh --demo   also wasm-pack and the npm dev packages (wasm-opt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,12 +10,11 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 need_apt=()
-for p in mesa-vulkan-drivers chromium chromium-driver python3-venv curl ca-certificates pkg-config build-essential; do
+for p in mesa-vulkan-drivers chromium chromium-driver python3-venv curl ca-certificates pkg-config build-essential git; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
-if [ "${1:-}" = "--demo" ]; then
-  for p in nodejs npm; do dpkg -s "$p" >/dev/null 2>&1 || command -v "${p/nodejs/node}" >/dev/null || need_apt+=("$p"); done
-fi
+# Node/npm: the reference vocabularies come from npm (and the demo builds with npm's binaryen).
+for p in nodejs npm; do dpkg -s "$p" >/dev/null 2>&1 || command -v "${p/nodejs/node}" >/dev/null || need_apt+=("$p"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -45,6 +44,17 @@ if [ ! -x target/venv/bin/python ] || ! target/venv/bin/python -c "import gguf, 
   mkdir -p target
   python3 -m venv target/venv
   target/venv/bin/pip install -q gguf==0.19.0 numpy
+fi
+
+# llama.cpp's tokenizer test vectors (models/ggml-vocab-*.gguf + .inp/.out) and, for
+# scripts/make_goldens.sh, its prebuilt libraries: node-llama-cpp ships both.
+ref=target/llama-ref
+if [ ! -f "$ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf.out" ]; then
+  say "fetching llama.cpp test vocabularies (node-llama-cpp@3.21.1 from npm)"
+  mkdir -p "$ref"
+  (cd "$ref" && { [ -f package.json ] || npm init -y >/dev/null; } && npm i -E node-llama-cpp@3.21.1 --ignore-scripts --no-audit --no-fund --loglevel=error)
+  rm -rf "$ref/llama.cpp"
+  git clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
 fi
 
 if [ "${1:-}" = "--demo" ]; then

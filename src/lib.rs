@@ -14,6 +14,7 @@ pub mod loader;
 pub mod memory;
 pub mod model;
 pub mod synth;
+pub mod tokenizer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -1,0 +1,394 @@
+//! Tokenizers from GGUF metadata (spec §5.4): byte-level BPE (`tokenizer.ggml.model = gpt2`)
+//! with the pre-tokenizer its `tokenizer.ggml.pre` names, and SentencePiece (`llama`) with
+//! byte fallback. Checked against llama.cpp's own test vectors (tests/tokenizer.rs).
+
+pub mod pretokenize;
+
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::gguf::{Array, GgufIndex, Value};
+use pretokenize::PreTokenizer;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("tokenizer metadata is missing or malformed: {0}")]
+    Metadata(String),
+    #[error("tokenizer model {0:?} is not supported (supported: gpt2, llama)")]
+    Unsupported(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bpe,
+    Spm,
+}
+
+pub struct Tokenizer {
+    pub kind: Kind,
+    pub tokens: Vec<String>,
+    pub types: Vec<i32>,
+    ids: HashMap<String, u32>,
+    ranks: HashMap<(String, String), u32>,
+    scores: Vec<f32>,
+    pre: PreTokenizer,
+    ignore_merges: bool,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub add_bos: bool,
+    pub add_eos: bool,
+    add_space_prefix: bool,
+    byte_tokens: [Option<u32>; 256],
+    /// User-defined (type 4) and control (type 3) tokens, longest first.
+    specials: Vec<(u32, String, bool)>,
+}
+
+fn strings(index: &GgufIndex, key: &str) -> Option<Vec<String>> {
+    match index.get(key)? {
+        Value::Array(Array::String(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// GPT-2's byte → printable unicode character map, and its inverse.
+pub fn byte_to_unicode(b: u8) -> char {
+    crate::synth::byte_to_unicode(b)
+}
+
+impl Tokenizer {
+    pub fn from_index(index: &GgufIndex) -> Result<Tokenizer, TokenizerError> {
+        let model = index.get("tokenizer.ggml.model").and_then(Value::as_str).unwrap_or("").to_string();
+        let kind = match model.as_str() {
+            "gpt2" => Kind::Bpe,
+            "llama" => Kind::Spm,
+            other => return Err(TokenizerError::Unsupported(other.into())),
+        };
+        let tokens = strings(index, "tokenizer.ggml.tokens").ok_or_else(|| TokenizerError::Metadata("tokenizer.ggml.tokens".into()))?;
+        let types = match index.get("tokenizer.ggml.token_type") {
+            Some(Value::Array(Array::I32(v))) if v.len() == tokens.len() => v.clone(),
+            _ => vec![1; tokens.len()],
+        };
+        let scores = match index.get("tokenizer.ggml.scores") {
+            Some(Value::Array(Array::F32(v))) if v.len() == tokens.len() => v.clone(),
+            _ => vec![0.0; tokens.len()],
+        };
+        let mut ranks = HashMap::new();
+        if kind == Kind::Bpe {
+            let merges = strings(index, "tokenizer.ggml.merges").ok_or_else(|| TokenizerError::Metadata("tokenizer.ggml.merges".into()))?;
+            for (i, m) in merges.iter().enumerate() {
+                if let Some((a, b)) = m.split_once(' ') {
+                    ranks.entry((a.to_string(), b.to_string())).or_insert(i as u32);
+                }
+            }
+        }
+        let ids: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let pre_name = index.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
+        // llama.cpp's llama-vocab.cpp: which regex each pre-tokenizer uses.
+        let (pre, ignore_merges) = match pre_name {
+            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" => (PreTokenizer::Llama3, true),
+            "dbrx" | "smaug-bpe" => (PreTokenizer::Llama3, false),
+            "qwen2" | "deepseek-r1-qwen" | "megrez" | "hunyuan" => (PreTokenizer::Qwen2, false),
+            _ => (PreTokenizer::Gpt2, false),
+        };
+        let id_of = |k: &str| index.get(k).and_then(Value::as_u64).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
+        let flag = |k: &str, d: bool| index.get(k).and_then(Value::as_bool).unwrap_or(d);
+        let mut byte_tokens = [None; 256];
+        for b in 0..=255u8 {
+            byte_tokens[b as usize] = match kind {
+                Kind::Bpe => ids.get(&byte_to_unicode(b).to_string()).copied(),
+                Kind::Spm => ids.get(&format!("<0x{b:02X}>")).copied(),
+            };
+        }
+        let mut specials: Vec<(u32, String, bool)> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !t.is_empty() && matches!(types[*i], 3 | 4))
+            .map(|(i, t)| (i as u32, t.clone(), types[i] == 3))
+            .collect();
+        specials.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+        Ok(Tokenizer {
+            specials,
+            kind,
+            bos: id_of("tokenizer.ggml.bos_token_id"),
+            eos: id_of("tokenizer.ggml.eos_token_id"),
+            add_bos: flag("tokenizer.ggml.add_bos_token", kind == Kind::Spm),
+            add_eos: flag("tokenizer.ggml.add_eos_token", false),
+            add_space_prefix: flag("tokenizer.ggml.add_space_prefix", kind == Kind::Spm),
+            tokens,
+            types,
+            ids,
+            ranks,
+            scores,
+            pre,
+            ignore_merges,
+            byte_tokens,
+        })
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Token ids of `text`. User-defined tokens are always matched whole; control tokens
+    /// (`<|im_start|>` …) only with `parse_special`. `add_special` adds BOS/EOS as the
+    /// vocabulary asks.
+    pub fn encode_with(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
+        let mut out = vec![];
+        if add_special && self.add_bos {
+            out.extend(self.bos);
+        }
+        let mut prev_special = true;
+        for frag in self.partition(text, parse_special) {
+            match frag {
+                Fragment::Token(id) => {
+                    out.push(id);
+                    prev_special = true;
+                }
+                Fragment::Text(t) => {
+                    match self.kind {
+                        Kind::Bpe => {
+                            for piece in self.pre.split(t) {
+                                self.bpe(piece, &mut out);
+                            }
+                        }
+                        Kind::Spm => self.spm(t, prev_special && self.add_space_prefix, &mut out),
+                    }
+                    prev_special = false;
+                }
+            }
+        }
+        if add_special && self.add_eos {
+            out.extend(self.eos);
+        }
+        out
+    }
+
+    /// [`Tokenizer::encode_with`] without parsing control tokens.
+    pub fn encode(&self, text: &str, add_special: bool) -> Vec<u32> {
+        self.encode_with(text, add_special, false)
+    }
+
+    /// Split text at occurrences of whole special tokens, longest first (llama.cpp's
+    /// `tokenizer_st_partition`).
+    fn partition<'a>(&self, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
+        let mut frags = vec![Fragment::Text(text)];
+        for (id, sp, control) in &self.specials {
+            if *control && !parse_special {
+                continue;
+            }
+            let (id, sp) = (*id, sp.as_str());
+            let mut next = vec![];
+            for f in frags {
+                match f {
+                    Fragment::Text(mut t) => {
+                        while let Some(at) = t.find(sp) {
+                            if at > 0 {
+                                next.push(Fragment::Text(&t[..at]));
+                            }
+                            next.push(Fragment::Token(id));
+                            t = &t[at + sp.len()..];
+                        }
+                        if !t.is_empty() {
+                            next.push(Fragment::Text(t));
+                        }
+                    }
+                    tok => next.push(tok),
+                }
+            }
+            frags = next;
+        }
+        frags
+    }
+
+    fn bpe(&self, piece: &str, out: &mut Vec<u32>) {
+        let word: String = piece.bytes().map(byte_to_unicode).collect();
+        if self.ignore_merges {
+            if let Some(&id) = self.ids.get(&word) {
+                out.push(id);
+                return;
+            }
+        }
+        let mut syms: Vec<String> = word.chars().map(|c| c.to_string()).collect();
+        // Merge the lowest-ranked adjacent pair until none is in the merge list.
+        loop {
+            let mut best: Option<(u32, usize)> = None;
+            for i in 0..syms.len().saturating_sub(1) {
+                if let Some(&r) = self.ranks.get(&(syms[i].clone(), syms[i + 1].clone())) {
+                    if best.is_none_or(|(br, _)| r < br) {
+                        best = Some((r, i));
+                    }
+                }
+            }
+            let Some((_, i)) = best else { break };
+            let right = syms.remove(i + 1);
+            syms[i].push_str(&right);
+        }
+        for s in syms {
+            match self.ids.get(&s) {
+                Some(&id) => out.push(id),
+                None => {
+                    // Not in the vocabulary: its bytes, one token each.
+                    for c in s.chars() {
+                        let b = (0..=255u8).find(|&b| byte_to_unicode(b) == c);
+                        out.extend(b.and_then(|b| self.byte_tokens[b as usize]));
+                    }
+                }
+            }
+        }
+    }
+
+    fn spm(&self, text: &str, space_prefix: bool, out: &mut Vec<u32>) {
+        if text.is_empty() {
+            return;
+        }
+        let mut s = String::new();
+        if space_prefix {
+            s.push(' ');
+        }
+        s.push_str(text);
+        let s = s.replace(' ', "\u{2581}");
+        // Symbols: the characters; merge the adjacent pair whose concatenation is the vocabulary
+        // entry of highest score (leftmost on ties), as llama.cpp's llm_tokenizer_spm.
+        let mut syms: Vec<(usize, usize)> = vec![];
+        let mut i = 0;
+        for c in s.chars() {
+            syms.push((i, c.len_utf8()));
+            i += c.len_utf8();
+        }
+        #[derive(PartialEq)]
+        struct Cand(f32, std::cmp::Reverse<usize>, usize, usize);
+        impl Eq for Cand {}
+        impl PartialOrd for Cand {
+            fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        impl Ord for Cand {
+            fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+                self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
+            }
+        }
+        // Linked list over symbols; lengths 0 mark merged-away symbols.
+        let n = syms.len();
+        let mut prev: Vec<isize> = (0..n as isize).map(|i| i - 1).collect();
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut heap = BinaryHeap::new();
+        let try_pair = |heap: &mut BinaryHeap<Cand>, syms: &[(usize, usize)], l: usize, r: usize| {
+            if r >= syms.len() {
+                return;
+            }
+            let text = &s[syms[l].0..syms[r].0 + syms[r].1];
+            if let Some(&id) = self.ids.get(text) {
+                heap.push(Cand(self.scores[id as usize], std::cmp::Reverse(syms[l].0), l, text.len()));
+            }
+        };
+        for l in 0..n.saturating_sub(1) {
+            try_pair(&mut heap, &syms, l, l + 1);
+        }
+        while let Some(Cand(_, _, l, len)) = heap.pop() {
+            let r = next[l];
+            if syms[l].1 == 0 || r >= n || syms[r].1 == 0 || syms[l].1 + syms[r].1 != len {
+                continue;
+            }
+            syms[l].1 += syms[r].1;
+            syms[r].1 = 0;
+            next[l] = next[r];
+            if next[l] < n {
+                prev[next[l]] = l as isize;
+            }
+            if prev[l] >= 0 {
+                try_pair(&mut heap, &syms, prev[l] as usize, l);
+            }
+            try_pair(&mut heap, &syms, l, next[l]);
+        }
+        let mut l = 0;
+        while l < n {
+            let (a, len) = syms[l];
+            let piece = &s[a..a + len];
+            match self.ids.get(piece) {
+                Some(&id) => out.push(id),
+                None => {
+                    for b in piece.bytes() {
+                        out.extend(self.byte_tokens[b as usize]);
+                    }
+                }
+            }
+            l = next[l];
+        }
+    }
+
+    /// The bytes a token stands for.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let Some(t) = self.tokens.get(id as usize) else { return vec![] };
+        let ty = self.types.get(id as usize).copied().unwrap_or(1);
+        match self.kind {
+            Kind::Bpe => {
+                if ty == 3 {
+                    return vec![];
+                }
+                t.chars()
+                    .map(|c| (0..=255u8).find(|&b| byte_to_unicode(b) == c))
+                    .collect::<Option<Vec<u8>>>()
+                    .unwrap_or_else(|| t.as_bytes().to_vec())
+            }
+            Kind::Spm => {
+                if ty == 6 {
+                    if let Some(h) = t.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')) {
+                        if let Ok(b) = u8::from_str_radix(h, 16) {
+                            return vec![b];
+                        }
+                    }
+                }
+                if ty == 3 {
+                    return vec![];
+                }
+                t.replace('\u{2581}', " ").into_bytes()
+            }
+        }
+    }
+
+    /// Text of `ids` (invalid UTF-8 replaced; use [`StreamDecoder`] while generating).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut bytes: Vec<u8> = ids.iter().flat_map(|&i| self.token_bytes(i)).collect();
+        if self.kind == Kind::Spm && self.add_space_prefix && bytes.first() == Some(&b' ') {
+            bytes.remove(0);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+enum Fragment<'a> {
+    Text(&'a str),
+    Token(u32),
+}
+
+/// Turns a stream of token ids into text without ever emitting half a UTF-8 character: bytes
+/// of an incomplete character wait for the next token.
+#[derive(Default)]
+pub struct StreamDecoder {
+    pending: Vec<u8>,
+    started: bool,
+}
+
+impl StreamDecoder {
+    pub fn push(&mut self, tok: &Tokenizer, id: u32) -> String {
+        self.pending.extend(tok.token_bytes(id));
+        // SentencePiece's space prefix is not part of the text (as in `decode`).
+        if !self.started && !self.pending.is_empty() {
+            self.started = true;
+            if tok.kind == Kind::Spm && tok.add_space_prefix && self.pending[0] == b' ' {
+                self.pending.remove(0);
+            }
+        }
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => e.valid_up_to() + e.error_len().unwrap_or(1),
+        };
+        let out: Vec<u8> = self.pending.drain(..valid).collect();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    /// What is left at the end (an incomplete character, replaced).
+    pub fn finish(&mut self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned()
+    }
+}

@@ -1,0 +1,132 @@
+//! Pre-tokenizers: split text into the pieces BPE runs on, exactly as the regexes of
+//! llama.cpp's `llama-vocab.cpp` do (hand-written matchers, as llama.cpp's
+//! `unicode_regex_split_custom_*`; the `regex` crate has no look-ahead).
+
+use unicode_general_category::{get_general_category, GeneralCategory as G};
+
+fn is_letter(c: char) -> bool {
+    matches!(get_general_category(c), G::UppercaseLetter | G::LowercaseLetter | G::TitlecaseLetter | G::ModifierLetter | G::OtherLetter)
+}
+fn is_number(c: char) -> bool {
+    matches!(get_general_category(c), G::DecimalNumber | G::LetterNumber | G::OtherNumber)
+}
+fn is_space(c: char) -> bool {
+    c.is_whitespace()
+}
+/// A codepoint that has a category at all (llama.cpp's `flags.as_uint() != 0`).
+fn is_defined(c: char) -> bool {
+    get_general_category(c) != G::Unassigned
+}
+
+/// Which split rule a vocabulary uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreTokenizer {
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    /// (llama-bpe / Llama 3, dbrx, falcon-h1, lfm2, smaug, …)
+    Llama3,
+    /// Llama3's regex with `\p{N}` (one digit per piece) in place of `\p{N}{1,3}` (qwen2).
+    Qwen2,
+    /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` (gpt-2, mpt, …)
+    Gpt2,
+}
+
+impl PreTokenizer {
+    pub fn split<'a>(self, text: &'a str) -> Vec<&'a str> {
+        let cs: Vec<(usize, char)> = text.char_indices().collect();
+        let at = |i: usize| cs.get(i).map(|c| c.1);
+        let byte = |i: usize| cs.get(i).map_or(text.len(), |c| c.0);
+        let mut out = vec![];
+        let mut pos = 0;
+        let n = cs.len();
+        let letter = |i: usize| at(i).is_some_and(is_letter);
+        let number = |i: usize| at(i).is_some_and(is_number);
+        let space = |i: usize| at(i).is_some_and(is_space);
+        let other = |i: usize| at(i).is_some_and(|c| !is_space(c) && !is_letter(c) && !is_number(c) && is_defined(c));
+        while pos < n {
+            let start = pos;
+            let c = cs[pos].1;
+            let end = 'm: {
+                // contractions
+                if c == '\'' && pos + 1 < n {
+                    let low = |i: usize| at(i).map(|c| if self != PreTokenizer::Gpt2 { c.to_ascii_lowercase() } else { c });
+                    let c1 = low(pos + 1);
+                    if matches!(c1, Some('s' | 't' | 'm' | 'd')) {
+                        break 'm pos + 2;
+                    }
+                    if let (Some(a), Some(b)) = (c1, low(pos + 2)) {
+                        if matches!((a, b), ('r', 'e') | ('v', 'e') | ('l', 'l')) {
+                            break 'm pos + 3;
+                        }
+                    }
+                }
+                match self {
+                    PreTokenizer::Llama3 | PreTokenizer::Qwen2 => {
+                        // [^\r\n\p{L}\p{N}]?\p{L}+
+                        if !(c == '\r' || c == '\n' || is_number(c)) && (is_letter(c) || letter(pos + 1)) {
+                            let mut p = pos + 1;
+                            while letter(p) {
+                                p += 1;
+                            }
+                            break 'm p;
+                        }
+                        // \p{N}{1,3}
+                        if is_number(c) {
+                            let mut p = pos;
+                            let max = if self == PreTokenizer::Qwen2 { 1 } else { 3 };
+                            while number(p) && p - pos < max {
+                                p += 1;
+                            }
+                            break 'm p;
+                        }
+                        // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+                        let q = if c == ' ' { pos + 1 } else { pos };
+                        if other(q) {
+                            let mut p = q;
+                            while other(p) {
+                                p += 1;
+                            }
+                            while matches!(at(p), Some('\r' | '\n')) {
+                                p += 1;
+                            }
+                            break 'm p;
+                        }
+                    }
+                    PreTokenizer::Gpt2 => {
+                        let q = if c == ' ' { pos + 1 } else { pos };
+                        for class in [&letter as &dyn Fn(usize) -> bool, &number, &other] {
+                            if class(q) {
+                                let mut p = q;
+                                while class(p) {
+                                    p += 1;
+                                }
+                                break 'm p;
+                            }
+                        }
+                    }
+                }
+                // whitespace: \s*[\r\n]+ (Llama3), \s+(?!\S), \s+
+                let mut nw = 0;
+                let mut last_nl = None;
+                while space(pos + nw) {
+                    if self != PreTokenizer::Gpt2 && matches!(at(pos + nw), Some('\r' | '\n')) {
+                        last_nl = Some(pos + nw + 1);
+                    }
+                    nw += 1;
+                }
+                if let Some(e) = last_nl {
+                    break 'm e;
+                }
+                if nw > 1 && pos + nw < n {
+                    break 'm pos + nw - 1;
+                }
+                if nw > 0 {
+                    break 'm pos + nw;
+                }
+                pos + 1
+            };
+            out.push(&text[byte(start)..byte(end)]);
+            pos = end;
+        }
+        out
+    }
+}

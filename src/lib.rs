@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod loader;
 pub mod memory;
 pub mod model;
+pub mod sample;
 pub mod synth;
 pub mod tokenizer;
 

@@ -17,15 +17,7 @@ use crate::gpu::{GpuContext, GpuError, GpuTensor};
 use crate::loader::LoadedWeights;
 use crate::memory::pool::{Pools, KV_BLOCK};
 
-pub fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
+pub use crate::sample::argmax;
 
 /// Seconds on a monotonic clock (native only; the web build times from JS).
 fn web_time_now() -> f64 {

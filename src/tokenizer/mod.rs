@@ -3,6 +3,7 @@
 //! byte fallback. Checked against llama.cpp's own test vectors (tests/tokenizer.rs).
 
 pub mod pretokenize;
+pub mod template;
 
 use std::collections::{BinaryHeap, HashMap};
 

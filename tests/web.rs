@@ -225,3 +225,61 @@ async fn forward_pass_matches_llama_cpp_in_the_browser() {
         web_sys::console::log_1(&format!("subgroups on this adapter: {}", ctx.subgroups).into());
     }
 }
+
+/// The session API JavaScript holds (`WasmModel`), in the browser: load, tokenize, append,
+/// logits equal to llama.cpp's, sampling, fork / rewind / save / restore, and error codes.
+#[wasm_bindgen_test]
+async fn model_and_session_api_in_the_browser() {
+    use braid::synth::{write_model, SynthConfig, WeightType};
+    use braid::web::session_api::WasmModel;
+    let code = |e: JsValue| Reflect::get(&e, &"code".into()).unwrap().as_string().unwrap_or_default();
+    let g: serde_json::Value = serde_json::from_str(include_str!("fixtures/golden/tiny-granitehybrid-q8_0.twin.json")).unwrap();
+    let mut bytes = vec![];
+    write_model(&SynthConfig::preset("tiny-granitehybrid").unwrap(), WeightType::parse("q8_0").unwrap(), 7, &mut bytes).unwrap();
+    let m = WasmModel::load(Uint8Array::from(&bytes[..]).into(), JsValue::UNDEFINED).await.map_err(|e| format!("{e:?}")).unwrap();
+    let info = m.info();
+    assert_eq!(Reflect::get(&info, &"architecture".into()).unwrap().as_string().as_deref(), Some("granitehybrid"));
+    // tokenizer round trip on the synthetic vocabulary
+    let ids = m.tokenize("the hybrid model", false).unwrap().to_vec();
+    assert_eq!(m.detokenize(&ids).unwrap(), "the hybrid model");
+    assert_eq!(code(m.detokenize(&[999_999]).unwrap_err()), "BAD_ARGUMENT");
+
+    let tokens: Vec<u32> = g["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+    let s = m.create_session(0).unwrap();
+    JsFuture::from(m.append(s, tokens.clone())).await.unwrap();
+    let logits = m.logits(s).unwrap().to_vec();
+    let want: Vec<f32> = g["batch"].as_array().unwrap().last().unwrap().as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let mx = want.iter().fold(0f32, |a, x| a.max(x.abs()));
+    assert!(logits.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-3 * mx));
+    // greedy sampling = argmax; a step advances the session
+    let greedy = js_sys::Object::new();
+    Reflect::set(&greedy, &"temperature".into(), &0.0.into()).unwrap();
+    let next = m.sample_next(s, greedy.clone().into()).unwrap();
+    assert_eq!(next, braid::sample::argmax(&logits));
+    JsFuture::from(m.step(s, next)).await.unwrap();
+    assert_eq!(m.length(s).unwrap() as usize, tokens.len() + 1);
+    // fork, rewind, save/restore
+    let f = m.fork(s).unwrap();
+    let recomputed = JsFuture::from(m.rewind(s, tokens.len() as f64)).await.unwrap().as_f64().unwrap();
+    assert!(recomputed <= 1.0);
+    let after_rewind = m.logits(s).unwrap().to_vec();
+    assert!(after_rewind.iter().zip(&logits).all(|(a, b)| (a - b).abs() <= 1e-4 * mx), "rewind restores the last logits");
+    let blob: Uint8Array = JsFuture::from(m.save(f)).await.unwrap().unchecked_into();
+    let r = JsFuture::from(m.restore(blob.to_vec())).await.unwrap().as_f64().unwrap() as u32;
+    assert_eq!(m.tokens(r).unwrap().to_vec(), m.tokens(f).unwrap().to_vec());
+    let mut tampered = blob.to_vec();
+    tampered[30] ^= 0xff;
+    assert_eq!(code(JsFuture::from(m.restore(tampered)).await.unwrap_err()), "STATE_MISMATCH");
+    // bad arguments and disposed sessions
+    let bad = js_sys::Object::new();
+    Reflect::set(&bad, &"topP".into(), &2.0.into()).unwrap();
+    assert_eq!(code(m.sample_next(s, bad.into()).unwrap_err()), "BAD_ARGUMENT");
+    assert_eq!(code(JsFuture::from(m.append(s, vec![999_999])).await.unwrap_err()), "BAD_ARGUMENT");
+    assert_eq!(code(JsFuture::from(m.rewind(s, -1.0)).await.unwrap_err()), "BAD_ARGUMENT");
+    assert!(m.dispose_session(f));
+    assert_eq!(code(JsFuture::from(m.append(f, vec![1])).await.unwrap_err()), "SESSION_DISPOSED");
+    let mem = m.memory(s).unwrap();
+    assert!(Reflect::get(&mem, &"recurrent".into()).unwrap().as_f64().unwrap() > 0.0);
+    m.dispose();
+    assert!(m.create_session(0).is_err());
+}

@@ -5,6 +5,8 @@
 
 use std::rc::Rc;
 
+pub mod session_api;
+
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -26,7 +28,7 @@ pub fn js_error(code: &str, msg: &str) -> JsValue {
     e.into()
 }
 
-fn load_error(e: LoadError) -> JsValue {
+pub(crate) fn load_error(e: LoadError) -> JsValue {
     js_error(e.code(), &e.to_string())
 }
 
@@ -152,6 +154,10 @@ pub struct Weights {
 /// `{ phase: 'download' | 'upload', loaded, total }`.
 #[wasm_bindgen(js_name = loadWeights)]
 pub async fn load_weights(source: JsValue, options: JsValue) -> Result<Weights, JsValue> {
+    Ok(Weights { inner: Rc::new(load_weights_inner(source, options).await?) })
+}
+
+pub(crate) async fn load_weights_inner(source: JsValue, options: JsValue) -> Result<LoadedWeights, JsValue> {
     let on_progress: Option<Function> = get(&options, "onProgress").dyn_into().ok();
     let signal = get(&options, "signal");
     if aborted(&signal) {
@@ -174,8 +180,7 @@ pub async fn load_weights(source: JsValue, options: JsValue) -> Result<Weights, 
             return Err(js_error("ABORTED", "the load was aborted"));
         }
     }
-    let w = loader.finish().map_err(load_error)?;
-    Ok(Weights { inner: Rc::new(w) })
+    loader.finish().map_err(load_error)
 }
 
 #[wasm_bindgen]

@@ -57,6 +57,13 @@ if [ ! -f "$ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf.out" ]; then
   git clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
 fi
 
+# Playwright (the library only; it drives the system Chromium) for the JS API end-to-end test.
+if [ ! -d target/e2e/node_modules/playwright-core ]; then
+  say "npm install playwright-core (drives /usr/bin/chromium)"
+  mkdir -p target/e2e
+  (cd target/e2e && { [ -f package.json ] || npm init -y >/dev/null; } && npm i -E playwright-core@1.65.0 --no-audit --no-fund --loglevel=error)
+fi
+
 if [ "${1:-}" = "--demo" ]; then
   if ! command -v wasm-pack >/dev/null; then
     say "cargo install wasm-pack (a few minutes, once)"

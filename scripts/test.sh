@@ -12,6 +12,9 @@ cargo test
 echo "== browser tests (headless Chromium, WebGPU)"
 cargo test --target wasm32-unknown-unknown
 
+echo "== the public JS API end to end (Playwright, headless Chromium)"
+scripts/test_js_api.sh
+
 echo "== braid inspect vs the gguf Python reader"
 dir=target/inspect-check; mkdir -p "$dir"
 for p in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2; do

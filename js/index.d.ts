@@ -1,0 +1,45 @@
+export type ErrorCode = "GGUF_INVALID" | "UNSUPPORTED_ARCH" | "UNSUPPORTED_TYPE" | "DEVICE_LIMITS" |
+  "DEVICE_LOST" | "NO_WEBGPU" | "ABORTED" | "BAD_ARGUMENT" | "SESSION_DISPOSED" | "STATE_MISMATCH";
+export interface BraidError extends Error { code: ErrorCode }
+export type Source = string | Request | Response | ReadableStream<Uint8Array> | Blob | ArrayBuffer | Uint8Array;
+export interface Progress { phase: "download" | "upload"; loaded: number; total: number | null }
+export interface LoadOptions { onProgress?: (p: Progress) => void; signal?: AbortSignal; contextLength?: number }
+export interface ModelInfo {
+  architecture: string; nEmbd: number; nLayer: number; nVocab: number; contextLength: number;
+  parameters: number; quantTypes: string[]; layers: { attention: boolean; recurrent: boolean }[];
+  gpuBytes: number; adapter: unknown; hasTokenizer: boolean; hasChatTemplate: boolean;
+  bos: number | null; eos: number | null;
+}
+export interface GenerateOptions {
+  maxTokens?: number; temperature?: number; topK?: number; topP?: number; minP?: number;
+  repeatPenalty?: number; presencePenalty?: number; frequencyPenalty?: number; seed?: number;
+  stop?: string | string[]; signal?: AbortSignal;
+}
+export type GenerateEvent = { done: false; token: number; text: string } | { done: true; finishReason: "stop" | "length" | "abort" };
+export interface Memory { kv: number; kvUsed: number; recurrent: number; checkpoints: number }
+export interface ChatMessage { role: string; content: string }
+export interface ChatRequest { messages: ChatMessage[]; stream?: boolean; max_tokens?: number; temperature?: number; top_p?: number; seed?: number; stop?: string | string[]; signal?: AbortSignal }
+export declare function initBraid(wasmUrl?: string | URL): Promise<unknown>;
+export declare class Session {
+  append(textOrIds: string | number[] | Uint32Array): Promise<void>;
+  generate(opts?: GenerateOptions): AsyncGenerator<GenerateEvent>;
+  logits(): Promise<Float32Array>;
+  readonly length: number;
+  readonly tokens: number[];
+  readonly memory: Memory;
+  fork(): Promise<Session>;
+  rewind(n: number): Promise<number>;
+  save(): Promise<Uint8Array>;
+  dispose(): void;
+}
+export declare class Model {
+  static load(source: Source, options?: LoadOptions): Promise<Model>;
+  readonly info: ModelInfo;
+  tokenize(text: string, opts?: { special?: boolean }): number[];
+  detokenize(ids: number[] | Uint32Array): string;
+  createSession(): Session;
+  restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<Session>;
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  chat: { completions: { create(req: ChatRequest): Promise<any> } };
+  dispose(): void;
+}

@@ -1,0 +1,198 @@
+// braid-llm — the public JavaScript API (ESM). Wraps the wasm engine (pkg/braid.js) with
+// promises, async iterators, AbortSignal, and an OpenAI-shaped chat API.
+import init, { WasmModel, loadWeights, inspectGguf, wasmMemoryBytes } from "../pkg/braid.js";
+
+let ready = null;
+/** Initialise the wasm module once (called by Model.load; may be called early). */
+export function initBraid(wasmUrl) {
+  ready ??= init(wasmUrl ? { module_or_path: wasmUrl } : undefined);
+  return ready;
+}
+
+function error(code, message) {
+  const e = new Error(message);
+  e.code = code;
+  return e;
+}
+
+function checkSignal(signal) {
+  if (signal?.aborted) throw error("ABORTED", "aborted");
+}
+
+/** Calls on one model run one at a time (the engine is single-threaded). */
+class Queue {
+  #tail = Promise.resolve();
+  run(fn) {
+    const p = this.#tail.then(fn);
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+}
+
+export class Model {
+  #m;
+  #q = new Queue();
+  #disposed = false;
+  constructor(inner) {
+    this.#m = inner;
+    /** OpenAI-shaped chat: `await model.chat.completions.create({ messages, stream, ... })`. */
+    this.chat = { completions: { create: (req) => this.#chatCompletion(req) } };
+  }
+
+  /**
+   * Load a GGUF from a URL string, Request, Response, ReadableStream, Blob/File or
+   * ArrayBuffer. Options: { onProgress({phase, loaded, total}), signal, contextLength }.
+   */
+  static async load(source, options = {}) {
+    if (typeof navigator === "undefined" || !navigator.gpu) {
+      throw error("NO_WEBGPU", "WebGPU is not available in this browser");
+    }
+    await initBraid();
+    checkSignal(options.signal);
+    const inner = await WasmModel.load(source, { onProgress: options.onProgress, signal: options.signal });
+    const m = new Model(inner);
+    m.contextLength = options.contextLength ?? 0;
+    return m;
+  }
+
+  /** Architecture, parameters, quant types, per-layer kinds, context, vocab, GPU bytes. */
+  get info() {
+    return this.#m.info;
+  }
+
+  tokenize(text, { special = false } = {}) {
+    if (typeof text !== "string") throw error("BAD_ARGUMENT", "text must be a string");
+    return Array.from(this.#m.tokenize(text, special));
+  }
+
+  detokenize(ids) {
+    return this.#m.detokenize(Uint32Array.from(ids));
+  }
+
+  createSession() {
+    this.#check();
+    return new Session(this, this.#m, this.#q, this.#m.createSession(this.contextLength ?? 0));
+  }
+
+  async restoreSession(bytes) {
+    this.#check();
+    const id = await this.#q.run(() => this.#m.restore(new Uint8Array(bytes)));
+    return new Session(this, this.#m, this.#q, id);
+  }
+
+  applyChatTemplate(messages, { addGenerationPrompt = true } = {}) {
+    return this.#m.applyChatTemplate(messages, addGenerationPrompt);
+  }
+
+  dispose() {
+    this.#disposed = true;
+    this.#m.dispose();
+  }
+
+  #check() {
+    if (this.#disposed) throw error("BAD_ARGUMENT", "the model was disposed");
+  }
+
+  async #chatCompletion(req) {
+    if (!req || !Array.isArray(req.messages)) throw error("BAD_ARGUMENT", "messages must be an array");
+    const prompt = this.applyChatTemplate(req.messages, { addGenerationPrompt: true });
+    const s = this.createSession();
+    const opts = {
+      maxTokens: req.max_tokens ?? 256, temperature: req.temperature ?? 0.8, topP: req.top_p ?? 0.95,
+      seed: req.seed, stop: req.stop, signal: req.signal,
+    };
+    const id = "chatcmpl-" + Math.random().toString(36).slice(2);
+    const created = Math.floor(Date.now() / 1000);
+    const model = this.info.architecture;
+    await s.append(this.tokenize(prompt, { special: true }));
+    if (req.stream) {
+      const self = s;
+      return (async function* () {
+        try {
+          let finish = "length";
+          for await (const ev of self.generate(opts)) {
+            if (ev.done) { finish = ev.finishReason; break; }
+            yield { id, object: "chat.completion.chunk", created, model,
+                    choices: [{ index: 0, delta: { content: ev.text }, finish_reason: null }] };
+          }
+          yield { id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: {}, finish_reason: finish }] };
+        } finally { self.dispose(); }
+      })();
+    }
+    let text = "", finish = "length", n = 0;
+    try {
+      for await (const ev of s.generate(opts)) {
+        if (ev.done) { finish = ev.finishReason; break; }
+        text += ev.text; n++;
+      }
+    } finally { s.dispose(); }
+    return { id, object: "chat.completion", created, model,
+             choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }],
+             usage: { prompt_tokens: s.lengthAtStart ?? 0, completion_tokens: n } };
+  }
+}
+
+export class Session {
+  #model; #m; #q; #id; #disposed = false;
+  constructor(model, inner, queue, id) {
+    this.#model = model; this.#m = inner; this.#q = queue; this.#id = id;
+  }
+  #check() {
+    if (this.#disposed) throw error("SESSION_DISPOSED", "the session was disposed");
+  }
+  /** Prefill text or token ids. */
+  async append(textOrIds) {
+    this.#check();
+    const ids = typeof textOrIds === "string" ? this.#model.tokenize(textOrIds) : Array.from(textOrIds ?? []);
+    if (!ids.length) throw error("BAD_ARGUMENT", "nothing to append");
+    await this.#q.run(() => this.#m.append(this.#id, Uint32Array.from(ids)));
+  }
+  /**
+   * Generate tokens: `for await (const ev of s.generate({ maxTokens, temperature, topK, topP,
+   * minP, repeatPenalty, seed, stop, signal })) { ev.token; ev.text }`. An abort stops within
+   * one step and leaves the session holding exactly the tokens already emitted.
+   */
+  async *generate(opts = {}) {
+    this.#check();
+    const cfg = {
+      temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP,
+      repeatPenalty: opts.repeatPenalty, presencePenalty: opts.presencePenalty,
+      frequencyPenalty: opts.frequencyPenalty, seed: opts.seed,
+    };
+    const max = opts.maxTokens ?? 256;
+    const stops = [].concat(opts.stop ?? []).filter((s) => typeof s === "string" && s.length);
+    const eos = this.#model.info.eos;
+    const dec = new TextDecoder("utf-8");
+    let text = "";
+    for (let i = 0; i < max; i++) {
+      if (opts.signal?.aborted) { yield { done: true, finishReason: "abort" }; return; }
+      const token = this.#m.sampleNext(this.#id, cfg);
+      if (token === eos) { yield { done: true, finishReason: "stop" }; return; }
+      await this.#q.run(() => this.#m.step(this.#id, token));
+      const piece = dec.decode(this.#m.tokenBytes(token), { stream: true });
+      text += piece;
+      yield { token, text: piece, done: false };
+      if (stops.some((s) => text.endsWith(s))) { yield { done: true, finishReason: "stop" }; return; }
+    }
+    yield { done: true, finishReason: "length" };
+  }
+  /** Logits at the last position (Float32Array). */
+  async logits() { this.#check(); return this.#m.logits(this.#id); }
+  get length() { this.#check(); return this.#m.length(this.#id); }
+  get tokens() { this.#check(); return Array.from(this.#m.tokens(this.#id)); }
+  /** { kv, kvUsed, recurrent, checkpoints } in bytes. */
+  get memory() { this.#check(); return this.#m.memory(this.#id); }
+  async fork() {
+    this.#check();
+    return new Session(this.#model, this.#m, this.#q, await this.#q.run(async () => this.#m.fork(this.#id)));
+  }
+  /** Cut back to n tokens; resolves to how many tokens were recomputed. */
+  async rewind(n) { this.#check(); return this.#q.run(() => this.#m.rewind(this.#id, n)); }
+  /** The session as bytes (Uint8Array), for `model.restoreSession`. */
+  async save() { this.#check(); return this.#q.run(() => this.#m.save(this.#id)); }
+  dispose() {
+    if (!this.#disposed) { this.#disposed = true; this.#m.disposeSession(this.#id); }
+  }
+}
+
+export { loadWeights, inspectGguf, wasmMemoryBytes };

@@ -1,0 +1,49 @@
+// End-to-end check of the public JS API (js/index.js) in headless Chromium; run by
+// scripts/test_js_api.sh, which reads #result.
+import { Model } from "../../js/index.js";
+
+const out = {};
+const codeOf = async (p) => { try { await p; return "no error"; } catch (e) { return e.code ?? String(e); } };
+try {
+  const m = await Model.load("model.gguf", { onProgress: (p) => { out.progress = p.phase; } });
+  out.arch = m.info.architecture;
+  out.layers = m.info.layers.map((l) => (l.attention ? "A" : "") + (l.recurrent ? "R" : "")).join(",");
+  const ids = m.tokenize("the hybrid model");
+  out.roundtrip = m.detokenize(ids);
+  out.promptTokens = ids.length;
+  const s = m.createSession();
+  await s.append(ids);
+  out.nlogits = (await s.logits()).length;
+  let n = 0;
+  for await (const ev of s.generate({ maxTokens: 5, temperature: 0 })) { if (ev.done) break; n++; }
+  out.generated = n;
+  out.length = s.length;
+  const f = await s.fork();
+  out.forkLength = f.length;
+  out.recomputed = await s.rewind(3);
+  out.afterRewind = s.length;
+  const bytes = await s.save();
+  const r = await m.restoreSession(bytes);
+  out.restored = r.length;
+  out.memoryKeys = Object.keys(s.memory).sort().join(",");
+  // abort after two tokens: the session holds exactly the emitted tokens
+  const ac = new AbortController();
+  let k = 0;
+  for await (const ev of s.generate({ maxTokens: 50, temperature: 0.7, seed: 1, signal: ac.signal })) {
+    if (ev.done) { out.abortReason = ev.finishReason; break; }
+    if (++k === 2) ac.abort();
+  }
+  out.afterAbort = s.length;
+  out.err404 = await codeOf(Model.load("missing.gguf"));
+  out.errBadFile = await codeOf(Model.load(new Uint8Array([71, 71, 85, 70, 9, 0, 0, 0])));
+  out.errBlob = await codeOf(m.restoreSession(new Uint8Array([1, 2, 3])));
+  out.errBadArg = await codeOf(s.generate({ topP: 3 }).next());
+  f.dispose();
+  out.errDisposed = await codeOf(f.append([1]));
+  out.errNoTemplate = await codeOf(m.chat.completions.create({ messages: [{ role: "user", content: "hi" }] }));
+  m.dispose();
+  out.done = true;
+} catch (e) {
+  out.error = (e.code ?? "") + ": " + (e.message ?? e);
+}
+document.getElementById("result").textContent = JSON.stringify(out);

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build -q --target wasm32-unknown-unknown --lib
 wasm-bindgen --target web --out-dir pkg --out-name braid target/wasm32-unknown-unknown/debug/braid.wasm
-cargo run -q --bin braid -- synth --preset tiny-granitehybrid --type q8_0 --seed 7 -o tests/e2e/model.gguf 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-granitehybrid --type q8_0 --seed 7 --chat-template -o tests/e2e/model.gguf 2>/dev/null
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!
@@ -23,10 +23,12 @@ want = {"done": True, "arch": "granitehybrid", "roundtrip": "the hybrid model", 
         "afterRewind": 3, "restored": 3,
         "memoryKeys": "checkpoints,kv,kvUsed,recurrent", "abortReason": "abort", "afterAbort": 5,
         "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH",
-        "errBadArg": "BAD_ARGUMENT", "errDisposed": "SESSION_DISPOSED", "errNoTemplate": "BAD_ARGUMENT"}
+        "errBadArg": "BAD_ARGUMENT", "errDisposed": "SESSION_DISPOSED", "chatFinish": "length",
+        "chatTokens": 4, "streamChunks": 4, "streamFinish": "length", "chatSameAsStream": True,
+        "errChatArgs": "BAD_ARGUMENT"}
 bad = {k: (r.get(k), v) for k, v in want.items() if r.get(k) != v}
 if bad:
     print("js api e2e: FAILED", bad)
     sys.exit(1)
-print("js api e2e: 18 passed, 0 failed")
+print(f"js api e2e: {len(want)} passed, 0 failed")
 PY

@@ -134,6 +134,9 @@ pub struct SynthConfig {
     pub n_rot: Option<u64>,
     /// Granite: RoPE on (`rope.scaling.finetuned`, as in Bamba) instead of NoPE.
     pub granite_rope: bool,
+    /// Write a ChatML `tokenizer.chat_template` (off by default: the golden fixtures hash
+    /// the files).
+    pub chat_template: bool,
 }
 
 impl SynthConfig {
@@ -142,7 +145,7 @@ impl SynthConfig {
             arch: String::new(), n_embd: 0, n_layer: 0, n_ff: 0, n_vocab: 0, n_head: 0, n_head_kv: 0,
             head_dim: 0, attn_layers: vec![], d_inner: 0, d_state: 0, n_group: 1, ssm_heads: 0, d_conv: 4,
             tied: true, ssm_norm: true, rope_theta: 10000.0, context_length: 4096, n_rot: None,
-            granite_rope: false,
+            granite_rope: false, chat_template: false,
         };
         Some(match name {
             "granite-4.0-h-350m" => SynthConfig {
@@ -378,6 +381,16 @@ pub fn write_model<W: Write>(cfg: &SynthConfig, wt: WeightType, seed: u64, w: &m
         _ => {}
     }
     add_tokenizer(&mut g, v);
+    if cfg.chat_template {
+        g.kv(
+            "tokenizer.chat_template",
+            Value::String(
+                "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|endoftext|>\n{% endfor %}\
+                 {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+                    .into(),
+            ),
+        );
+    }
 
     // ---- tensors
     let mut plan: Vec<Planned> = vec![];

@@ -52,6 +52,9 @@ mod cli {
             ty: String,
             #[arg(long, default_value_t = 1)]
             seed: u64,
+            /// Add a ChatML chat template to the tokenizer section
+            #[arg(long)]
+            chat_template: bool,
             #[arg(short, long)]
             out: PathBuf,
         },
@@ -146,10 +149,11 @@ mod cli {
     fn run(cmd: Cmd) -> Result<(), String> {
         match cmd {
             Cmd::Inspect { file, json } => inspect(&file, json),
-            Cmd::Synth { preset, ty, seed, out } => {
-                let cfg = SynthConfig::preset(&preset).ok_or_else(|| {
+            Cmd::Synth { preset, ty, seed, chat_template, out } => {
+                let mut cfg = SynthConfig::preset(&preset).ok_or_else(|| {
                     format!("unknown preset {preset:?}; presets: {}", SynthConfig::PRESETS.join(", "))
                 })?;
+                cfg.chat_template = chat_template;
                 let wt = WeightType::parse(&ty).ok_or_else(|| format!("unknown or unsupported type {ty:?}"))?;
                 let f = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);

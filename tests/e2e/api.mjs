@@ -40,7 +40,19 @@ try {
   out.errBadArg = await codeOf(s.generate({ topP: 3 }).next());
   f.dispose();
   out.errDisposed = await codeOf(f.append([1]));
-  out.errNoTemplate = await codeOf(m.chat.completions.create({ messages: [{ role: "user", content: "hi" }] }));
+  // OpenAI-shaped chat, plain and streamed (greedy: both give the same text).
+  const req = { messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "the model" }], max_tokens: 4, temperature: 0 };
+  const res = await m.chat.completions.create(req);
+  out.chatFinish = res.choices[0].finish_reason;
+  out.chatTokens = res.usage.completion_tokens;
+  let streamed = "", chunks = 0;
+  for await (const c of await m.chat.completions.create({ ...req, stream: true })) {
+    if (c.choices[0].finish_reason) { out.streamFinish = c.choices[0].finish_reason; break; }
+    streamed += c.choices[0].delta.content; chunks++;
+  }
+  out.streamChunks = chunks;
+  out.chatSameAsStream = streamed === res.choices[0].message.content;
+  out.errChatArgs = await codeOf(m.chat.completions.create({ messages: "hi" }));
   m.dispose();
   out.done = true;
 } catch (e) {

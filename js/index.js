@@ -89,6 +89,11 @@ export class Model {
     this.#m.dispose();
   }
 
+  /** Testing aid: destroy the GPU device as a driver reset would. */
+  _destroyDevice() {
+    this.#m.destroyDevice();
+  }
+
   #check() {
     if (this.#disposed) throw error("BAD_ARGUMENT", "the model was disposed");
   }

@@ -25,7 +25,7 @@ want = {"done": True, "arch": "granitehybrid", "roundtrip": "the hybrid model", 
         "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH",
         "errBadArg": "BAD_ARGUMENT", "errDisposed": "SESSION_DISPOSED", "chatFinish": "length",
         "chatTokens": 4, "streamChunks": 4, "streamFinish": "length", "chatSameAsStream": True,
-        "errChatArgs": "BAD_ARGUMENT"}
+        "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST", "afterLost": 3}
 bad = {k: (r.get(k), v) for k, v in want.items() if r.get(k) != v}
 if bad:
     print("js api e2e: FAILED", bad)

@@ -344,6 +344,13 @@ impl WasmModel {
         })
     }
 
+    /// Destroy the GPU device (to test device-loss handling: every later call rejects with
+    /// DEVICE_LOST; a new load gets a new device).
+    #[wasm_bindgen(js_name = destroyDevice)]
+    pub fn destroy_device(&self) {
+        self.st.model.ctx().device.destroy();
+    }
+
     /// Release every session and the model's GPU memory.
     pub fn dispose(&self) {
         *self.st.disposed.borrow_mut() = true;

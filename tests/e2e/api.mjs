@@ -54,6 +54,17 @@ try {
   out.chatSameAsStream = streamed === res.choices[0].message.content;
   out.errChatArgs = await codeOf(m.chat.completions.create({ messages: "hi" }));
   m.dispose();
+  // A lost device rejects pending and later calls with DEVICE_LOST; a new load works.
+  const m2 = await Model.load("model.gguf");
+  const s2 = m2.createSession();
+  await s2.append([1, 2, 3]);
+  m2._destroyDevice();
+  await new Promise((r) => setTimeout(r, 200));
+  out.errLost = await codeOf(s2.append([4]));
+  const m3 = await Model.load("model.gguf");
+  const s3 = m3.createSession();
+  await s3.append([1, 2, 3]);
+  out.afterLost = s3.length;
   out.done = true;
 } catch (e) {
   out.error = (e.code ?? "") + ": " + (e.message ?? e);

@@ -32,3 +32,18 @@ if bad:
     sys.exit(1)
 print(f"js api e2e: {len(want)} passed, 0 failed")
 PY
+result=$(timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/worker.html")
+echo "$result"
+python3 - "$result" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+want = {"done": True, "progress": True, "arch": "granitehybrid", "roundtrip": "the hybrid model",
+        "sameAsMainThread": True, "length": 20, "forkLength": 20, "recomputed": 2, "restoredLength": 20,
+        "logits": 300, "abortReason": "abort", "abortConsistent": True, "errBadFile": "GGUF_INVALID",
+        "errDisposed": "SESSION_DISPOSED"}
+bad = {k: (r.get(k), v) for k, v in want.items() if r.get(k) != v}
+if bad:
+    print("worker proxy e2e: FAILED", bad)
+    sys.exit(1)
+print(f"worker proxy e2e: {len(want)} passed, 0 failed")
+PY

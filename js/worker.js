@@ -1,0 +1,52 @@
+// The engine in a Web Worker: `new Worker(new URL("braid-llm/worker", import.meta.url),
+// { type: "module" })`, driven by js/proxy.js. Holds models and sessions by handle.
+import { Model } from "./index.js";
+
+const objects = new Map();
+let next = 1;
+const aborts = new Map();
+const keep = (o) => { const h = next++; objects.set(h, o); return h; };
+const get = (h) => {
+  const o = objects.get(h);
+  if (!o) { const e = new Error(`no object ${h} (disposed?)`); e.code = "SESSION_DISPOSED"; throw e; }
+  return o;
+};
+
+const ops = {
+  async load({ source, contextLength }, reply) {
+    const m = await Model.load(source, { contextLength, onProgress: (p) => reply({ progress: p }) });
+    return { handle: keep(m), info: m.info };
+  },
+  tokenize: ({ m, text, special }) => get(m).tokenize(text, { special }),
+  detokenize: ({ m, ids }) => get(m).detokenize(ids),
+  applyChatTemplate: ({ m, messages, addGenerationPrompt }) => get(m).applyChatTemplate(messages, { addGenerationPrompt }),
+  createSession: ({ m }) => keep(get(m).createSession()),
+  async restoreSession({ m, bytes }) { return keep(await get(m).restoreSession(bytes)); },
+  async append({ s, input }) { await get(s).append(input); },
+  async logits({ s }) { return get(s).logits(); },
+  state: ({ s }) => { const x = get(s); return { length: x.length, tokens: x.tokens, memory: x.memory }; },
+  async fork({ s }) { return keep(await get(s).fork()); },
+  async rewind({ s, n }) { return get(s).rewind(n); },
+  async save({ s }) { return get(s).save(); },
+  disposeSession: ({ s }) => { get(s).dispose(); objects.delete(s); },
+  disposeModel: ({ m }) => { get(m).dispose(); objects.delete(m); },
+  async generate({ s, opts, gen }, reply) {
+    const ac = new AbortController();
+    aborts.set(gen, ac);
+    try {
+      for await (const ev of get(s).generate({ ...opts, signal: ac.signal })) reply({ event: ev });
+    } finally { aborts.delete(gen); }
+  },
+  abort: ({ gen }) => { aborts.get(gen)?.abort(); },
+};
+
+self.onmessage = async ({ data: { id, op, args } }) => {
+  const reply = (msg) => self.postMessage({ id, ...msg });
+  try {
+    const f = ops[op];
+    if (!f) throw Object.assign(new Error(`unknown operation ${op}`), { code: "BAD_ARGUMENT" });
+    reply({ done: true, result: await f(args ?? {}, reply) });
+  } catch (e) {
+    reply({ done: true, error: { message: String(e?.message ?? e), code: e?.code ?? "BAD_ARGUMENT" } });
+  }
+};

@@ -47,3 +47,16 @@ if bad:
     sys.exit(1)
 print(f"worker proxy e2e: {len(want)} passed, 0 failed")
 PY
+result=$(timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/cache.html")
+echo "$result"
+python3 - "$result" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+want = {"done": True, "interrupted": "ABORTED", "partial": True, "resumeFetches": 1, "sameLogits": True,
+        "secondLoadFetches": 0, "listed": True, "repairFetches": 1, "repairedSame": True, "deleted": True, "empty": True}
+bad = {k: (r.get(k), v) for k, v in want.items() if r.get(k) != v}
+if bad:
+    print("weight cache e2e: FAILED", bad)
+    sys.exit(1)
+print(f"weight cache e2e: {len(want)} passed, 0 failed")
+PY

@@ -13,50 +13,20 @@ python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf' EXIT
 sleep 1
-result=$(timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/api.html")
-echo "$result"
-python3 - "$result" <<'PY'
-import json, sys
-r = json.loads(sys.argv[1])
-want = {"done": True, "arch": "granitehybrid", "roundtrip": "the hybrid model", "nlogits": 300,
-        "generated": 5, "length": r.get("promptTokens", -9) + 5, "forkLength": r.get("promptTokens", -9) + 5,
-        "afterRewind": 3, "restored": 3,
-        "memoryKeys": "checkpoints,kv,kvUsed,recurrent", "abortReason": "abort", "afterAbort": 5,
-        "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH",
-        "errBadArg": "BAD_ARGUMENT", "errDisposed": "SESSION_DISPOSED", "chatFinish": "length",
-        "chatTokens": 4, "streamChunks": 4, "streamFinish": "length", "chatSameAsStream": True,
-        "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST", "afterLost": 3}
-bad = {k: (r.get(k), v) for k, v in want.items() if r.get(k) != v}
-if bad:
-    print("js api e2e: FAILED", bad)
-    sys.exit(1)
-print(f"js api e2e: {len(want)} passed, 0 failed")
-PY
-result=$(timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/worker.html")
-echo "$result"
-python3 - "$result" <<'PY'
-import json, sys
-r = json.loads(sys.argv[1])
-want = {"done": True, "progress": True, "arch": "granitehybrid", "roundtrip": "the hybrid model",
-        "sameAsMainThread": True, "length": 20, "forkLength": 20, "recomputed": 2, "restoredLength": 20,
-        "logits": 300, "abortReason": "abort", "abortConsistent": True, "errBadFile": "GGUF_INVALID",
-        "errDisposed": "SESSION_DISPOSED"}
-bad = {k: (r.get(k), v) for k, v in want.items() if r.get(k) != v}
-if bad:
-    print("worker proxy e2e: FAILED", bad)
-    sys.exit(1)
-print(f"worker proxy e2e: {len(want)} passed, 0 failed")
-PY
-result=$(timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/cache.html")
-echo "$result"
-python3 - "$result" <<'PY'
-import json, sys
-r = json.loads(sys.argv[1])
-want = {"done": True, "interrupted": "ABORTED", "partial": True, "resumeFetches": 1, "sameLogits": True,
-        "secondLoadFetches": 0, "listed": True, "repairFetches": 1, "repairedSame": True, "deleted": True, "empty": True}
-bad = {k: (r.get(k), v) for k, v in want.items() if r.get(k) != v}
-if bad:
-    print("weight cache e2e: FAILED", bad)
-    sys.exit(1)
-print(f"weight cache e2e: {len(want)} passed, 0 failed")
-PY
+page() { timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/$1"; }
+check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
+
+check "js api e2e" "$(page api.html)" '{"done": true, "arch": "granitehybrid", "roundtrip": "the hybrid model",
+  "nlogits": 300, "generated": 5, "lengthOk": true, "forkLengthOk": true, "afterRewind": 3, "restored": 3,
+  "memoryKeys": "checkpoints,kv,kvUsed,recurrent", "abortReason": "abort", "afterAbort": 5,
+  "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH", "errBadArg": "BAD_ARGUMENT",
+  "errDisposed": "SESSION_DISPOSED", "chatFinish": "length", "chatTokens": 4, "streamChunks": 4,
+  "streamFinish": "length", "chatSameAsStream": true, "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST",
+  "afterLost": 3}'
+check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true, "arch": "granitehybrid",
+  "roundtrip": "the hybrid model", "sameAsMainThread": true, "length": 20, "forkLength": 20, "recomputed": 2,
+  "restoredLength": 20, "logits": 300, "abortReason": "abort", "abortConsistent": true,
+  "errBadFile": "GGUF_INVALID", "errDisposed": "SESSION_DISPOSED"}'
+check "weight cache e2e" "$(page cache.html)" '{"done": true, "interrupted": "ABORTED", "partial": true,
+  "resumeFetches": 1, "sameLogits": true, "secondLoadFetches": 0, "listed": true, "repairFetches": 1,
+  "repairedSame": true, "deleted": true, "empty": true}'

@@ -17,9 +17,9 @@ try {
   let n = 0;
   for await (const ev of s.generate({ maxTokens: 5, temperature: 0 })) { if (ev.done) break; n++; }
   out.generated = n;
-  out.length = s.length;
+  out.lengthOk = s.length === ids.length + 5;
   const f = await s.fork();
-  out.forkLength = f.length;
+  out.forkLengthOk = f.length === s.length;
   out.recomputed = await s.rewind(3);
   out.afterRewind = s.length;
   const bytes = await s.save();

@@ -15,6 +15,9 @@ cargo test --target wasm32-unknown-unknown
 echo "== the public JS API end to end (Playwright, headless Chromium)"
 scripts/test_js_api.sh
 
+echo "== npm pack → a Vite app installs the tarball and generates text"
+scripts/test_npm_consumer.sh
+
 echo "== braid inspect vs the gguf Python reader"
 dir=target/inspect-check; mkdir -p "$dir"
 for p in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2; do

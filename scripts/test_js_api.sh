@@ -8,10 +8,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build -q --target wasm32-unknown-unknown --lib
 wasm-bindgen --target web --out-dir pkg --out-name braid target/wasm32-unknown-unknown/debug/braid.wasm
 cargo run -q --bin braid -- synth --preset tiny-granitehybrid --type q8_0 --seed 7 --chat-template -o tests/e2e/model.gguf 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 -o tests/e2e/lfm2.gguf 2>/dev/null
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf' EXIT
+trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf tests/e2e/lfm2.gguf' EXIT
 sleep 1
 page() { timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/$1"; }
 check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
@@ -22,7 +23,7 @@ check "js api e2e" "$(page api.html)" '{"done": true, "arch": "granitehybrid", "
   "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH", "errBadArg": "BAD_ARGUMENT",
   "errDisposed": "SESSION_DISPOSED", "chatFinish": "length", "chatTokens": 4, "streamChunks": 4,
   "streamFinish": "length", "chatSameAsStream": true, "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST",
-  "afterLost": 3}'
+  "afterLost": 3, "errArch": "UNSUPPORTED_ARCH", "errNoGpu": "NO_WEBGPU"}'
 check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true, "arch": "granitehybrid",
   "roundtrip": "the hybrid model", "sameAsMainThread": true, "length": 20, "forkLength": 20, "recomputed": 2,
   "restoredLength": 20, "logits": 300, "abortReason": "abort", "abortConsistent": true,

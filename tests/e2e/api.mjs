@@ -65,6 +65,12 @@ try {
   const s3 = m3.createSession();
   await s3.append([1, 2, 3]);
   out.afterLost = s3.length;
+  // An architecture Braid does not run yet, and a browser without WebGPU.
+  out.errArch = await codeOf(Model.load("lfm2.gguf"));
+  const gpu = navigator.gpu;
+  Object.defineProperty(Navigator.prototype, "gpu", { configurable: true, get: () => undefined });
+  out.errNoGpu = await codeOf(Model.load("model.gguf"));
+  Object.defineProperty(Navigator.prototype, "gpu", { configurable: true, get: () => gpu });
   out.done = true;
 } catch (e) {
   out.error = (e.code ?? "") + ": " + (e.message ?? e);

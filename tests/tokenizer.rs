@@ -100,3 +100,27 @@ fn control_tokens_are_matched_only_when_asked() {
     assert!(parts.iter().all(|p| std::str::from_utf8(p.as_bytes()).is_ok() && !p.contains('\u{FFFD}')));
     assert_eq!(parts.concat() + &sd.finish(), "½ 🦙 ü");
 }
+
+#[test]
+fn llama_bpe_matches_an_independent_tokenizer_on_random_text() {
+    // tests/fixtures/tokenizer_random_llama3.json: llama3-tokenizer-js's ids for random texts
+    // (scripts/make_tokenizer_fixture.mjs).
+    let dir = models_dir();
+    let path = dir.join("ggml-vocab-llama-bpe.gguf");
+    let f = std::fs::File::open(&path).unwrap();
+    let len = f.metadata().unwrap().len();
+    let tok = Tokenizer::from_index(&read_index(std::io::BufReader::new(f), Some(len)).unwrap()).unwrap();
+    let cases: serde_json::Value = serde_json::from_str(include_str!("fixtures/tokenizer_random_llama3.json")).unwrap();
+    let mut bad = 0;
+    for c in cases.as_array().unwrap() {
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let got = tok.encode(text, false);
+        if got != want {
+            bad += 1;
+            eprintln!("{text:?}: braid {got:?}, llama3-tokenizer-js {want:?}");
+        }
+        assert_eq!(tok.decode(&got), text, "round trip");
+    }
+    assert_eq!(bad, 0, "{bad} of {} random texts differ", cases.as_array().unwrap().len());
+}

@@ -6,6 +6,22 @@ const out = {};
 const codeOf = async (p) => { try { await p; return "no error"; } catch (e) { return e.code ?? String(e); } };
 try {
   const m = await Model.load("model.gguf", { onProgress: (p) => { out.progress = p.phase; } });
+  // Teacher-forced logits through the public API equal llama.cpp's at every position (the
+  // golden of the same weights: llama.cpp on the F32 twin), token by token and as a batch.
+  const g = await (await fetch("../fixtures/golden/tiny-granitehybrid-q8_0.twin.json")).json();
+  const rel = (a, b) => { let d = 0, mx = 0; for (let i = 0; i < b.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); mx = Math.max(mx, Math.abs(b[i])); } return d / mx; };
+  const tf = m.createSession();
+  let worst = 0;
+  for (let i = 0; i < g.tokens.length; i++) {
+    await tf.append([g.tokens[i]]);
+    worst = Math.max(worst, rel(await tf.logits(), g.seq[i]));
+  }
+  const tb = m.createSession();
+  await tb.append(g.tokens);
+  worst = Math.max(worst, rel(await tb.logits(), g.batch[g.tokens.length - 1]));
+  out.llamaCppMatch = worst <= 1e-3;
+  out.llamaCppWorst = worst;
+  tf.dispose(); tb.dispose();
   out.arch = m.info.architecture;
   out.layers = m.info.layers.map((l) => (l.attention ? "A" : "") + (l.recurrent ? "R" : "")).join(",");
   const ids = m.tokenize("the hybrid model");

@@ -168,12 +168,22 @@ export class Session {
     const stops = [].concat(opts.stop ?? []).filter((s) => typeof s === "string" && s.length);
     const eos = this.#model.info.eos;
     const dec = new TextDecoder("utf-8");
+    // Greedy without penalties: the argmax is taken on the GPU and only the token id is read
+    // back each step.
+    const gpuGreedy = !(cfg.temperature > 0) && !cfg.repeatPenalty && !cfg.presencePenalty && !cfg.frequencyPenalty;
+    if (!this.#m.hasLogits(this.#id)) await this.#q.run(() => this.#m.refreshLogits(this.#id));
+    let next = this.#m.sampleNext(this.#id, cfg);
     let text = "";
     for (let i = 0; i < max; i++) {
       if (opts.signal?.aborted) { yield { done: true, finishReason: "abort" }; return; }
-      const token = this.#m.sampleNext(this.#id, cfg);
+      const token = next;
       if (token === eos) { yield { done: true, finishReason: "stop" }; return; }
-      await this.#q.run(() => this.#m.step(this.#id, token));
+      if (gpuGreedy) {
+        next = await this.#q.run(() => this.#m.stepGreedy(this.#id, token));
+      } else {
+        await this.#q.run(() => this.#m.step(this.#id, token));
+        if (i + 1 < max) next = this.#m.sampleNext(this.#id, cfg);
+      }
       const piece = dec.decode(this.#m.tokenBytes(token), { stream: true });
       text += piece;
       yield { token, text: piece, done: false };
@@ -182,7 +192,11 @@ export class Session {
     yield { done: true, finishReason: "length" };
   }
   /** Logits at the last position (Float32Array). */
-  async logits() { this.#check(); return this.#m.logits(this.#id); }
+  async logits() {
+    this.#check();
+    if (!this.#m.hasLogits(this.#id) && this.#m.length(this.#id) > 0) await this.#q.run(() => this.#m.refreshLogits(this.#id));
+    return this.#m.logits(this.#id);
+  }
   get length() { this.#check(); return this.#m.length(this.#id); }
   get tokens() { this.#check(); return Array.from(this.#m.tokens(this.#id)); }
   /** { kv, kvUsed, recurrent, checkpoints } in bytes. */

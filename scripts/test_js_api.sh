@@ -17,7 +17,7 @@ sleep 1
 page() { timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/$1"; }
 check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
 
-check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "arch": "granitehybrid", "roundtrip": "the hybrid model",
+check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gpuArgmaxSame": true, "logitsAfterGreedy": 300, "arch": "granitehybrid", "roundtrip": "the hybrid model",
   "nlogits": 300, "generated": 5, "lengthOk": true, "forkLengthOk": true, "afterRewind": 3, "restored": 3,
   "memoryKeys": "checkpoints,kv,kvUsed,recurrent", "abortReason": "abort", "afterAbort": 5,
   "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH", "errBadArg": "BAD_ARGUMENT",

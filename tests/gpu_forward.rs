@@ -109,6 +109,24 @@ fn chunked_scan_matches_llama_cpp() {
 }
 
 #[test]
+fn gpu_argmax_equals_the_argmax_of_the_logits() {
+    let ctx = context();
+    for g in all_goldens().iter().filter(|g| g.ty == "q8_0" && !g.twin) {
+        let model = load(&ctx, &g.model_bytes());
+        let mut a = model.new_session(64);
+        let mut b = model.new_session(64);
+        pollster::block_on(model.forward(&mut a, &g.tokens[..3], false)).unwrap();
+        pollster::block_on(model.forward(&mut b, &g.tokens[..3], false)).unwrap();
+        for &t in &g.tokens[3..] {
+            let logits = pollster::block_on(model.forward(&mut a, &[t], false)).unwrap();
+            let next = pollster::block_on(model.step_argmax(&mut b, t)).unwrap();
+            assert_eq!(next, braid::model::forward::argmax(&logits), "{}", g.name);
+        }
+        assert_eq!(a.tokens, b.tokens);
+    }
+}
+
+#[test]
 fn bad_tokens_and_full_context_are_errors() {
     let ctx = context();
     let g = all_goldens().into_iter().find(|g| g.name == "tiny-granitehybrid-f32").unwrap();

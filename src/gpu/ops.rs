@@ -19,6 +19,7 @@ pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
 pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
+pub const ARGMAX_WGSL: &str = include_str!("../../shaders/argmax.wgsl");
 pub const MATVEC_SUBGROUP_WGSL: &str = include_str!("../../shaders/matvec_subgroup.wgsl");
 
 /// The matmul shader instantiated for one weight type: (cache name, decoder, block, cache
@@ -73,6 +74,7 @@ pub enum Shader {
     Elementwise,
     Copy,
     Ssd,
+    Argmax,
 }
 
 impl Shader {
@@ -87,6 +89,7 @@ impl Shader {
             Shader::Elementwise => "elementwise",
             Shader::Copy => "copy",
             Shader::Ssd => "ssd",
+            Shader::Argmax => "argmax",
         }
     }
     fn source(self) -> String {
@@ -100,6 +103,7 @@ impl Shader {
             Shader::Elementwise => ELEMENTWISE_WGSL.into(),
             Shader::Copy => COPY_WGSL.into(),
             Shader::Ssd => SSD_WGSL.into(),
+            Shader::Argmax => ARGMAX_WGSL.into(),
         }
     }
 }

@@ -136,6 +136,16 @@ impl GpuModel {
         self.append_inner(s, &[token], false, false).await
     }
 
+    /// One decoded token; returns the argmax of its logits computed on the GPU (greedy
+    /// decoding without reading the vocabulary back). Checkpoints as [`GpuModel::step`].
+    pub async fn step_greedy(&self, s: &mut Session, token: u32) -> Result<u32, SessionError> {
+        let next = self.step_argmax(s, token).await?;
+        if s.policy.every > 0 && s.pos % s.policy.every == 0 {
+            self.checkpoint(s);
+        }
+        Ok(next)
+    }
+
     /// One decoded token for each of several sessions, in one forward step (one dispatch
     /// per kernel for all of them). Returns each session's logits.
     pub async fn step_many(&self, sessions: &mut [&mut Session], tokens: &[u32]) -> Result<Vec<Vec<f32>>, SessionError> {

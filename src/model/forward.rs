@@ -240,7 +240,7 @@ impl GpuModel {
         }
         let ctx = self.ctx().clone();
         let batch = Batch::new(items);
-        let (logits, rows) = self.record(&ctx, &batch, all_logits)?;
+        let (logits, rows) = self.record(&ctx, &batch, all_logits, false)?;
         let v = hp.n_vocab as usize;
         let flat = ctx.read_f32(&logits, 0, rows as u64 * v as u64).await?;
         let mut out = vec![];
@@ -256,6 +256,27 @@ impl GpuModel {
             s.tokens.extend_from_slice(tokens);
         }
         Ok(out)
+    }
+
+    /// Evaluate one token and return the argmax of its logits, computed on the GPU (4 bytes
+    /// read back instead of the vocabulary).
+    pub async fn step_argmax(&self, s: &mut Session, token: u32) -> Result<u32, RunError> {
+        let hp = &self.hp;
+        if token >= hp.n_vocab {
+            return Err(RunError::BadToken { token, n_vocab: hp.n_vocab });
+        }
+        if s.pos >= s.n_ctx {
+            return Err(RunError::ContextFull { pos: s.pos, n: 1, n_ctx: s.n_ctx });
+        }
+        self.reserve(s, 1);
+        let ctx = self.ctx().clone();
+        let toks = [token];
+        let batch = Batch::new(&[(&mut *s, &toks[..])]);
+        let (ids, _) = self.record(&ctx, &batch, false, true)?;
+        let bytes = ctx.read_bytes(&ids, 0, 4).await?;
+        s.pos += 1;
+        s.tokens.push(token);
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
     /// Greedy generation: evaluate `prompt`, then take the argmax `n` times.
@@ -286,7 +307,7 @@ impl GpuModel {
         total
     }
 
-    fn record(&self, ctx: &GpuContext, b: &Batch, all_logits: bool) -> Result<(wgpu::Buffer, u32), RunError> {
+    fn record(&self, ctx: &GpuContext, b: &Batch, all_logits: bool, argmax: bool) -> Result<(wgpu::Buffer, u32), RunError> {
         let hp = &self.hp;
         let _ = &b.seqs;
         let (n, e) = (b.tokens.len() as u32, hp.n_embd);
@@ -343,6 +364,14 @@ impl GpuModel {
         let logits = f32_buf(ctx, "logits", (n_out * hp.n_vocab) as u64);
         let inv = if hp.logit_scale != 0.0 { 1.0 / hp.logit_scale } else { 1.0 };
         r.matmul(self.t(self.w.output), &h, 0, e, &logits, 0, hp.n_vocab, n_out, inv, false);
+        if argmax {
+            // Greedy decoding: reduce each row to its argmax on the GPU.
+            let ids = f32_buf(ctx, "argmax", n_out as u64);
+            r.dispatch(Shader::Argmax, "argmax", &[(0, &logits), (1, &ids)], &[hp.n_vocab, 0, 0, 0], 2, (n_out, 1, 1));
+            r.submit();
+            ctx.check()?;
+            return Ok((ids, n_out));
+        }
         r.submit();
         ctx.check()?;
         Ok((logits, n_out))

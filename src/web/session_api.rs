@@ -22,7 +22,8 @@ use crate::tokenizer::Tokenizer;
 
 struct SessionSlot {
     session: Option<Session>,
-    /// Logits of the last evaluated position (what `logits()` and sampling read).
+    /// Logits of the last evaluated position (what `logits()` and sampling read); empty after
+    /// greedy GPU steps until `refreshLogits`.
     last_logits: Vec<f32>,
     sampler: Option<Sampler>,
 }
@@ -249,6 +250,52 @@ impl WasmModel {
                     st.put(id, s, None);
                     Err(session_error(e))
                 }
+            }
+        })
+    }
+
+    /// Greedy decoding on the GPU: evaluate `token` and resolve to the argmax of its logits
+    /// (4 bytes read back, not the vocabulary). `logits()` then needs `refreshLogits`.
+    #[wasm_bindgen(js_name = stepGreedy)]
+    pub fn step_greedy(&self, id: u32, token: u32) -> Promise {
+        let st = self.st.clone();
+        future_to_promise(async move {
+            let mut s = st.take(id)?;
+            let r = st.model.step_greedy(&mut s, token).await;
+            st.put(id, s, Some(vec![]));
+            r.map(JsValue::from).map_err(session_error)
+        })
+    }
+
+    /// Whether `logits()` is current (false after `stepGreedy`).
+    #[wasm_bindgen(js_name = hasLogits)]
+    pub fn has_logits(&self, id: u32) -> bool {
+        self.st.sessions.borrow().get(&id).is_some_and(|s| !s.last_logits.is_empty())
+    }
+
+    /// Recompute the logits of the last position (after greedy GPU steps).
+    #[wasm_bindgen(js_name = refreshLogits)]
+    pub fn refresh_logits(&self, id: u32) -> Promise {
+        let st = self.st.clone();
+        future_to_promise(async move {
+            let mut s = st.take(id)?;
+            let p = s.pos;
+            let mut logits = None;
+            let mut err = None;
+            if p > 0 {
+                let last = s.tokens[p as usize - 1];
+                match st.model.rewind(&mut s, p as i64 - 1).await {
+                    Ok(_) => match st.model.step(&mut s, last).await {
+                        Ok(l) => logits = Some(l),
+                        Err(e) => err = Some(e),
+                    },
+                    Err(e) => err = Some(e),
+                }
+            }
+            st.put(id, s, logits);
+            match err {
+                Some(e) => Err(session_error(e)),
+                None => Ok(JsValue::UNDEFINED),
             }
         })
     }

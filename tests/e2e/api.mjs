@@ -33,6 +33,17 @@ try {
   let n = 0;
   for await (const ev of s.generate({ maxTokens: 5, temperature: 0 })) { if (ev.done) break; n++; }
   out.generated = n;
+  // GPU argmax (greedy) and CPU sampling with top-k 1 pick the same tokens.
+  const tokensOf = async (opts) => {
+    const x = m.createSession();
+    await x.append(ids);
+    const t = [];
+    for await (const ev of x.generate({ maxTokens: 6, ...opts })) { if (ev.done) break; t.push(ev.token); }
+    out.logitsAfterGreedy = (await x.logits()).length;
+    x.dispose();
+    return t.join(",");
+  };
+  out.gpuArgmaxSame = (await tokensOf({ temperature: 0 })) === (await tokensOf({ temperature: 1, topK: 1 }));
   out.lengthOk = s.length === ids.length + 5;
   const f = await s.fork();
   out.forkLengthOk = f.length === s.length;

@@ -62,9 +62,11 @@ fn llama_spm_matches_llama_cpp() {
 }
 
 #[test]
-fn qwen2_matches_llama_cpp() {
-    let (ok, n) = check("qwen2");
-    assert_eq!(ok, n, "qwen2: {ok}/{n}");
+fn qwen2_and_qwen35_match_llama_cpp() {
+    for name in ["qwen2", "qwen35"] {
+        let (ok, n) = check(name);
+        assert_eq!(ok, n, "{name}: {ok}/{n}");
+    }
 }
 
 #[test]

@@ -7,6 +7,9 @@ use unicode_general_category::{get_general_category, GeneralCategory as G};
 fn is_letter(c: char) -> bool {
     matches!(get_general_category(c), G::UppercaseLetter | G::LowercaseLetter | G::TitlecaseLetter | G::ModifierLetter | G::OtherLetter)
 }
+fn is_mark(c: char) -> bool {
+    matches!(get_general_category(c), G::NonspacingMark | G::SpacingMark | G::EnclosingMark)
+}
 fn is_number(c: char) -> bool {
     matches!(get_general_category(c), G::DecimalNumber | G::LetterNumber | G::OtherNumber)
 }
@@ -26,6 +29,8 @@ pub enum PreTokenizer {
     Llama3,
     /// Llama3's regex with `\p{N}` (one digit per piece) in place of `\p{N}{1,3}` (qwen2).
     Qwen2,
+    /// Qwen2's, with combining marks counted as letters: `[\p{L}\p{M}]+` (qwen35).
+    Qwen35,
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` (gpt-2, mpt, …)
     Gpt2,
 }
@@ -38,10 +43,11 @@ impl PreTokenizer {
         let mut out = vec![];
         let mut pos = 0;
         let n = cs.len();
-        let letter = |i: usize| at(i).is_some_and(is_letter);
+        let marks = self == PreTokenizer::Qwen35;
+        let letter = |i: usize| at(i).is_some_and(|c| is_letter(c) || (marks && is_mark(c)));
         let number = |i: usize| at(i).is_some_and(is_number);
         let space = |i: usize| at(i).is_some_and(is_space);
-        let other = |i: usize| at(i).is_some_and(|c| !is_space(c) && !is_letter(c) && !is_number(c) && is_defined(c));
+        let other = |i: usize| at(i).is_some_and(|c| !is_space(c) && !is_letter(c) && !(marks && is_mark(c)) && !is_number(c) && is_defined(c));
         while pos < n {
             let start = pos;
             let c = cs[pos].1;
@@ -60,9 +66,9 @@ impl PreTokenizer {
                     }
                 }
                 match self {
-                    PreTokenizer::Llama3 | PreTokenizer::Qwen2 => {
-                        // [^\r\n\p{L}\p{N}]?\p{L}+
-                        if !(c == '\r' || c == '\n' || is_number(c)) && (is_letter(c) || letter(pos + 1)) {
+                    PreTokenizer::Llama3 | PreTokenizer::Qwen2 | PreTokenizer::Qwen35 => {
+                        // [^\r\n\p{L}\p{N}]?\p{L}+  (qwen35: [\p{L}\p{M}]+)
+                        if !(c == '\r' || c == '\n' || is_number(c)) && (letter(pos) || letter(pos + 1)) {
                             let mut p = pos + 1;
                             while letter(p) {
                                 p += 1;
@@ -72,7 +78,7 @@ impl PreTokenizer {
                         // \p{N}{1,3}
                         if is_number(c) {
                             let mut p = pos;
-                            let max = if self == PreTokenizer::Qwen2 { 1 } else { 3 };
+                            let max = if self == PreTokenizer::Llama3 { 3 } else { 1 };
                             while number(p) && p - pos < max {
                                 p += 1;
                             }

@@ -35,7 +35,7 @@ export declare class Session {
 export declare class Model {
   static load(source: Source, options?: LoadOptions): Promise<Model>;
   readonly info: ModelInfo;
-  tokenize(text: string, opts?: { special?: boolean }): number[];
+  tokenize(text: string, opts?: { special?: boolean; addBos?: boolean }): number[];
   detokenize(ids: number[] | Uint32Array): string;
   createSession(): Session;
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<Session>;

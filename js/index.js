@@ -60,9 +60,13 @@ export class Model {
     return this.#m.info;
   }
 
-  tokenize(text, { special = false } = {}) {
+  /**
+   * Token ids of `text`. `special`: match control tokens such as `<|im_start|>` whole;
+   * `addBos`: add BOS as the model's metadata asks (chat templates write it themselves).
+   */
+  tokenize(text, { special = false, addBos = false } = {}) {
     if (typeof text !== "string") throw error("BAD_ARGUMENT", "text must be a string");
-    return Array.from(this.#m.tokenize(text, special));
+    return Array.from(this.#m.tokenize(text, special, addBos));
   }
 
   detokenize(ids) {

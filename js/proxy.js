@@ -53,7 +53,7 @@ export async function loadInWorker(source, options = {}) {
 class RemoteModel {
   #ch; #h;
   constructor(ch, h, info) { this.#ch = ch; this.#h = h; this.info = info; }
-  tokenize(text, { special = false } = {}) { return this.#ch.call("tokenize", { m: this.#h, text, special }); }
+  tokenize(text, { special = false, addBos = false } = {}) { return this.#ch.call("tokenize", { m: this.#h, text, special, addBos }); }
   detokenize(ids) { return this.#ch.call("detokenize", { m: this.#h, ids: Array.from(ids) }); }
   applyChatTemplate(messages, { addGenerationPrompt = true } = {}) {
     return this.#ch.call("applyChatTemplate", { m: this.#h, messages, addGenerationPrompt });

@@ -17,7 +17,7 @@ const ops = {
     const m = await Model.load(source, { contextLength, onProgress: (p) => reply({ progress: p }) });
     return { handle: keep(m), info: m.info };
   },
-  tokenize: ({ m, text, special }) => get(m).tokenize(text, { special }),
+  tokenize: ({ m, text, special, addBos }) => get(m).tokenize(text, { special, addBos }),
   detokenize: ({ m, ids }) => get(m).detokenize(ids),
   applyChatTemplate: ({ m, messages, addGenerationPrompt }) => get(m).applyChatTemplate(messages, { addGenerationPrompt }),
   createSession: ({ m }) => keep(get(m).createSession()),

@@ -240,7 +240,7 @@ async fn model_and_session_api_in_the_browser() {
     let info = m.info();
     assert_eq!(Reflect::get(&info, &"architecture".into()).unwrap().as_string().as_deref(), Some("granitehybrid"));
     // tokenizer round trip on the synthetic vocabulary
-    let ids = m.tokenize("the hybrid model", false).unwrap().to_vec();
+    let ids = m.tokenize("the hybrid model", false, false).unwrap().to_vec();
     assert_eq!(m.detokenize(&ids).unwrap(), "the hybrid model");
     assert_eq!(code(m.detokenize(&[999_999]).unwrap_err()), "BAD_ARGUMENT");
 

@@ -136,10 +136,11 @@ impl WasmModel {
         self.st.tok.as_ref().ok_or_else(|| js_error("BAD_ARGUMENT", "this model has no (supported) tokenizer"))
     }
 
-    /// Token ids of `text`; `special`: parse control tokens and add BOS as the model asks.
-    pub fn tokenize(&self, text: &str, special: bool) -> Result<Uint32Array, JsValue> {
+    /// Token ids of `text`; `special`: match control tokens (`<|im_start|>` …) whole;
+    /// `add_bos`: add BOS/EOS as the model's metadata asks.
+    pub fn tokenize(&self, text: &str, special: bool, add_bos: bool) -> Result<Uint32Array, JsValue> {
         let t = self.tokenizer()?;
-        Ok(Uint32Array::from(&t.encode_with(text, special, special)[..]))
+        Ok(Uint32Array::from(&t.encode_with(text, add_bos, special)[..]))
     }
 
     pub fn detokenize(&self, ids: &[u32]) -> Result<String, JsValue> {

@@ -139,3 +139,26 @@ fn bad_tokens_and_full_context_are_errors() {
     pollster::block_on(model.forward(&mut s, &[1, 2, 3, 4], false)).unwrap();
     assert_eq!(s.pos, 4);
 }
+
+#[test]
+fn long_inputs_are_split_into_batches_with_the_same_result() {
+    use braid::model::forward::MAX_BATCH;
+    let ctx = context();
+    let g = all_goldens().into_iter().find(|g| g.name == "tiny-granitehybrid-f32").unwrap();
+    let model = load(&ctx, &g.model_bytes());
+    let n = MAX_BATCH + 53;
+    let toks: Vec<u32> = (0..n as u32).map(|i| (i * 7 + 1) % model.hp.n_vocab).collect();
+    let mut a = model.new_session(4096);
+    let la = pollster::block_on(model.forward(&mut a, &toks, false)).unwrap();
+    let mut b = model.new_session(4096);
+    pollster::block_on(model.forward(&mut b, &toks[..1000], false)).unwrap();
+    let lb = pollster::block_on(model.forward(&mut b, &toks[1000..], false)).unwrap();
+    assert_eq!(a.pos as usize, n);
+    let m = lb.iter().fold(0f32, |x, y| x.max(y.abs()));
+    assert!(la.iter().zip(&lb).all(|(x, y)| (x - y).abs() <= 1e-4 * m));
+    // One multi-session step may not exceed the cap.
+    let mut c = model.new_session(4096);
+    let big = vec![1u32; MAX_BATCH + 1];
+    assert!(pollster::block_on(model.forward_multi(&mut [(&mut c, &big[..])], false)).is_err());
+    assert_eq!(c.pos, 0);
+}

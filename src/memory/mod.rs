@@ -172,6 +172,7 @@ impl GpuModel {
         let mut at = 0;
         while at < tokens.len() {
             let room = if every > 0 && s.slot.is_some() { (every - s.pos % every) as usize } else { usize::MAX };
+            let room = room.min(crate::model::forward::MAX_BATCH);
             let end = (at + room).min(tokens.len());
             let logits = self.forward(s, &tokens[at..end], all_logits).await?;
             if all_logits || end == tokens.len() {

@@ -43,7 +43,13 @@ pub enum RunError {
     ContextFull { pos: u32, n: u32, n_ctx: u32 },
     #[error("no tokens to evaluate")]
     Empty,
+    #[error("{n} tokens in one step; at most {max} (the sessions' batch is split above that)")]
+    BatchTooLarge { n: usize, max: usize },
 }
+
+/// Most tokens one forward step evaluates (longer inputs are split). With the dimension caps
+/// of `HParams` this keeps every buffer size and shader index within u32.
+pub const MAX_BATCH: usize = 2048;
 
 /// A loaded model ready to run.
 pub struct GpuModel {
@@ -211,11 +217,36 @@ impl GpuModel {
         }
     }
 
-    /// Evaluate `tokens` after what the session holds, as one batch. Returns the logits of
-    /// every token (`all_logits`) or of the last one, row-major [n, n_vocab].
+    /// Evaluate `tokens` after what the session holds, in batches of at most [`MAX_BATCH`].
+    /// Returns the logits of every token (`all_logits`) or of the last one, row-major
+    /// [n, n_vocab]. Bad input is refused before anything runs.
     pub async fn forward(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, RunError> {
-        let mut out = self.forward_multi(&mut [(s, tokens)], all_logits).await?;
-        Ok(out.pop().unwrap_or_default())
+        self.validate(s, tokens)?;
+        let mut out = vec![];
+        for piece in tokens.chunks(MAX_BATCH) {
+            let mut l = self.forward_multi(&mut [(&mut *s, piece)], all_logits).await?;
+            let l = l.pop().unwrap_or_default();
+            if all_logits {
+                out.extend(l);
+            } else {
+                out = l;
+            }
+        }
+        Ok(out)
+    }
+
+    fn validate(&self, s: &Session, tokens: &[u32]) -> Result<(), RunError> {
+        let hp = &self.hp;
+        if tokens.is_empty() {
+            return Err(RunError::Empty);
+        }
+        if let Some(&token) = tokens.iter().find(|&&t| t >= hp.n_vocab) {
+            return Err(RunError::BadToken { token, n_vocab: hp.n_vocab });
+        }
+        if s.pos as u64 + tokens.len() as u64 > s.n_ctx as u64 {
+            return Err(RunError::ContextFull { pos: s.pos, n: tokens.len().min(u32::MAX as usize) as u32, n_ctx: s.n_ctx });
+        }
+        Ok(())
     }
 
     /// Advance several sessions in one forward step: their tokens form one batch, every
@@ -223,17 +254,15 @@ impl GpuModel {
     /// session, the logits of each of its tokens (`all_logits`) or of its last.
     pub async fn forward_multi(&self, items: &mut [(&mut Session, &[u32])], all_logits: bool) -> Result<Vec<Vec<f32>>, RunError> {
         let hp = &self.hp;
-        if items.is_empty() || items.iter().any(|(_, t)| t.is_empty()) {
+        if items.is_empty() {
             return Err(RunError::Empty);
         }
+        let total: usize = items.iter().map(|(_, t)| t.len()).sum();
+        if total > MAX_BATCH {
+            return Err(RunError::BatchTooLarge { n: total, max: MAX_BATCH });
+        }
         for (s, tokens) in items.iter() {
-            if let Some(&token) = tokens.iter().find(|&&t| t >= hp.n_vocab) {
-                return Err(RunError::BadToken { token, n_vocab: hp.n_vocab });
-            }
-            let n = tokens.len() as u32;
-            if s.pos as u64 + n as u64 > s.n_ctx as u64 {
-                return Err(RunError::ContextFull { pos: s.pos, n, n_ctx: s.n_ctx });
-            }
+            self.validate(s, tokens)?;
         }
         for (s, tokens) in items.iter_mut() {
             self.reserve(s, tokens.len() as u32);
@@ -282,12 +311,16 @@ impl GpuModel {
     /// Greedy generation: evaluate `prompt`, then take the argmax `n` times.
     pub async fn generate_greedy(&self, s: &mut Session, prompt: &[u32], n: usize) -> Result<Vec<u32>, RunError> {
         let mut out = vec![];
-        let mut logits = self.forward(s, prompt, false).await?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let logits = self.forward(s, prompt, false).await?;
+        let mut next = argmax(&logits);
         for i in 0..n {
-            let next = argmax(&logits);
             out.push(next);
             if i + 1 < n {
-                logits = self.forward(s, &[next], false).await?;
+                // argmax on the GPU: 4 bytes read back per token
+                next = self.step_argmax(s, next).await?;
             }
         }
         Ok(out)

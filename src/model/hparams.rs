@@ -163,9 +163,9 @@ impl HParams {
         let head_dim = get_u32("attention.key_length").unwrap_or(if n_head > 0 { n_embd / n_head } else { 0 });
         let n_rot = get_u32("rope.dimension_count").unwrap_or(head_dim);
         let ssm = match get_u32("ssm.inner_size") {
-            Some(d_inner) if d_inner > 0 => {
+            Some(d_inner) if d_inner > 0 && d_inner <= 1 << 20 => {
                 let n_head = req_u32("ssm.time_step_rank")?;
-                let n_group = get_u32("ssm.group_count").unwrap_or(1).max(1);
+                let n_group = get_u32("ssm.group_count").unwrap_or(1).clamp(1, 1 << 10);
                 let p = SsmParams {
                     d_conv: req_u32("ssm.conv_kernel")?,
                     d_inner,
@@ -181,6 +181,7 @@ impl HParams {
                 }
                 Some(p)
             }
+            Some(d_inner) if d_inner > 0 => return Err(ModelError::BadHparams(format!("ssm.inner_size {d_inner} is above 2^20"))),
             _ => None,
         };
         let finetuned = index.get(&key("rope.scaling.finetuned")).and_then(Value::as_bool).unwrap_or(true);
@@ -214,6 +215,12 @@ impl HParams {
                     return Err(ModelError::BadHparams(format!("layer {il}: n_head {} not a multiple of n_head_kv {kv}", n_head_v[il])));
                 }
             }
+        }
+        // Caps that keep `MAX_BATCH × dimension` within u32 for every buffer and index.
+        let ssm_dims = ssm.map_or(0, |p| p.d_in_proj().max(p.conv_dim()));
+        let widest = [n_vocab, n_ff, n_head.saturating_mul(head_dim), ssm_dims];
+        if widest.iter().any(|&d| d > 1 << 20) || n_head > 4096 {
+            return Err(ModelError::BadHparams(format!("a dimension is above 2^20 (vocab {n_vocab}, ff {n_ff}, heads {n_head}×{head_dim}, ssm {ssm_dims})")));
         }
         Ok(HParams {
             arch,

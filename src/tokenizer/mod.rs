@@ -41,6 +41,9 @@ pub struct Tokenizer {
     byte_tokens: [Option<u32>; 256],
     /// User-defined (type 4) and control (type 3) tokens, longest first.
     specials: Vec<(u32, String, bool)>,
+    /// GPT-2's byte → char map and its inverse, computed once.
+    byte_chars: [char; 256],
+    char_bytes: HashMap<char, u8>,
 }
 
 fn strings(index: &GgufIndex, key: &str) -> Option<Vec<String>> {
@@ -107,7 +110,11 @@ impl Tokenizer {
             .map(|(i, t)| (i as u32, t.clone(), types[i] == 3))
             .collect();
         specials.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+        let byte_chars: [char; 256] = std::array::from_fn(|b| byte_to_unicode(b as u8));
+        let char_bytes = byte_chars.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
         Ok(Tokenizer {
+            byte_chars,
+            char_bytes,
             specials,
             kind,
             bos: id_of("tokenizer.ggml.bos_token_id"),
@@ -202,7 +209,7 @@ impl Tokenizer {
     }
 
     fn bpe(&self, piece: &str, out: &mut Vec<u32>) {
-        let word: String = piece.bytes().map(byte_to_unicode).collect();
+        let word: String = piece.bytes().map(|b| self.byte_chars[b as usize]).collect();
         if self.ignore_merges {
             if let Some(&id) = self.ids.get(&word) {
                 out.push(id);
@@ -230,8 +237,7 @@ impl Tokenizer {
                 None => {
                     // Not in the vocabulary: its bytes, one token each.
                     for c in s.chars() {
-                        let b = (0..=255u8).find(|&b| byte_to_unicode(b) == c);
-                        out.extend(b.and_then(|b| self.byte_tokens[b as usize]));
+                        out.extend(self.char_bytes.get(&c).and_then(|&b| self.byte_tokens[b as usize]));
                     }
                 }
             }
@@ -328,7 +334,7 @@ impl Tokenizer {
                     return vec![];
                 }
                 t.chars()
-                    .map(|c| (0..=255u8).find(|&b| byte_to_unicode(b) == c))
+                    .map(|c| self.char_bytes.get(&c).copied())
                     .collect::<Option<Vec<u8>>>()
                     .unwrap_or_else(|| t.as_bytes().to_vec())
             }

@@ -40,7 +40,7 @@ struct ModelState {
 fn session_error(e: SessionError) -> JsValue {
     use crate::model::forward::RunError;
     let code = match &e {
-        SessionError::Range { .. } | SessionError::Run(RunError::BadToken { .. } | RunError::Empty | RunError::ContextFull { .. }) => "BAD_ARGUMENT",
+        SessionError::Range { .. } | SessionError::Run(RunError::BadToken { .. } | RunError::Empty | RunError::ContextFull { .. } | RunError::BatchTooLarge { .. }) => "BAD_ARGUMENT",
         SessionError::Run(RunError::Gpu(g)) | SessionError::Gpu(g) => g.code(),
         SessionError::BadBlob(_) | SessionError::Version(_) | SessionError::WrongModel { .. } | SessionError::Checksum => "STATE_MISMATCH",
     };
@@ -180,7 +180,7 @@ impl WasmModel {
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&self, n_ctx: u32) -> Result<u32, JsValue> {
         self.st.check()?;
-        let n = if n_ctx == 0 { self.st.model.hp.context_length.min(1 << 17) } else { n_ctx };
+        let n = if n_ctx == 0 { self.st.model.hp.context_length.min(1 << 17) } else { n_ctx.min(1 << 22) };
         Ok(self.st.insert(self.st.model.new_session(n), vec![]))
     }
 

@@ -46,3 +46,10 @@ fn strftime_now_and_tojson() {
     assert!(bad.render(&serde_json::json!([]), &serde_json::json!({}), &opts).unwrap_err().to_string().contains("nope"));
     assert!(Date::today().year >= 2026);
 }
+
+#[test]
+fn runaway_templates_stop_with_an_error() {
+    let t = ChatTemplate { source: "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}".into() };
+    let e = t.render(&serde_json::json!([]), &serde_json::json!({}), &RenderOptions::default());
+    assert!(e.is_err());
+}

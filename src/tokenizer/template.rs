@@ -149,6 +149,8 @@ impl ChatTemplate {
             env.set_syntax(syntax);
         }
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        // Templates come from model files: bound the work a hostile one can do.
+        env.set_fuel(Some(5_000_000));
         env.add_function("raise_exception", |msg: String| -> Result<Value, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, msg))
         });

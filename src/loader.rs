@@ -19,6 +19,10 @@ pub enum LoadError {
     Io(String),
     #[error("the load was aborted")]
     Aborted,
+    /// The file is a valid GGUF but not a model Braid can run (found at the index, before
+    /// the tensor data is downloaded).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 impl LoadError {
@@ -28,6 +32,7 @@ impl LoadError {
             LoadError::Gguf(_) | LoadError::Io(_) => "GGUF_INVALID",
             LoadError::Gpu(e) => e.code(),
             LoadError::Aborted => "ABORTED",
+            LoadError::Model(e) => e.code(),
         }
     }
 }
@@ -41,6 +46,12 @@ pub fn requirements(index: &GgufIndex) -> Requirements {
         r.wanted_binding = r.wanted_binding.max(part_bytes(t.ty, bpr * t.n_rows()));
     }
     r
+}
+
+/// GPU bytes the weights of `index` will take once uploaded (before any split into parts,
+/// which adds at most a few bytes of rounding per part).
+pub fn planned_gpu_bytes(index: &GgufIndex) -> u64 {
+    index.tensors.iter().map(|t| part_bytes(t.ty, t.n_elements / t.ty.block_size())).sum()
 }
 
 /// Weights resident on one device.
@@ -78,6 +89,8 @@ pub struct StreamLoader {
     tensors: Vec<Option<GpuTensor>>,
     since_flush: u64,
     progress: LoadProgress,
+    check_model: bool,
+    gpu_budget: Option<u64>,
 }
 
 impl StreamLoader {
@@ -95,7 +108,25 @@ impl StreamLoader {
             tensors: vec![],
             since_flush: 0,
             progress: LoadProgress { total: total_len, ..Default::default() },
+            check_model: false,
+            gpu_budget: None,
         }
+    }
+
+    /// Check at the index that the file is a model Braid can run (architecture,
+    /// hyperparameters, tensor roles and shapes), so that an unsupported model fails before
+    /// its tensor data is downloaded.
+    pub fn check_model(mut self) -> StreamLoader {
+        self.check_model = true;
+        self
+    }
+
+    /// Refuse (with `DEVICE_LIMITS`, at the index) a model whose weights would take more than
+    /// `bytes` of GPU memory. WebGPU does not tell how much memory a device has; this is the
+    /// caller's budget (phones, integrated GPUs, a tab that must leave room for others).
+    pub fn gpu_budget(mut self, bytes: Option<u64>) -> StreamLoader {
+        self.gpu_budget = bytes;
+        self
     }
 
     pub fn progress(&self) -> LoadProgress {
@@ -153,6 +184,21 @@ impl StreamLoader {
         // Types Braid cannot run fail now, before the rest of the file is downloaded.
         if let Some(t) = index.tensors.iter().find(|t| !t.ty.is_supported()) {
             return Err(GpuError::UnsupportedType { tensor: t.name.clone(), ty: t.ty.name().into() }.into());
+        }
+        if self.check_model {
+            let hp = crate::model::HParams::from_index(index)?;
+            crate::model::ModelWeights::resolve(index, &hp)?;
+        }
+        if let Some(budget) = self.gpu_budget {
+            let need = planned_gpu_bytes(index);
+            if need > budget {
+                return Err(GpuError::DeviceLimits(format!(
+                    "the weights need {:.1} MiB of GPU memory, more than the budget of {:.1} MiB",
+                    need as f64 / 1048576.0,
+                    budget as f64 / 1048576.0
+                ))
+                .into());
+            }
         }
         let req = requirements(index);
         let n = index.tensors.len();

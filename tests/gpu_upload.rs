@@ -178,3 +178,36 @@ fn truncated_stream_is_an_error() {
     let e = l.finish().err().expect("truncated");
     assert_eq!(e.code(), "GGUF_INVALID", "{e}");
 }
+
+/// Models Braid cannot run, and models over the caller's GPU budget, fail when the index
+/// arrives: before any tensor byte (the rest of a multi-GB download) is needed.
+#[test]
+fn model_checks_and_gpu_budget_fail_when_the_index_arrives() {
+    use braid::synth::{write_model, SynthConfig, WeightType};
+    let ctx = context();
+    let file = |preset: &str| {
+        let mut bytes = vec![];
+        write_model(&SynthConfig::preset(preset).unwrap(), WeightType::parse("q8_0").unwrap(), 1, &mut bytes).unwrap();
+        let index_end = braid::gguf::parse_index(&bytes).unwrap().data_start as usize;
+        (bytes, index_end)
+    };
+    let (lfm2, end) = file("tiny-lfm2");
+    let mut l = StreamLoader::new(Some(lfm2.len() as u64), Some(ctx.clone())).check_model();
+    let e = pollster::block_on(l.feed(&lfm2[..end])).err().expect("lfm2 is not supported yet");
+    assert_eq!(e.code(), "UNSUPPORTED_ARCH", "{e}");
+    // Without the model check the same file loads (as tensors).
+    let mut l = StreamLoader::new(Some(lfm2.len() as u64), Some(ctx.clone()));
+    pollster::block_on(l.feed(&lfm2)).unwrap();
+    l.finish().unwrap();
+
+    let (g, end) = file("tiny-granitehybrid");
+    let index = braid::gguf::parse_index(&g).unwrap();
+    let need = braid::loader::planned_gpu_bytes(&index);
+    let mut l = StreamLoader::new(Some(g.len() as u64), Some(ctx.clone())).check_model().gpu_budget(Some(need - 1));
+    let e = pollster::block_on(l.feed(&g[..end])).err().expect("over budget");
+    assert_eq!(e.code(), "DEVICE_LIMITS", "{e}");
+    // Exactly the planned bytes fit, and the planned figure is what the upload takes.
+    let mut l = StreamLoader::new(Some(g.len() as u64), Some(ctx)).check_model().gpu_budget(Some(need));
+    pollster::block_on(l.feed(&g)).unwrap();
+    assert_eq!(l.finish().unwrap().gpu_bytes(), need);
+}

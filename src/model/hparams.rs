@@ -18,6 +18,17 @@ pub enum ModelError {
     BadHparams(String),
 }
 
+impl ModelError {
+    /// The stable error code used by the JavaScript API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::UnsupportedArch(_) => "UNSUPPORTED_ARCH",
+            ModelError::UnexpectedTensor(_) => "UNSUPPORTED_TYPE",
+            _ => "GGUF_INVALID",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     Llama,

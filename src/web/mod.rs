@@ -154,18 +154,32 @@ pub struct Weights {
 /// `{ phase: 'download' | 'upload', loaded, total }`.
 #[wasm_bindgen(js_name = loadWeights)]
 pub async fn load_weights(source: JsValue, options: JsValue) -> Result<Weights, JsValue> {
-    Ok(Weights { inner: Rc::new(load_weights_inner(source, options).await?) })
+    Ok(Weights { inner: Rc::new(load_weights_inner(source, options, false).await?) })
 }
 
-pub(crate) async fn load_weights_inner(source: JsValue, options: JsValue) -> Result<LoadedWeights, JsValue> {
+/// `check_model`: refuse, at the index, a file that is not a model Braid can run.
+/// `options.maxGpuBytes`: refuse, at the index, weights larger than this budget.
+pub(crate) async fn load_weights_inner(source: JsValue, options: JsValue, check_model: bool) -> Result<LoadedWeights, JsValue> {
     let on_progress: Option<Function> = get(&options, "onProgress").dyn_into().ok();
     let signal = get(&options, "signal");
     if aborted(&signal) {
         return Err(js_error("ABORTED", "the load was aborted"));
     }
+    let budget = get(&options, "maxGpuBytes");
+    let budget = if budget.is_undefined() || budget.is_null() {
+        None
+    } else {
+        match budget.as_f64() {
+            Some(b) if b >= 0.0 && b.is_finite() => Some(b as u64),
+            _ => return Err(js_error("BAD_ARGUMENT", "maxGpuBytes must be a non-negative number")),
+        }
+    };
     let (stream, total) = open_source(&source).await?;
     let mut reader = ChunkReader::new(&stream);
-    let mut loader = StreamLoader::new(total, None);
+    let mut loader = StreamLoader::new(total, None).gpu_budget(budget);
+    if check_model {
+        loader = loader.check_model();
+    }
     let mut loaded = 0u64;
     while let Some(chunk) = reader.next().await? {
         loaded += chunk.len() as u64;

@@ -87,17 +87,10 @@ impl WasmModel {
     /// Stream a GGUF (URL | Request | Response | ReadableStream | Blob | ArrayBuffer) onto a
     /// WebGPU device; `options`: `{ onProgress, signal }`.
     pub async fn load(source: JsValue, options: JsValue) -> Result<WasmModel, JsValue> {
-        let w = super::load_weights_inner(source, options).await?;
+        let w = super::load_weights_inner(source, options, true).await?;
         let tok = Tokenizer::from_index(&w.index).ok();
         let template = ChatTemplate::from_index(&w.index);
-        let model = GpuModel::new(w).map_err(|e| {
-            let code = match e {
-                crate::model::ModelError::UnsupportedArch(_) => "UNSUPPORTED_ARCH",
-                crate::model::ModelError::UnexpectedTensor(_) => "UNSUPPORTED_TYPE",
-                _ => "GGUF_INVALID",
-            };
-            js_error(code, &e.to_string())
-        })?;
+        let model = GpuModel::new(w).map_err(|e| js_error(e.code(), &e.to_string()))?;
         Ok(WasmModel {
             st: Rc::new(ModelState {
                 model,

@@ -34,24 +34,25 @@ async function writeManifest(cache, url, m) {
  * Download `url` into the cache (resuming a partial download), then return a Response whose
  * body streams the verified cached parts — a source for Model.load. `onProgress` gets
  * `{ phase: "download", loaded, total, cached }`.
+ *
+ * `stream: true` returns as soon as the response headers have arrived: the body streams the
+ * cached parts and then the rest of the file from the network, storing parts as they pass.
+ * The model loader then sees the file's header at once (an unsupported model fails before
+ * the rest is downloaded), and if the consumer cancels the body, what arrived stays cached
+ * and the next call resumes from there.
  */
-export async function cachedSource(url, { onProgress, signal, partBytes } = {}) {
+export async function cachedSource(url, { onProgress, signal, partBytes, stream = false } = {}) {
   url = new URL(url, typeof location !== "undefined" ? location.href : undefined).href;
   const cache = await caches.open(CACHE);
   let m = await readManifest(cache, url);
+  if (m) m = await verify(cache, url, m);
   if (!m || !m.complete) {
-    m = await download(cache, url, m, { onProgress, signal, partBytes });
-  }
-  // Verify every part before use; a bad part is dropped and the download resumes.
-  for (let i = 0; i < m.parts.length; i++) {
-    const r = await cache.match(partKey(url, i));
-    const buf = r ? await r.arrayBuffer() : null;
-    if (!buf || buf.byteLength !== m.parts[i].bytes || (await sha256(buf)) !== m.parts[i].sha256) {
-      m.parts.length = i;
-      m.complete = false;
-      await writeManifest(cache, url, m);
-      return cachedSource(url, { onProgress, signal, partBytes });
-    }
+    if (stream) return streamingResponse(cache, url, m, { onProgress, signal, partBytes });
+    const d = await begin(cache, url, m, { signal, partBytes });
+    await d.pump(onProgress);
+    m = d.m;
+    m = await verify(cache, url, m);
+    if (!m.complete) return cachedSource(url, { onProgress, signal, partBytes, stream });
   }
   let i = 0;
   const body = new ReadableStream({
@@ -64,7 +65,57 @@ export async function cachedSource(url, { onProgress, signal, partBytes } = {}) 
   return new Response(body, { headers: { "content-length": String(m.size) } });
 }
 
-async function download(cache, url, m, { onProgress, signal, partBytes }) {
+// Verify every stored part (length + SHA-256); the manifest is cut at the first bad one.
+async function verify(cache, url, m) {
+  for (let i = 0; i < m.parts.length; i++) {
+    const r = await cache.match(partKey(url, i));
+    const buf = r ? await r.arrayBuffer() : null;
+    if (!buf || buf.byteLength !== m.parts[i].bytes || (await sha256(buf)) !== m.parts[i].sha256) {
+      m.parts.length = i;
+      m.complete = false;
+      await writeManifest(cache, url, m);
+      break;
+    }
+  }
+  return m;
+}
+
+// The cached parts, then the network rest (stored as it passes), as one Response body.
+async function streamingResponse(cache, url, m, { onProgress, signal, partBytes }) {
+  const d = await begin(cache, url, m, { signal, partBytes });
+  const cachedParts = d.m.parts.length;
+  let wake = null, cancelled = false;
+  const room = async (c) => { while (c.desiredSize <= 0 && !cancelled) await new Promise((r) => (wake = r)); };
+  const body = new ReadableStream({
+    start(c) {
+      (async () => {
+        try {
+          for (let i = 0; i < cachedParts && !cancelled; i++) {
+            const r = await cache.match(partKey(url, i));
+            c.enqueue(new Uint8Array(await r.arrayBuffer()));
+            await room(c);
+          }
+          await d.pump(onProgress, async (v) => {
+            if (cancelled) throw error("ABORTED", "the reader cancelled the download (resumable)");
+            c.enqueue(v);
+            await room(c);
+          });
+          if (!cancelled) c.close();
+        } catch (e) {
+          if (!cancelled) c.error(e);
+        }
+      })();
+    },
+    pull() { wake?.(); wake = null; },
+    cancel() { cancelled = true; wake?.(); wake = null; },
+  }, { highWaterMark: 4 });
+  const size = d.m.size;
+  return new Response(body, size != null ? { headers: { "content-length": String(size) } } : {});
+}
+
+// Start (or resume) the download: the response headers are read here; `pump` moves the body
+// into cache parts, handing each new chunk to `onChunk` when given.
+async function begin(cache, url, m, { signal, partBytes }) {
   m ??= { url, size: null, parts: [], complete: false, etag: null, partBytes: partBytes ?? PART };
   const PART_ = m.partBytes;
   let offset = m.parts.reduce((a, p) => a + p.bytes, 0);
@@ -78,37 +129,46 @@ async function download(cache, url, m, { onProgress, signal, partBytes }) {
     else skip = offset;                                                    // no Range support
   }
   const len = Number(resp.headers.get("content-length")) || null;
-  m.size = resp.status === 206 ? offset + (len ?? 0) : len;
+  m.size = resp.status === 206 ? (len == null ? null : offset + len) : len;
   m.etag = etag;
-  const reader = resp.body.getReader();
-  let buf = new Uint8Array(PART_), fill = 0, loaded = offset;
-  const flush = async () => {
-    if (!fill) return;
-    const part = buf.slice(0, fill);
-    await cache.put(partKey(url, m.parts.length), new Response(part));
-    m.parts.push({ bytes: fill, sha256: await sha256(part) });
-    await writeManifest(cache, url, m);
-    fill = 0;
-  };
-  for (;;) {
-    if (signal?.aborted) throw error("ABORTED", "download aborted (resumable)");
-    const { done, value } = await reader.read();
-    if (done) break;
-    let v = value;
-    if (skip > 0) { const n = Math.min(skip, v.length); skip -= n; v = v.subarray(n); }
-    while (v.length) {
-      const n = Math.min(PART_ - fill, v.length);
-      buf.set(v.subarray(0, n), fill);
-      fill += n; loaded += n; v = v.subarray(n);
-      if (fill === PART_) await flush();
+  const pump = async (onProgress, onChunk) => {
+    const reader = resp.body.getReader();
+    let buf = new Uint8Array(PART_), fill = 0, loaded = offset, done = false;
+    const flush = async () => {
+      if (!fill) return;
+      const part = buf.slice(0, fill);
+      await cache.put(partKey(url, m.parts.length), new Response(part));
+      m.parts.push({ bytes: fill, sha256: await sha256(part) });
+      await writeManifest(cache, url, m);
+      fill = 0;
+    };
+    try {
+      for (;;) {
+        if (signal?.aborted) throw error("ABORTED", "download aborted (resumable)");
+        const r = await reader.read();
+        if (r.done) break;
+        let v = r.value;
+        if (skip > 0) { const n = Math.min(skip, v.length); skip -= n; v = v.subarray(n); }
+        if (!v.length) continue;
+        if (onChunk) await onChunk(v);
+        while (v.length) {
+          const n = Math.min(PART_ - fill, v.length);
+          buf.set(v.subarray(0, n), fill);
+          fill += n; loaded += n; v = v.subarray(n);
+          if (fill === PART_) await flush();
+        }
+        onProgress?.({ phase: "download", loaded, total: m.size, cached: false });
+      }
+      done = true;
+      await flush();
+      m.size ??= loaded;
+      m.complete = true;
+      await writeManifest(cache, url, m);
+    } finally {
+      if (!done) reader.cancel().catch(() => {});
     }
-    onProgress?.({ phase: "download", loaded, total: m.size, cached: false });
-  }
-  await flush();
-  m.size ??= loaded;
-  m.complete = true;
-  await writeManifest(cache, url, m);
-  return m;
+  };
+  return { m, pump };
 }
 
 /** [{ url, size, complete }] of the models in the cache. */

@@ -2,8 +2,8 @@ export type ErrorCode = "GGUF_INVALID" | "UNSUPPORTED_ARCH" | "UNSUPPORTED_TYPE"
   "DEVICE_LOST" | "NO_WEBGPU" | "ABORTED" | "BAD_ARGUMENT" | "SESSION_DISPOSED" | "STATE_MISMATCH";
 export interface BraidError extends Error { code: ErrorCode }
 export type Source = string | Request | Response | ReadableStream<Uint8Array> | Blob | ArrayBuffer | Uint8Array;
-export interface Progress { phase: "download" | "upload"; loaded: number; total: number | null }
-export interface LoadOptions { onProgress?: (p: Progress) => void; signal?: AbortSignal; contextLength?: number }
+export interface Progress { phase: "download" | "upload"; loaded: number; total: number | null; via?: "network" | "cache" }
+export interface LoadOptions { onProgress?: (p: Progress) => void; signal?: AbortSignal; contextLength?: number; maxGpuBytes?: number }
 export interface ModelInfo {
   architecture: string; nEmbd: number; nLayer: number; nVocab: number; contextLength: number;
   parameters: number; quantTypes: string[]; layers: { attention: boolean; recurrent: boolean }[];

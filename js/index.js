@@ -41,7 +41,10 @@ export class Model {
 
   /**
    * Load a GGUF from a URL string, Request, Response, ReadableStream, Blob/File or
-   * ArrayBuffer. Options: { onProgress({phase, loaded, total}), signal, contextLength }.
+   * ArrayBuffer. Options: { onProgress({phase, loaded, total}), signal, contextLength,
+   * maxGpuBytes }. The file is checked when its index arrives, before the tensor data is
+   * read: an architecture Braid cannot run rejects with UNSUPPORTED_ARCH, weights larger than
+   * `maxGpuBytes` (your budget; WebGPU does not report device memory) with DEVICE_LIMITS.
    */
   static async load(source, options = {}) {
     if (typeof navigator === "undefined" || !navigator.gpu) {
@@ -49,7 +52,9 @@ export class Model {
     }
     await initBraid();
     checkSignal(options.signal);
-    const inner = await WasmModel.load(source, { onProgress: options.onProgress, signal: options.signal });
+    const inner = await WasmModel.load(source, {
+      onProgress: options.onProgress, signal: options.signal, maxGpuBytes: options.maxGpuBytes,
+    });
     const m = new Model(inner);
     m.contextLength = options.contextLength ?? 0;
     return m;

@@ -39,15 +39,39 @@ class Channel {
   terminate() { this.#w.terminate(); }
 }
 
+let genIds = 1;
+
+/**
+ * Load a model into a new Web Worker. Options: { onProgress, signal, contextLength,
+ * maxGpuBytes, cache, worker }. `cache: true` keeps a URL's bytes in the Cache API
+ * (braid-llm/cache) as they stream to the GPU, so the next load does not use the network;
+ * progress events then carry `via: "network" | "cache"`, and `model.fromCache` tells whether
+ * the network was used at all. A failed load ends the worker.
+ */
 export async function loadInWorker(source, options = {}) {
+  const own = !options.worker;
   const worker = options.worker ?? new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   const ch = new Channel(worker);
   // Relative URLs mean the page's, not the worker script's.
   if (typeof source === "string" && typeof location !== "undefined") source = new URL(source, location.href).href;
-  if (options.signal?.aborted) throw error({ code: "ABORTED", message: "aborted" });
-  const { handle, info } = await ch.call("load", { source, contextLength: options.contextLength },
-    (m) => m.progress && options.onProgress?.(m.progress));
-  return new RemoteModel(ch, handle, info);
+  const { signal } = options;
+  const gen = genIds++;
+  const onAbort = () => ch.call("abort", { gen });
+  try {
+    if (signal?.aborted) throw error({ code: "ABORTED", message: "aborted" });
+    signal?.addEventListener("abort", onAbort);
+    const { handle, info, fromCache } = await ch.call("load",
+      { source, contextLength: options.contextLength, maxGpuBytes: options.maxGpuBytes, cache: !!options.cache, gen },
+      (m) => m.progress && options.onProgress?.(m.progress));
+    const m = new RemoteModel(ch, handle, info);
+    m.fromCache = fromCache;
+    return m;
+  } catch (e) {
+    if (own) ch.terminate();
+    throw e;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 class RemoteModel {
@@ -65,7 +89,6 @@ class RemoteModel {
   async dispose() { await this.#ch.call("disposeModel", { m: this.#h }); this.#ch.terminate(); }
 }
 
-let genIds = 1;
 class RemoteSession {
   #ch; #h;
   constructor(ch, h) { this.#ch = ch; this.#h = h; }
@@ -82,11 +105,12 @@ class RemoteSession {
     const gen = genIds++;
     const queue = [];
     let wake = null, finished = false, failure = null;
+    // The generate call goes first: an abort sent before it would find nothing to stop.
+    this.#ch.call("generate", { s: this.#h, opts: rest, gen }, (m) => { queue.push(m.event); wake?.(); })
+      .then(() => { finished = true; wake?.(); }, (e) => { failure = e; finished = true; wake?.(); });
     const onAbort = () => this.#ch.call("abort", { gen });
     signal?.addEventListener("abort", onAbort);
     if (signal?.aborted) onAbort();
-    this.#ch.call("generate", { s: this.#h, opts: rest, gen }, (m) => { queue.push(m.event); wake?.(); })
-      .then(() => { finished = true; wake?.(); }, (e) => { failure = e; finished = true; wake?.(); });
     try {
       for (;;) {
         if (queue.length) { yield queue.shift(); continue; }

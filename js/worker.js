@@ -1,6 +1,7 @@
 // The engine in a Web Worker: `new Worker(new URL("braid-llm/worker", import.meta.url),
 // { type: "module" })`, driven by js/proxy.js. Holds models and sessions by handle.
 import { Model } from "./index.js";
+import { cachedSource } from "./cache.js";
 
 const objects = new Map();
 let next = 1;
@@ -13,9 +14,22 @@ const get = (h) => {
 };
 
 const ops = {
-  async load({ source, contextLength }, reply) {
-    const m = await Model.load(source, { contextLength, onProgress: (p) => reply({ progress: p }) });
-    return { handle: keep(m), info: m.info };
+  // `cache`: keep a URL's bytes in the Cache API (braid-llm/cache) while they stream to the
+  // GPU, and read them from there the next time. Progress events then say `via: "network"`
+  // or `via: "cache"`.
+  async load({ source, contextLength, maxGpuBytes, cache, gen }, reply) {
+    const ac = new AbortController();
+    aborts.set(gen, ac);
+    try {
+      const cached = !!cache && typeof source === "string";
+      let network = 0;
+      if (cached) source = await cachedSource(source, { stream: true, signal: ac.signal, onProgress: () => { network++; } });
+      const m = await Model.load(source, {
+        contextLength, maxGpuBytes, signal: ac.signal,
+        onProgress: (p) => reply({ progress: cached ? { ...p, via: network ? "network" : "cache" } : p }),
+      });
+      return { handle: keep(m), info: m.info, fromCache: cached && network === 0 };
+    } finally { aborts.delete(gen); }
   },
   tokenize: ({ m, text, special, addBos }) => get(m).tokenize(text, { special, addBos }),
   detokenize: ({ m, ids }) => get(m).detokenize(ids),

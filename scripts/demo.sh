@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the wasm package, make the offline default model if absent, and serve the demo.
+# Install what is missing, build the wasm package, make the offline default model if absent,
+# and serve the chat demo (www/) on localhost.
 #   scripts/demo.sh [PORT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,11 +11,7 @@ port="${1:-8080}"
 echo "[demo] wasm-pack build --target web"
 wasm-pack build --target web --release --out-name braid
 
-mkdir -p www/models
-if [ ! -f www/models/default.gguf ]; then
-  echo "[demo] making the offline default model (random weights)"
-  cargo run -q --release --bin braid -- synth --preset tiny-granitehybrid --type q8_0 -o www/models/default.gguf
-fi
+scripts/default_model.sh --release
 echo
 echo "  Braid demo: http://localhost:$port/www/"
 echo "  (Chromium needs --enable-unsafe-webgpu where WebGPU is not enabled by default)"

@@ -195,6 +195,13 @@ impl SynthConfig {
                 arch: "lfm2".into(), n_embd: 64, n_layer: 4, n_ff: 96, n_vocab: 300, n_head: 4,
                 n_head_kv: 2, head_dim: 16, attn_layers: vec![1, 3], d_conv: 3, rope_theta: 1e6, ..base
             },
+            // The demo page's offline default: Granite-4.0-H's layout (mostly Mamba2, attention
+            // in a few layers) at a size that loads and generates quickly anywhere.
+            "demo-granitehybrid" => SynthConfig {
+                arch: "granitehybrid".into(), n_embd: 256, n_layer: 6, n_ff: 512, n_vocab: 300, n_head: 4,
+                n_head_kv: 2, head_dim: 64, attn_layers: vec![2, 5], d_inner: 512, d_state: 32, ssm_heads: 8,
+                chat_template: true, ..base
+            },
             // Small shapes whose rows are multiples of 256, so K-quants apply without fallback.
             "small-llama" => SynthConfig {
                 arch: "llama".into(), n_embd: 256, n_layer: 2, n_ff: 512, n_vocab: 300, n_head: 4,
@@ -239,7 +246,7 @@ impl SynthConfig {
 
     pub const PRESETS: &'static [&'static str] = &[
         "granite-4.0-h-350m", "falcon-h1-0.5b", "mamba2-370m", "lfm2-350m", "llama-1b",
-        "tiny-llama", "tiny-mamba2", "tiny-granitehybrid", "tiny-falcon-h1", "tiny-lfm2",
+        "tiny-llama", "tiny-mamba2", "tiny-granitehybrid", "tiny-falcon-h1", "tiny-lfm2", "demo-granitehybrid",
         "small-llama", "small-mamba2", "small-granitehybrid", "small-falcon-h1",
         "odd-llama", "odd-mamba2", "odd-granitehybrid", "odd-falcon-h1",
     ];

@@ -113,6 +113,30 @@ fn checkpoints_are_bounded_and_oldest_evicted() {
     assert_eq!(n, 30);
 }
 
+/// A long reply must not push the turn boundaries out: periodic checkpoints are evicted
+/// before turn ends, so Regenerate / Edit (which rewind to a turn boundary) stay cheap.
+#[test]
+fn turn_end_checkpoints_outlive_periodic_ones() {
+    let ctx = context();
+    let m = model(&ctx, "tiny-granitehybrid", "q8_0");
+    let v = m.hp.n_vocab;
+    let mut s = m.new_session(512);
+    s.policy = CheckpointPolicy { every: 8, max: 3 };
+    pollster::block_on(m.append(&mut s, &toks(5, 1, v), false)).unwrap(); // turn end at 5
+    for t in toks(40, 2, v) {
+        pollster::block_on(m.step(&mut s, t)).unwrap(); // periodic at 8, 16, .., 40
+    }
+    let r = m.memory(&s);
+    assert_eq!(r.checkpoints, 3 * r.recurrent);
+    // Kept: the turn end at 5 and the two newest periodic ones (32, 40).
+    assert_eq!(pollster::block_on(m.rewind(&mut s, 36)).unwrap(), 4);
+    assert_eq!(pollster::block_on(m.rewind(&mut s, 6)).unwrap(), 1);
+    // and the state after the rewinds is the state of those 6 tokens
+    let next = toks(1, 3, v);
+    let got = pollster::block_on(m.append(&mut s, &next, false)).unwrap();
+    close(&got, &fresh(&m, &[&s.tokens[..6], &next[..]].concat(), 1), "after rewinds");
+}
+
 #[test]
 fn save_restore_continue_is_bit_identical() {
     let ctx = context();

@@ -1,91 +1,528 @@
-// The demo page: stream a GGUF onto the GPU with the public API and show what was loaded.
-import init, { loadWeights, wasmMemoryBytes } from '../pkg/braid.js';
+// The Braid chat demo. Uses only the public package API: braid-llm/proxy (the engine in a Web
+// Worker) with the weight cache of braid-llm/cache behind it.
+import { loadInWorker } from "../js/proxy.js";
+import {
+  commonPrefix, withSystem, promptTokens, syncSession, encodeChatFile, decodeChatFile, formatBytes, formatCount,
+} from "./chat.js";
 
-const $ = (id) => document.getElementById(id);
-let controller = null;
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, props = {}, ...children) => {
+  const e = Object.assign(document.createElement(tag), props);
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+};
 
-function showError(e) {
-  const el = $('error');
-  el.hidden = false;
-  el.textContent = e && e.code ? `${e.code}: ${e.message}` : String(e && e.message || e);
+// Presets: the file names were checked against public references to these repositories
+// (2026-11). Sizes are approximate. Only architectures Braid runs are offered as runnable;
+// LFM2 is listed to show the early, clear refusal (checked at the file's header).
+const HF = "https://huggingface.co";
+const PRESETS = [
+  { id: "default", label: "Built-in default — Granite-4.0-H-shaped, 4.6 MB, random weights (offline)",
+    url: "models/default.gguf", random: true, note: "synthetic; made by `braid synth`" },
+  { id: "granite-h-350m-q4", label: "IBM Granite-4.0-H-350M · Q4_K_M · ≈212 MB",
+    url: `${HF}/ibm-granite/granite-4.0-h-350m-GGUF/resolve/main/granite-4.0-h-350m-Q4_K_M.gguf`, note: "granitehybrid: 28 layers, 4 attention" },
+  { id: "granite-h-350m-q8", label: "IBM Granite-4.0-H-350M · Q8_0 · ≈366 MB",
+    url: `${HF}/ibm-granite/granite-4.0-h-350m-GGUF/resolve/main/granite-4.0-h-350m-Q8_0.gguf`, note: "granitehybrid" },
+  { id: "falcon-h1-0.5b", label: "TII Falcon-H1-0.5B-Instruct · Q4_K_M · ≈315 MB",
+    url: `${HF}/tiiuae/Falcon-H1-0.5B-Instruct-GGUF/resolve/main/Falcon-H1-0.5B-Instruct-Q4_K_M.gguf`, note: "falcon-h1: attention and Mamba2 in every layer" },
+  { id: "lfm2-350m", label: "LiquidAI LFM2-350M · Q4_K_M · ≈229 MB (lfm2: not supported yet)",
+    url: `${HF}/LiquidAI/LFM2-350M-GGUF/resolve/main/LFM2-350M-Q4_K_M.gguf`, note: "refused at the header, before the download" },
+];
+
+const ERRORS = {
+  NO_WEBGPU: ["WebGPU is not available",
+    "This browser offers no WebGPU adapter. Use a recent Chrome or Edge (113+), Safari 26+, or Firefox 141+ on Windows; " +
+    "Chromium on Linux needs --enable-unsafe-webgpu (and --enable-features=Vulkan on some GPUs)."],
+  DEVICE_LIMITS: ["The model does not fit this device",
+    "Try a smaller model or quantization (Q4_K_M), or raise the GPU memory budget under Generation."],
+  GGUF_INVALID: ["This is not a valid GGUF model file",
+    "Braid reads GGUF v2/v3 files as written by llama.cpp; this one is corrupt, truncated or another format."],
+  UNSUPPORTED_ARCH: ["Braid cannot run this architecture yet",
+    "Supported: llama, mamba2, granitehybrid (Granite-4.0-H), falcon-h1. This was found in the file's header, before its weights were downloaded."],
+  UNSUPPORTED_TYPE: ["This model uses something Braid cannot run yet",
+    "Try another quantization of it (Q4_K_M, Q8_0, Q4_0, …)."],
+  DEVICE_LOST: ["The GPU device was lost", "The driver reset, or the GPU ran out of memory. Load the model again."],
+  STATE_MISMATCH: ["This conversation belongs to another model",
+    "A saved conversation opens only with the model (the same file) it was saved with."],
+  BAD_CHAT_FILE: ["Not a Braid conversation file", "Open a file made with Save…"],
+  SESSION_DISPOSED: ["The conversation is closed", ""],
+  BAD_ARGUMENT: ["Invalid request", ""],
+};
+
+const state = {
+  model: null, meta: null, loading: null, convs: [], active: null, busy: false, abort: null, nextId: 1,
+};
+
+// ---------- errors: always on the page, never only in the console
+function showError(e, context = "") {
+  const code = e?.code ?? "ERROR";
+  const [title, hint] = ERRORS[code] ?? ["Something went wrong", ""];
+  $("#error-title").textContent = context ? `${context}: ${title}` : title;
+  $("#error-code").textContent = code;
+  $("#error-text").textContent = [e?.message ?? String(e), hint].filter(Boolean).join(" — ");
+  $("#error").dataset.code = code;
+  $("#error").hidden = false;
+}
+function hideError() { $("#error").hidden = true; }
+$("#error-close").onclick = hideError;
+window.addEventListener("error", (ev) => showError(ev.error ?? { message: ev.message }, "Page error"));
+window.addEventListener("unhandledrejection", (ev) => showError(ev.reason, "Unexpected error"));
+
+// ---------- settings (kept in localStorage)
+const SETTINGS = ["temperature", "top-p", "max-tokens", "seed", "system-prompt", "gpu-budget", "use-cache"];
+for (const id of SETTINGS) {
+  const input = $("#" + id);
+  const saved = localStorage.getItem("braid:" + id);
+  if (saved != null) input.type === "checkbox" ? (input.checked = saved === "1") : (input.value = saved);
+  input.addEventListener("change", () =>
+    localStorage.setItem("braid:" + id, input.type === "checkbox" ? (input.checked ? "1" : "0") : input.value));
+}
+function num(id, def, lo, hi) {
+  const v = Number($("#" + id).value);
+  return $("#" + id).value === "" || !isFinite(v) ? def : Math.min(hi, Math.max(lo, v));
+}
+function genOptions(signal) {
+  const seed = $("#seed").value === "" ? undefined : num("seed", 0, 0, 2 ** 32 - 1);
+  return {
+    temperature: num("temperature", 0.7, 0, 2), topP: num("top-p", 0.95, 0, 1),
+    maxTokens: Math.round(num("max-tokens", 256, 1, 8192)), seed, signal,
+  };
 }
 
-const mb = (b) => (b / 1e6).toFixed(1) + ' MB';
+// ---------- model loading
+for (const p of PRESETS) $("#preset").append(el("option", { value: p.id, textContent: p.label }));
+const presetNote = () => { $("#preset-note").textContent = PRESETS.find((p) => p.id === $("#preset").value)?.note ?? ""; };
+$("#preset").onchange = presetNote;
+presetNote();
 
-async function load(source, label) {
-  $('error').hidden = true;
-  if (!navigator.gpu) {
-    showError({ code: 'NO_WEBGPU', message: 'This browser has no WebGPU. Use a recent Chrome/Edge (or Chromium with --enable-unsafe-webgpu), or Safari/Firefox with WebGPU enabled.' });
-    return;
-  }
-  controller = new AbortController();
-  $('abort').disabled = false;
-  $('progress').hidden = false;
+$("#load-preset").onclick = () => {
+  const p = PRESETS.find((x) => x.id === $("#preset").value);
+  loadModel(p.url, { label: p.label.split(" — ")[0].split(" · ")[0], random: !!p.random, cache: $("#use-cache").checked });
+};
+$("#url-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  const url = $("#url").value.trim();
+  if (url) loadModel(url, { label: url.split("/").pop() || url, cache: $("#use-cache").checked });
+};
+$("#file").onchange = () => {
+  const f = $("#file").files[0];
+  if (f) loadModel(f, { label: f.name, size: f.size });
+  $("#file").value = "";
+};
+$("#cancel-load").onclick = () => state.loading?.abort();
+
+function setBar(which, loaded, total, t0, label) {
+  const pct = total ? Math.min(100, (100 * loaded) / total) : 0;
+  $(`#${which}-fill`).style.width = total ? pct.toFixed(1) + "%" : "100%";
+  $(`#${which}-fill`).classList.toggle("indeterminate", !total);
+  const secs = (performance.now() - t0) / 1000;
+  const speed = secs > 0.05 ? `${formatBytes(loaded / secs)}/s` : "";
+  $(`#${which}-text`).textContent = `${formatBytes(loaded)}${total ? " / " + formatBytes(total) : ""} ${speed}`;
+  if (label) $("#dl-label").textContent = label;
+}
+
+async function loadModel(source, { label, random = false, cache = false }) {
+  if (!navigator.gpu) return showError({ code: "NO_WEBGPU", message: "navigator.gpu is missing" });
+  if (state.busy) state.abort?.abort();
+  hideError();
+  state.loading?.abort();
+  await closeModel();
+  const ac = new AbortController();
+  state.loading = ac;
+  $("#progress").hidden = false;
+  $("#load-summary").textContent = `Loading ${label}…`;
+  $("#model-badge").textContent = `loading ${label}…`;
+  setBar("dl", 0, null, performance.now(), typeof source === "string" ? "Download" : "Read file");
+  setBar("up", 0, null, performance.now());
   const t0 = performance.now();
+  const starts = {};
+  let pending = null, bytes = 0;
+  const onProgress = (p) => {
+    starts[p.phase] ??= performance.now();
+    bytes = Math.max(bytes, p.loaded);
+    pending = p;
+    requestAnimationFrame(() => {
+      if (!pending || state.loading !== ac) return;
+      const q = pending;
+      pending = null;
+      if (q.phase === "download") {
+        const label = q.via === "cache" ? "Read from browser cache" : q.via === "network" ? "Download → browser cache"
+          : typeof source === "string" ? "Download" : "Read file";
+        setBar("dl", q.loaded, q.total, starts.download, label);
+      } else {
+        setBar("up", q.loaded, q.total, starts.upload);
+      }
+    });
+  };
   try {
-    const w = await loadWeights(source, {
-      signal: controller.signal,
-      onProgress: ({ phase, loaded, total }) => {
-        const secs = (performance.now() - t0) / 1000;
-        $('bar-fill').style.width = total ? (100 * loaded / total).toFixed(1) + '%' : '50%';
-        $('progress-text').textContent =
-          `${phase}: ${mb(loaded)}${total ? ' of ' + mb(total) : ''} — ${(loaded / 1e6 / Math.max(secs, 1e-3)).toFixed(1)} MB/s`;
-      },
+    const budget = num("gpu-budget", 0, 0, 1e9);
+    const model = await loadInWorker(source, {
+      signal: ac.signal, cache, onProgress, maxGpuBytes: budget > 0 ? budget * 1048576 : undefined,
     });
     const secs = (performance.now() - t0) / 1000;
-    show(w, label, secs);
+    if (state.loading !== ac) { model.dispose(); return; }
+    state.model = model;
+    state.meta = { label, random, secs, bytes, fromCache: !!model.fromCache, cache };
+    const how = model.fromCache ? "from the browser cache (no network)" : cache ? "downloaded and cached" :
+      typeof source === "string" ? "downloaded" : "read from the file";
+    $("#load-summary").textContent = `Loaded ${formatBytes(bytes)} in ${secs.toFixed(2)} s — ${how}` +
+      ` (${formatBytes(bytes / Math.max(secs, 1e-3))}/s end to end).`;
+    $("#load-summary").dataset.fromCache = String(!!model.fromCache);
+    showModelInfo();
+    await newConversation();
   } catch (e) {
-    showError(e);
+    if (state.loading !== ac) return;
+    $("#model-badge").textContent = "no model loaded";
+    if (e.code === "ABORTED") $("#load-summary").textContent = "Loading cancelled.";
+    else { $("#load-summary").textContent = ""; showError(e, `Loading ${label}`); }
   } finally {
-    $('abort').disabled = true;
+    if (state.loading === ac) { state.loading = null; $("#progress").hidden = true; }
   }
 }
 
-function show(w, label, secs) {
-  const info = w.info;
-  const m = info.metadata;
-  const arch = m['general.architecture'];
-  const bytes = info.tensors.reduce((a, t) => a + t.bytes, 0);
-  const types = [...new Set(info.tensors.map((t) => t.type))].join(', ');
-  $('model').hidden = false;
-  const rows = [
-    ['source', label], ['architecture', arch], ['GGUF version', info.version],
-    ['tensors', info.tensors.length], ['tensor types', types], ['file tensor bytes', mb(bytes)],
-    ['GPU bytes', mb(info.gpuBytes)], ['load time', `${secs.toFixed(2)} s (${(bytes / 1e6 / secs).toFixed(1)} MB/s parse + upload)`],
-    ['wasm memory', mb(wasmMemoryBytes())], ['adapter', JSON.stringify(info.adapter)],
+async function closeModel() {
+  if (!state.model) return;
+  const m = state.model;
+  state.model = null;
+  state.convs = [];
+  state.active = null;
+  renderSidebar();
+  renderMessages();
+  renderMemory();
+  $("#model-info").hidden = true;
+  updateControls();
+  try { await m.dispose(); } catch { /* the worker is gone either way */ }
+}
+
+function showModelInfo() {
+  const info = state.model.info;
+  const { label, random } = state.meta;
+  const layers = info.layers;
+  const nA = layers.filter((l) => l.attention && !l.recurrent).length;
+  const nR = layers.filter((l) => l.recurrent && !l.attention).length;
+  const nP = layers.filter((l) => l.attention && l.recurrent).length;
+  const kinds = [nA && `${nA} attention`, nR && `${nR} recurrent`, nP && `${nP} attention+recurrent`].filter(Boolean).join(", ");
+  const facts = [
+    ["Model", label], ["Architecture", info.architecture], ["Parameters", formatCount(info.parameters)],
+    ["Layers", `${info.nLayer} (${kinds})`], ["Tensor types", info.quantTypes.join(", ")],
+    ["Weights on GPU", formatBytes(info.gpuBytes)], ["Context", formatCount(info.contextLength) + " tokens"],
+    ["Vocabulary", formatCount(info.nVocab)], ["Chat template", info.hasChatTemplate ? "from the file" : "none (plain text)"],
+    ["GPU", info.adapter?.name || info.adapter?.description || "?"],
   ];
-  $('summary').innerHTML = '';
-  for (const [k, v] of rows) {
-    const dt = document.createElement('dt'); dt.textContent = k;
-    const dd = document.createElement('dd'); dd.textContent = v;
-    $('summary').append(dt, dd);
+  $("#model-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: v })]));
+  $("#layer-strip").replaceChildren(...layers.map((l, i) => el("span", {
+    className: l.attention && l.recurrent ? "k-p" : l.attention ? "k-a" : "k-r",
+    title: `layer ${i}: ${l.attention && l.recurrent ? "attention + Mamba2" : l.attention ? "attention" : "Mamba2"}`,
+  })));
+  $("#random-note").hidden = !random;
+  $("#model-info").hidden = false;
+  $("#model-badge").textContent = `${label} · ${info.architecture}${random ? " · random weights" : ""}`;
+  if (!info.hasTokenizer) showError({ code: "UNSUPPORTED_TYPE", message: "this file has no tokenizer Braid supports, so it cannot chat" });
+}
+
+// ---------- conversations
+async function newConversation(fromFile) {
+  if (!state.model) return;
+  const session = fromFile?.session ?? (await state.model.createSession());
+  const conv = {
+    id: state.nextId++, session, messages: fromFile?.messages ?? [],
+    title: fromFile?.title ?? `Chat ${state.nextId - 1}`, memory: null, length: 0, turn: "",
+  };
+  state.convs.push(conv);
+  await refreshMemory(conv);
+  switchTo(conv, "");
+  return conv;
+}
+
+function switchTo(conv, note) {
+  state.active = conv;
+  renderSidebar();
+  renderMessages();
+  $("#turn-info").textContent = note ??
+    (conv.messages.length ? `Switched to “${conv.title}”: ${conv.length} tokens in its session, nothing recomputed.` : "");
+  renderMemory();
+  updateControls();
+}
+
+function renderSidebar() {
+  $("#conversations").replaceChildren(...state.convs.map((c) => {
+    const li = el("li", { className: c === state.active ? "active" : "" },
+      el("button", { className: "conv", textContent: c.title, onclick: () => switchTo(c) }),
+      el("span", { className: "conv-meta", textContent: `${c.length} tok` }),
+      el("button", { className: "link close", textContent: "×", title: "Close this conversation", onclick: () => closeConversation(c) }));
+    li.dataset.id = c.id;
+    return li;
+  }));
+}
+
+async function closeConversation(c) {
+  if (state.busy && state.active === c) state.abort?.abort();
+  state.convs = state.convs.filter((x) => x !== c);
+  try { await c.session.dispose(); } catch { /* already gone */ }
+  if (state.active === c) {
+    if (state.convs.length) switchTo(state.convs[state.convs.length - 1]);
+    else await newConversation();
+  } else renderSidebar();
+  renderMemory();
+}
+
+function renderMessages() {
+  const conv = state.active;
+  $("#empty").hidden = !!(conv && conv.messages.length) || !!state.model;
+  const box = $("#messages");
+  if (!conv) { box.replaceChildren(); return; }
+  box.replaceChildren(...conv.messages.map((m, i) => messageEl(conv, m, i)));
+  box.scrollTop = box.scrollHeight;
+}
+
+function messageEl(conv, m, i) {
+  const last = i === conv.messages.length - 1;
+  const lastUser = conv.messages.map((x) => x.role).lastIndexOf("user") === i;
+  const actions = el("div", { className: "actions" });
+  const idle = !state.busy;
+  if (idle) {
+    actions.append(el("button", { className: "link fork", textContent: "Fork here", title: "New conversation with the messages up to here (copy-on-write session)", onclick: () => forkAt(conv, i) }));
+    if (m.role === "user" && lastUser) actions.append(el("button", { className: "link edit", textContent: "Edit", onclick: () => editMessage(conv, i) }));
+    if (m.role === "assistant" && last) actions.append(el("button", { className: "link regen", textContent: "Regenerate", onclick: () => regenerate(conv) }));
   }
-  const meta = $('metadata');
-  meta.innerHTML = '';
-  for (const [k, v] of Object.entries(m)) {
-    const tr = meta.insertRow();
-    tr.insertCell().textContent = k;
-    tr.insertCell().textContent = typeof v === 'object' ? JSON.stringify(v) : String(v);
-  }
-  const body = $('tensors').tBodies[0];
-  body.innerHTML = '';
-  for (const t of info.tensors) {
-    const tr = body.insertRow();
-    tr.insertCell().textContent = t.name;
-    tr.insertCell().textContent = t.type;
-    tr.insertCell().textContent = `[${t.shape.join(', ')}]`;
-    const b = tr.insertCell(); b.textContent = t.bytes.toLocaleString(); b.className = 'num';
-    const p = tr.insertCell(); p.textContent = t.parts; p.className = 'num';
+  const node = el("div", { className: `msg ${m.role}` },
+    el("div", { className: "role", textContent: m.role === "user" ? "You" : m.role === "assistant" ? "Model" : m.role }),
+    el("div", { className: "content", textContent: m.content }),
+    el("div", { className: "meta", textContent: m.meta ?? "" }),
+    actions);
+  node.dataset.index = i;
+  m.el = node;
+  return node;
+}
+
+function updateControls() {
+  const ready = !!state.model && !!state.active;
+  $("#prompt").disabled = !ready;
+  $("#prompt").placeholder = ready ? "Message the model (Enter to send, Shift+Enter for a new line)" : "Load a model to start";
+  $("#send").disabled = !ready || state.busy;
+  $("#send").hidden = state.busy;
+  $("#stop").hidden = !state.busy;
+  $("#new-chat").disabled = !state.model;
+  $("#save-chat").disabled = !ready || state.busy || !state.active?.length;
+  $("#load-chat").disabled = !state.model || state.busy;
+  $("#load-chat-label").classList.toggle("disabled", !state.model || state.busy);
+}
+
+function turnText(what, s, prefillMs) {
+  const parts = [`${what}: ${s.length} tokens in the prompt`];
+  parts.push(`${s.reused} reused from the session`);
+  if (s.dropped) parts.push(`rewound ${s.dropped} (recomputed ${s.recomputed} from the nearest checkpoint)`);
+  parts.push(`prefilled ${s.prefilled}` + (s.prefilled ? ` in ${(prefillMs / 1000).toFixed(2)} s` : ""));
+  return parts.join(" · ");
+}
+
+// Render the conversation to tokens, bring the session there, stream a reply.
+async function respond(conv, what) {
+  state.busy = true;
+  updateControls();
+  renderMessages();
+  const ac = new AbortController();
+  state.abort = ac;
+  const msg = { role: "assistant", content: "", meta: "" };
+  try {
+    const ids = await promptTokens(state.model, withSystem($("#system-prompt").value, conv.messages), true);
+    const t0 = performance.now();
+    const sync = await syncSession(conv.session, ids);
+    conv.turn = turnText(what, sync, performance.now() - t0);
+    conv.lastSync = sync;
+    if (state.active === conv) $("#turn-info").textContent = conv.turn;
+    conv.messages.push(msg);
+    if (state.active === conv) { $("#messages").append(messageEl(conv, msg, conv.messages.length - 1)); }
+    let n = 0, finish = "length", queued = false;
+    const tGen = performance.now();
+    const show = () => {
+      queued = false;
+      const secs = (performance.now() - tGen) / 1000;
+      msg.meta = `${n} tokens · ${(n / Math.max(secs, 1e-3)).toFixed(1)} tok/s`;
+      if (msg.el) {
+        msg.el.querySelector(".content").textContent = msg.content;
+        msg.el.querySelector(".meta").textContent = msg.meta + " · generating…";
+        if (state.active === conv) $("#messages").scrollTop = $("#messages").scrollHeight;
+      }
+    };
+    for await (const ev of conv.session.generate(genOptions(ac.signal))) {
+      if (ev.done) { finish = ev.finishReason; break; }
+      n++;
+      msg.content += ev.text;
+      if (!queued) { queued = true; requestAnimationFrame(show); }
+    }
+    const secs = (performance.now() - tGen) / 1000;
+    const why = { stop: "end of turn", length: "max tokens", abort: "stopped" }[finish] ?? finish;
+    msg.meta = `${n} tokens · ${(n / Math.max(secs, 1e-3)).toFixed(1)} tok/s · ${why}`;
+    msg.finish = finish;
+  } catch (e) {
+    msg.meta = `error: ${e.code ?? ""}`;
+    showError(e, "Generation");
+  } finally {
+    state.busy = false;
+    state.abort = null;
+    if (!conv.messages.includes(msg) && msg.content) conv.messages.push(msg);
+    if (conv.title.startsWith("Chat ") && conv.messages[0]?.role === "user") conv.title = conv.messages[0].content.slice(0, 40) || conv.title;
+    if (state.active === conv) renderMessages();
+    await refreshMemory(conv);
   }
 }
 
-await init();
-$('load-default').onclick = () => load('models/default.gguf', 'built-in default (random weights)');
-$('file').onchange = (e) => { const f = e.target.files[0]; if (f) load(f, f.name); };
-$('url-form').onsubmit = (e) => { e.preventDefault(); const u = $('url').value.trim(); if (u) load(u, u); };
-$('abort').onclick = () => controller && controller.abort();
+$("#composer").onsubmit = (ev) => {
+  ev.preventDefault();
+  const text = $("#prompt").value;
+  if (!text.trim() || state.busy || !state.active) return;
+  $("#prompt").value = "";
+  state.active.messages.push({ role: "user", content: text });
+  respond(state.active, "Send");
+};
+$("#prompt").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $("#composer").requestSubmit(); }
+});
+$("#stop").onclick = () => state.abort?.abort();
+$("#new-chat").onclick = () => newConversation().catch((e) => showError(e, "New conversation"));
 
-// Deep link: ?model=URL loads that file; ?model=default the built-in model.
-const wanted = new URLSearchParams(location.search).get('model');
-if (wanted === 'default') $('load-default').click();
-else if (wanted) { $('url').value = wanted; load(wanted, wanted); }
+function regenerate(conv) {
+  if (state.busy || conv.messages.at(-1)?.role !== "assistant") return;
+  conv.messages.pop();
+  respond(conv, "Regenerate");
+}
+
+function editMessage(conv, i) {
+  const m = conv.messages[i];
+  const box = el("textarea", { className: "edit-box", value: m.content, rows: 3 });
+  const save = el("button", { className: "save-edit", textContent: "Save & resend" });
+  const cancel = el("button", { className: "link", textContent: "Cancel", onclick: () => renderMessages() });
+  save.onclick = () => {
+    if (!box.value.trim()) return;
+    conv.messages.length = i;
+    conv.messages.push({ role: "user", content: box.value });
+    respond(conv, "Edit");
+  };
+  m.el.querySelector(".content").replaceChildren(box, el("div", { className: "row" }, save, cancel));
+  box.focus();
+}
+
+async function forkAt(conv, i) {
+  if (state.busy) return;
+  try {
+    const session = await conv.session.fork();
+    const messages = conv.messages.slice(0, i + 1).map(({ role, content, meta }) => ({ role, content, meta }));
+    const c = await newConversation({ session, messages, title: `${conv.title.slice(0, 30)} ⑂${i + 1}` });
+    // Cut the fork back to the kept messages; everything before is shared copy-on-write.
+    const ids = await promptTokens(state.model, withSystem($("#system-prompt").value, messages), false);
+    const { tokens } = await session.state();
+    const keep = commonPrefix(tokens, ids);
+    const recomputed = keep < tokens.length ? await session.rewind(keep) : 0;
+    c.turn = `Forked “${conv.title}” at message ${i + 1}: ${keep} tokens shared with the original` +
+      (keep < tokens.length ? ` · rewound ${tokens.length - keep} (recomputed ${recomputed} from the nearest checkpoint)` : "");
+    await refreshMemory(c);
+    switchTo(c, c.turn);
+    if (messages.at(-1).role === "user") await respond(c, "Fork → new reply");
+  } catch (e) {
+    showError(e, "Fork");
+  }
+}
+
+// ---------- save / load a conversation
+$("#save-chat").onclick = async () => {
+  const conv = state.active;
+  if (!conv || state.busy) return;
+  try {
+    const bytes = await conv.session.save();
+    const info = state.model.info;
+    const header = {
+      title: conv.title, savedAt: new Date().toISOString(), system: $("#system-prompt").value,
+      messages: conv.messages.map(({ role, content, meta }) => ({ role, content, meta })),
+      model: { label: state.meta.label, architecture: info.architecture, parameters: info.parameters },
+    };
+    const blob = new Blob([encodeChatFile(header, bytes)], { type: "application/octet-stream" });
+    const a = el("a", { href: URL.createObjectURL(blob), download: `${conv.title.replace(/[^\w.-]+/g, "_").slice(0, 40) || "chat"}.braidchat` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    $("#turn-info").textContent = `Saved “${conv.title}”: ${conv.messages.length} messages, ${conv.length} tokens of session state (${formatBytes(bytes.length)}).`;
+  } catch (e) {
+    showError(e, "Save");
+  }
+};
+$("#load-chat").onchange = async () => {
+  const f = $("#load-chat").files[0];
+  $("#load-chat").value = "";
+  if (!f || !state.model) return;
+  try {
+    const { header, session } = decodeChatFile(await f.arrayBuffer());
+    const t0 = performance.now();
+    const s = await state.model.restoreSession(session);
+    const c = await newConversation({ session: s, messages: header.messages, title: header.title || f.name });
+    c.turn = `Loaded “${c.title}” from ${f.name}: ${c.length} tokens of session state restored in ${((performance.now() - t0) / 1000).toFixed(2)} s, nothing recomputed.`;
+    if (typeof header.system === "string" && header.system !== $("#system-prompt").value) {
+      c.turn += " (It was saved with another system prompt; the next message will recompute from there.)";
+    }
+    switchTo(c, c.turn);
+  } catch (e) {
+    showError(e, `Loading ${f.name}`);
+  }
+};
+
+// ---------- memory panel
+async function refreshMemory(conv) {
+  try {
+    const st = await conv.session.state();
+    conv.memory = st.memory;
+    conv.length = st.length;
+  } catch { /* busy or gone: keep the last figures */ }
+  renderMemory();
+  renderSidebar();
+  updateControls();
+}
+
+function renderMemory() {
+  const body = $("#memory-body");
+  const conv = state.active;
+  if (!state.model || !conv?.memory) { body.replaceChildren(document.createTextNode("No session yet.")); return; }
+  const m = conv.memory;
+  const info = state.model.info;
+  const total = m.kv + m.recurrent + m.checkpoints;
+  const nAttn = info.layers.filter((l) => l.attention).length, nRec = info.layers.filter((l) => l.recurrent).length;
+  const seg = (cls, v, title) => el("span", { className: cls, title, style: `width:${total ? (100 * v) / total : 0}%` });
+  const perTok = conv.length ? m.kvUsed / conv.length : 0;
+  const rows = [
+    ["k-a", "Attention KV cache", `${formatBytes(m.kv)} allocated, ${formatBytes(m.kvUsed)} used`, `grows with every token (${nAttn} of ${info.nLayer} layers): ${formatBytes(perTok)}/token`],
+    ["k-r", "Recurrent state", formatBytes(m.recurrent), `conv + SSM state of ${nRec} layers: the same size at any length`],
+    ["k-c", "Checkpoints", formatBytes(m.checkpoints), "recurrent-state snapshots that make rewind cheap"],
+  ];
+  const all = state.convs.reduce((a, c) => a + (c.memory ? c.memory.kv + c.memory.recurrent + c.memory.checkpoints : 0), 0);
+  body.replaceChildren(
+    el("div", { className: "mem-title", textContent: `“${conv.title}” · ${conv.length} tokens · ${formatBytes(total)}` }),
+    el("div", { className: "stack" }, seg("k-a", m.kv, "attention KV"), seg("k-r", m.recurrent, "recurrent state"), seg("k-c", m.checkpoints, "checkpoints")),
+    el("table", { className: "mem" }, ...rows.map(([cls, k, v, note]) => el("tr", {},
+      el("td", {}, el("i", { className: cls }), k), el("td", { className: "num", textContent: v }), el("td", { className: "hint", textContent: note })))),
+    el("table", { className: "mem all" },
+      el("tr", {}, el("th", { textContent: "session" }), el("th", { textContent: "tokens" }), el("th", { textContent: "KV" }), el("th", { textContent: "recurrent" }), el("th", { textContent: "ckpt" })),
+      ...state.convs.map((c) => el("tr", { className: c === conv ? "active" : "" },
+        el("td", { textContent: c.title.slice(0, 18) }), el("td", { className: "num", textContent: String(c.length) }),
+        el("td", { className: "num", textContent: formatBytes(c.memory?.kv) }), el("td", { className: "num", textContent: formatBytes(c.memory?.recurrent) }),
+        el("td", { className: "num", textContent: formatBytes(c.memory?.checkpoints) })))),
+    el("div", { className: "hint", textContent: `All ${state.convs.length} sessions: ${formatBytes(all)} · shared weights: ${formatBytes(info.gpuBytes)} (one copy for every session)` }),
+  );
+}
+
+// ---------- start
+(async () => {
+  updateControls();
+  if (!navigator.gpu) {
+    showError({ code: "NO_WEBGPU", message: "navigator.gpu is missing" });
+  } else {
+    try {
+      const a = await navigator.gpu.requestAdapter();
+      if (!a) showError({ code: "NO_WEBGPU", message: "requestAdapter() found no GPU adapter" });
+    } catch (e) {
+      showError({ code: "NO_WEBGPU", message: String(e?.message ?? e) });
+    }
+  }
+  const q = new URLSearchParams(location.search).get("model");
+  if (q === "default") $("#load-preset").click();
+  else if (q) { $("#url").value = q; $("#url-form").requestSubmit(); }
+})();

@@ -153,7 +153,7 @@ mod cli {
                 let mut cfg = SynthConfig::preset(&preset).ok_or_else(|| {
                     format!("unknown preset {preset:?}; presets: {}", SynthConfig::PRESETS.join(", "))
                 })?;
-                cfg.chat_template = chat_template;
+                cfg.chat_template |= chat_template;
                 let wt = WeightType::parse(&ty).ok_or_else(|| format!("unknown or unsupported type {ty:?}"))?;
                 let f = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);

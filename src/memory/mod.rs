@@ -4,9 +4,11 @@
 //! Recurrent state cannot be cut back to an earlier position, so a session keeps
 //! checkpoints — copies of every recurrent layer's conv and SSM state at a token count —
 //! taken at the end of each appended batch (a turn boundary) and every `policy.every`
-//! tokens. At most `policy.max` are kept; when a new one would exceed that, the oldest is
-//! evicted (recent turns are what a chat rewinds to; position 0 needs no checkpoint, its
-//! state is all zeros, so a rewind always succeeds, at worst by recomputing from the start).
+//! tokens. At most `policy.max` are kept; when a new one would exceed that, the oldest
+//! periodic checkpoint is evicted first and turn ends are kept longer (a chat rewinds to turn
+//! boundaries: Regenerate to the end of the prompt, Edit to the turn before; a long reply
+//! must not push them out), then the oldest turn end. Position 0 needs no checkpoint, its
+//! state is all zeros, so a rewind always succeeds, at worst by recomputing from the start.
 //! Rewinding to n restores the newest checkpoint at or before n and recomputes the tokens
 //! from there to n out of the session's token history. Pure-attention models need no
 //! checkpoints: their KV cache is simply cut.
@@ -27,7 +29,8 @@ use pool::KV_BLOCK;
 pub struct CheckpointPolicy {
     /// Also checkpoint whenever the token count crosses a multiple of this (0: never).
     pub every: u32,
-    /// Keep at most this many; the oldest is evicted first.
+    /// Keep at most this many; the oldest periodic one is evicted first, then the oldest
+    /// turn end.
     pub max: usize,
 }
 
@@ -42,6 +45,8 @@ impl Default for CheckpointPolicy {
 #[derive(Clone)]
 pub struct Checkpoint {
     pub n_tokens: u32,
+    /// Taken at the end of an appended batch (a turn boundary), not only periodically.
+    pub turn: bool,
     bufs: Vec<Rc<wgpu::Buffer>>,
 }
 
@@ -99,10 +104,16 @@ impl GpuModel {
         fnv1a64(s.as_bytes())
     }
 
-    /// Snapshot the recurrent state now (a no-op for pure-attention models).
+    /// Snapshot the recurrent state now, as a turn boundary (a no-op for pure-attention
+    /// models).
     pub fn checkpoint(&self, s: &mut Session) {
+        self.checkpoint_as(s, true)
+    }
+
+    fn checkpoint_as(&self, s: &mut Session, turn: bool) {
         let Some(slot) = s.slot else { return };
-        if s.checkpoints.last().is_some_and(|c| c.n_tokens == s.pos) {
+        if let Some(c) = s.checkpoints.last_mut().filter(|c| c.n_tokens == s.pos) {
+            c.turn |= turn;
             return;
         }
         let ctx = self.ctx();
@@ -118,9 +129,12 @@ impl GpuModel {
             })
             .collect();
         ctx.queue.submit([enc.finish()]);
-        s.checkpoints.push(Checkpoint { n_tokens: s.pos, bufs });
+        s.checkpoints.push(Checkpoint { n_tokens: s.pos, turn, bufs });
         while s.checkpoints.len() > s.policy.max.max(1) {
-            s.checkpoints.remove(0);
+            // Never the one just taken; periodic ones before turn ends, oldest first.
+            let older = &s.checkpoints[..s.checkpoints.len() - 1];
+            let victim = older.iter().position(|c| !c.turn).unwrap_or(0);
+            s.checkpoints.remove(victim);
         }
     }
 
@@ -141,7 +155,7 @@ impl GpuModel {
     pub async fn step_greedy(&self, s: &mut Session, token: u32) -> Result<u32, SessionError> {
         let next = self.step_argmax(s, token).await?;
         if s.policy.every > 0 && s.pos % s.policy.every == 0 {
-            self.checkpoint(s);
+            self.checkpoint_as(s, false);
         }
         Ok(next)
     }
@@ -157,7 +171,7 @@ impl GpuModel {
         let out = self.forward_multi(&mut items, false).await?;
         for (s, _) in items.iter_mut() {
             if s.policy.every > 0 && s.pos % s.policy.every == 0 {
-                self.checkpoint(s);
+                self.checkpoint_as(s, false);
             }
         }
         Ok(out)
@@ -178,8 +192,9 @@ impl GpuModel {
             if all_logits || end == tokens.len() {
                 out.extend(logits);
             }
-            if (every > 0 && s.pos % every == 0) || (turn_end && end == tokens.len()) {
-                self.checkpoint(s);
+            let turn = turn_end && end == tokens.len();
+            if turn || (every > 0 && s.pos % every == 0) {
+                self.checkpoint_as(s, turn);
             }
             at = end;
         }

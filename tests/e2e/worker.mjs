@@ -36,6 +36,13 @@ try {
   // The session holds exactly the tokens the consumer received (the abort reaches the
   // worker asynchronously, within one step).
   out.abortConsistent = (await r.state()).length === 20 + k && k >= 2 && k <= 3;
+  // A signal aborted before generate() starts stops it before the first token.
+  const pre = new AbortController();
+  pre.abort();
+  const lenBefore = (await r.state()).length;
+  const evs = [];
+  for await (const ev of r.generate({ maxTokens: 40, temperature: 0.8, seed: 4, signal: pre.signal })) evs.push(ev);
+  out.preAborted = evs.length === 1 && evs[0].finishReason === "abort" && (await r.state()).length === lenBefore;
   out.errBadFile = await codeOf(loadInWorker(new Uint8Array([1, 2, 3, 4])));
   await f.dispose();
   out.errDisposed = await codeOf(f.append([1]));

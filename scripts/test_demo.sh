@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The chat demo (www/) end to end in headless Chromium on WebGPU: builds the wasm package,
+# makes the default model, serves the repo and walks through the page with Playwright
+# (tests/e2e/demo.mjs). Screenshots of every step stay in target/demo-e2e/ as artifacts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build -q --target wasm32-unknown-unknown --lib
+wasm-bindgen --target web --out-dir pkg --out-name braid target/wasm32-unknown-unknown/debug/braid.wasm
+scripts/default_model.sh
+out=target/demo-e2e
+rm -rf "$out"; mkdir -p "$out"
+cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 -o "$out/lfm2.gguf" 2>/dev/null
+port=$((20000 + RANDOM % 20000))
+python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+sleep 1
+timeout 900 node tests/e2e/demo.mjs "http://127.0.0.1:$port" "$out" "$out/lfm2.gguf"

@@ -1,0 +1,262 @@
+// A walk through the chat demo (www/) in headless Chromium on WebGPU, with Playwright:
+// load the default model, chat with streaming, stop, regenerate, edit, switch and fork
+// conversations, save and load a conversation, the memory panel, the weight cache, and the
+// visible errors (malformed file, unsupported architecture, over the GPU budget, no WebGPU).
+// Every step takes a screenshot (kept in OUT_DIR) and checks that it is not blank.
+//   node tests/e2e/demo.mjs BASE_URL OUT_DIR LFM2_FILE
+import { createRequire } from "node:module";
+import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
+const require = createRequire(import.meta.url);
+const { chromium } = require("../../target/e2e/node_modules/playwright-core");
+
+const [base, outDir, lfm2File] = process.argv.slice(2);
+mkdirSync(outDir, { recursive: true });
+const results = [];
+let failed = 0;
+const check = (name, ok, detail = "") => {
+  results.push({ name, ok: !!ok, detail });
+  if (!ok) failed++;
+  console.log(`${ok ? "ok  " : "FAIL"} ${name}${detail ? " — " + detail : ""}`);
+};
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--enable-unsafe-webgpu", "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
+});
+const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+const analyzer = await ctx.newPage();
+const pageErrors = [];
+
+// Decode a screenshot in the browser (canvas) and measure it: a blank page is one colour.
+async function screenshot(page, name) {
+  const png = await page.screenshot({ path: `${outDir}/${name}.png` });
+  const stats = await analyzer.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = "data:image/png;base64," + b64;
+    await img.decode();
+    const c = new OffscreenCanvas(img.width, img.height);
+    const g = c.getContext("2d");
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, img.width, img.height).data;
+    const counts = new Map();
+    for (let i = 0; i < d.length; i += 16) {
+      const k = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    const top = Math.max(...counts.values());
+    return { colors: counts.size, background: top / (d.length / 16), w: img.width, h: img.height };
+  }, png.toString("base64"));
+  check(`screenshot ${name} rendered`, stats.colors > 50 && stats.background < 0.97,
+    `${stats.w}x${stats.h}, ${stats.colors} colours, ${(100 * stats.background).toFixed(1)}% background`);
+  return stats;
+}
+
+async function openPage() {
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") console.error("console:", m.text()); });
+  await page.goto(`${base}/www/`);
+  return page;
+}
+const idle = (page) => page.waitForSelector("#send:not([hidden])", { timeout: 120000 });
+const text = (page, sel) => page.textContent(sel);
+const count = (page, sel) => page.locator(sel).count();
+async function setValue(page, sel, v) { await page.fill(sel, String(v)); await page.dispatchEvent(sel, "change"); }
+
+// Send a message and watch the reply grow (a MutationObserver records the reply's length at
+// every DOM change): resolves to how many distinct lengths were seen.
+async function sendAndWatch(page, msg) {
+  await page.evaluate(() => {
+    window.__lens = new Set();
+    window.__mo = new MutationObserver(() => {
+      const t = [...document.querySelectorAll(".msg.assistant .content")].at(-1)?.textContent ?? "";
+      window.__lens.add(t.length);
+    });
+    window.__mo.observe(document.getElementById("messages"), { subtree: true, childList: true, characterData: true });
+  });
+  const n = await count(page, ".msg.assistant");
+  await page.fill("#prompt", msg);
+  await page.press("#prompt", "Enter");
+  await page.waitForFunction((n) => document.querySelectorAll(".msg.assistant").length > n &&
+    !document.getElementById("send").hidden, n, { timeout: 120000 });
+  return page.evaluate(() => { window.__mo.disconnect(); return window.__lens.size; });
+}
+// Wait until a turn that starts with `prefix` has finished.
+const turnDone = (page, prefix) => page.waitForFunction((p) => document.getElementById("turn-info").textContent.startsWith(p) &&
+  !document.getElementById("send").hidden, prefix, { timeout: 120000 });
+const tokensOf = (meta) => Number(/(\d+) tokens/.exec(meta)?.[1] ?? NaN);
+
+try {
+  const page = await openPage();
+  await page.waitForSelector("#preset option", { state: "attached" });
+  await screenshot(page, "01-start");
+  check("no error banner at start", await page.isHidden("#error"));
+
+  // ---- load the built-in default model (through the weight cache)
+  await setValue(page, "#max-tokens", 24);
+  await setValue(page, "#temperature", 0.8);
+  await page.selectOption("#preset", "default");
+  await page.click("#load-preset");
+  await page.waitForSelector("#model-info:not([hidden])", { timeout: 120000 });
+  const facts = await text(page, "#model-facts");
+  check("model info shows the architecture", facts.includes("granitehybrid"), facts.slice(0, 120));
+  check("model info shows layer kinds", facts.includes("2 attention") && facts.includes("4 recurrent"));
+  check("layer strip has one cell per layer", (await count(page, "#layer-strip span")) === 6);
+  check("random-weights notice is shown", await page.isVisible("#random-note"));
+  const firstLoad = await text(page, "#load-summary");
+  check("first load used the network", (await page.getAttribute("#load-summary", "data-from-cache")) === "false", firstLoad);
+  await screenshot(page, "02-loaded");
+
+  // ---- chat: tokens stream in
+  const seen = await sendAndWatch(page, "Hello there! Tell me about hybrid models.");
+  const meta1 = await page.locator(".msg.assistant .meta").last().textContent();
+  check("reply streamed (the text grew in several steps)", seen >= 3, `${seen} distinct lengths`);
+  check("reply shows tokens/s", /tok\/s/.test(meta1), meta1);
+  check("first turn prefilled the prompt", /Send: \d+ tokens in the prompt · 0 reused/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
+  await screenshot(page, "03-reply");
+
+  // ---- stop mid-reply
+  await setValue(page, "#max-tokens", 2000);
+  const nReplies = await count(page, ".msg.assistant");
+  await page.fill("#prompt", "Now a long answer, please.");
+  await page.press("#prompt", "Enter");
+  await page.waitForFunction((n) => {
+    const r = document.querySelectorAll(".msg.assistant .content");
+    return r.length > n && r[r.length - 1].textContent.length > 8;
+  }, nReplies, { timeout: 60000 });
+  await page.click("#stop");
+  await idle(page);
+  const metaStop = await page.locator(".msg.assistant .meta").last().textContent();
+  check("Stop ends the reply early", /stopped/.test(metaStop) && tokensOf(metaStop) < 2000, metaStop);
+  await screenshot(page, "04-stopped");
+  await setValue(page, "#max-tokens", 24);
+
+  // ---- regenerate: rewinds to the end of the prompt
+  const before = await count(page, ".msg");
+  await page.locator(".msg.assistant .regen").last().click();
+  await turnDone(page, "Regenerate:");
+  const regen = await text(page, "#turn-info");
+  check("Regenerate rewinds and reports what was recomputed", /^Regenerate: .*rewound \d+ \(recomputed \d+ from the nearest checkpoint\) · prefilled 0/.test(regen), regen);
+  check("Regenerate keeps the message count", (await count(page, ".msg")) === before);
+  await screenshot(page, "05-regenerated");
+
+  // ---- edit the last user message
+  await page.locator(".msg.user .edit").last().click();
+  await page.fill(".edit-box", "Actually, a short answer.");
+  await page.click(".save-edit");
+  await turnDone(page, "Edit:");
+  const edit = await text(page, "#turn-info");
+  const m = /(\d+) reused from the session · rewound (\d+) \(recomputed (\d+)/.exec(edit);
+  check("Edit rewinds into the conversation and reports the recomputation", m && Number(m[1]) > 0 && Number(m[2]) > 0, edit);
+  check("the edited message replaced the old one", (await page.locator(".msg.user .content").last().textContent()) === "Actually, a short answer.");
+  await screenshot(page, "06-edited");
+
+  // ---- memory panel
+  const mem = await text(page, "#memory-body");
+  check("memory panel splits attention KV / recurrent state / checkpoints",
+    /Attention KV cache/.test(mem) && /Recurrent state/.test(mem) && /Checkpoints/.test(mem), mem.slice(0, 160));
+  const recurrent1 = await page.locator("#memory-body table.mem tr").nth(1).locator("td.num").textContent();
+  await screenshot(page, "07-memory");
+
+  // ---- a second conversation; switching back recomputes nothing
+  const conv1Msgs = await count(page, ".msg");
+  const conv1Tokens = await page.locator("#conversations li").first().locator(".conv-meta").textContent();
+  await page.click("#new-chat");
+  await page.waitForFunction(() => document.querySelectorAll("#conversations li").length === 2);
+  await sendAndWatch(page, "A different topic.");
+  const recurrent2 = await page.locator("#memory-body table.mem tr").nth(1).locator("td.num").textContent();
+  check("recurrent state is the same size in a shorter conversation", recurrent1 === recurrent2, `${recurrent1} vs ${recurrent2}`);
+  await page.locator("#conversations li .conv").first().click();
+  check("switching back shows the first conversation", (await count(page, ".msg")) === conv1Msgs);
+  check("switching recomputes nothing", /^Switched to .*nothing recomputed/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
+  check("the session kept its tokens", (await page.locator("#conversations li").first().locator(".conv-meta").textContent()) === conv1Tokens, conv1Tokens);
+  await screenshot(page, "08-switched");
+
+  // ---- fork at the first assistant message, and at the first user message (new reply)
+  await page.locator(".msg.assistant .fork").first().click();
+  await page.waitForFunction(() => document.querySelectorAll("#conversations li").length === 3);
+  await turnDone(page, "Forked");
+  const fork = await text(page, "#turn-info");
+  check("fork at a reply keeps the messages up to it", (await count(page, ".msg")) === 2, `${await count(page, ".msg")} messages`);
+  check("fork reports the shared prefix", /^Forked .* at message 2: \d+ tokens shared/.test(fork), fork);
+  await page.locator("#conversations li .conv").first().click();
+  await page.locator(".msg.user .fork").first().click();
+  await page.waitForFunction(() => document.querySelectorAll("#conversations li").length === 4);
+  await turnDone(page, "Fork → new reply");
+  check("fork at a user message generates a new reply", (await count(page, ".msg")) === 2 && /Fork → new reply/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
+  await screenshot(page, "09-forked");
+
+  // ---- save the conversation to a file and load it back
+  await page.locator("#conversations li .conv").first().click();
+  const savedMsgs = await count(page, ".msg");
+  const savedTokens = await page.locator("#conversations li").first().locator(".conv-meta").textContent();
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#save-chat")]);
+  const file = `${outDir}/conversation.braidchat`;
+  await download.saveAs(file);
+  const bytes = readFileSync(file);
+  check("Save writes a conversation file", bytes.subarray(0, 9).toString() === "BRAIDCHAT" && bytes.length > 1000, `${bytes.length} bytes`);
+  await page.setInputFiles("#load-chat", file);
+  await page.waitForFunction(() => document.querySelectorAll("#conversations li").length === 5);
+  await turnDone(page, "Loaded");
+  check("Load restores the messages", (await count(page, ".msg")) === savedMsgs);
+  check("Load restores the session (same token count, nothing recomputed)",
+    (await page.locator("#conversations li").last().locator(".conv-meta").textContent()) === savedTokens &&
+    /nothing recomputed/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
+  await sendAndWatch(page, "And after loading?");
+  check("the loaded conversation continues without recomputing its history",
+    /· \d+ reused from the session · prefilled/.test(await text(page, "#turn-info")) && !/rewound/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
+  await screenshot(page, "10-saved-and-loaded");
+  const notChat = `${outDir}/not-a-chat.braidchat`;
+  writeFileSync(notChat, "hello");
+  await page.setInputFiles("#load-chat", notChat);
+  await page.waitForSelector("#error:not([hidden])");
+  check("a file that is not a conversation gives a visible error", (await page.getAttribute("#error", "data-code")) === "BAD_CHAT_FILE");
+  await page.click("#error-close");
+
+  // ---- second load of the same URL comes from the browser cache
+  const page2 = await openPage();
+  await page2.selectOption("#preset", "default");
+  await page2.click("#load-preset");
+  await page2.waitForSelector("#model-info:not([hidden])", { timeout: 120000 });
+  const secondLoad = await text(page2, "#load-summary");
+  check("second load comes from the browser cache", (await page2.getAttribute("#load-summary", "data-from-cache")) === "true", `first: ${firstLoad} | second: ${secondLoad}`);
+  await screenshot(page2, "11-cached-load");
+  await page2.close();
+
+  // ---- visible errors
+  const errorCase = async (name, files, code, pattern) => {
+    await page.setInputFiles("#file", files);
+    await page.waitForSelector("#error:not([hidden])", { timeout: 60000 });
+    const got = await page.getAttribute("#error", "data-code");
+    const msg = await text(page, "#error");
+    check(`${name}: visible ${code} error`, got === code && pattern.test(msg), msg.replace(/\s+/g, " ").slice(0, 200));
+    await screenshot(page, name);
+    await page.click("#error-close");
+  };
+  const good = readFileSync("www/models/default.gguf");
+  await errorCase("12-malformed-file", { name: "broken.gguf", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a gguf file at all") }, "GGUF_INVALID", /not a valid GGUF/);
+  await errorCase("13-truncated-file", { name: "truncated.gguf", mimeType: "application/octet-stream", buffer: good.subarray(0, 200000) }, "GGUF_INVALID", /not a valid GGUF/);
+  await errorCase("14-unsupported-arch", lfm2File, "UNSUPPORTED_ARCH", /cannot run this architecture/);
+  await setValue(page, "#gpu-budget", 1);
+  await errorCase("15-over-gpu-budget", "www/models/default.gguf", "DEVICE_LIMITS", /does not fit/);
+  await setValue(page, "#gpu-budget", "");
+
+  // ---- no WebGPU
+  const page3 = await ctx.newPage();
+  await page3.addInitScript(() => { delete Object.getPrototypeOf(navigator).gpu; });
+  await page3.goto(`${base}/www/`);
+  await page3.waitForSelector("#error:not([hidden])");
+  check("no WebGPU: visible error on start", (await page3.getAttribute("#error", "data-code")) === "NO_WEBGPU", (await text(page3, "#error")).replace(/\s+/g, " ").slice(0, 160));
+  await screenshot(page3, "16-no-webgpu");
+  await page3.close();
+
+  check("no uncaught page errors", pageErrors.length === 0, pageErrors.join(" | "));
+} catch (e) {
+  check("walk completed", false, String(e?.stack ?? e));
+} finally {
+  writeFileSync(`${outDir}/results.json`, JSON.stringify(results, null, 1));
+  await browser.close();
+}
+console.log(`demo e2e: ${results.length - failed} passed, ${failed} failed (screenshots in ${outDir})`);
+process.exit(failed ? 1 : 0);

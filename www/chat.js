@@ -1,0 +1,101 @@
+// Conversation logic of the demo, on the public API of braid-llm/proxy: rendering a
+// conversation to tokens, bringing a session to exactly those tokens by reusing the longest
+// common prefix (rewind + append, as llama.cpp's server does), and the conversation file.
+
+export function commonPrefix(a, b) {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** The messages the model sees: the system prompt (if any) then the conversation. */
+export function withSystem(system, messages) {
+  const m = messages.map(({ role, content }) => ({ role, content }));
+  return system?.trim() ? [{ role: "system", content: system }, ...m] : m;
+}
+
+/** Token ids of a conversation, with the model's chat template (or a plain fallback). */
+export async function promptTokens(model, messages, addGenerationPrompt = true) {
+  const info = model.info;
+  let text;
+  if (info.hasChatTemplate) {
+    text = await model.applyChatTemplate(messages, { addGenerationPrompt });
+  } else {
+    text = messages.map((m) => `${m.role}: ${m.content}\n`).join("") + (addGenerationPrompt ? "assistant:" : "");
+  }
+  const ids = await model.tokenize(text, { special: true, addBos: true });
+  // Templates that write BOS themselves would get it twice.
+  if (info.bos != null && ids.length > 1 && ids[0] === info.bos && ids[1] === info.bos) ids.shift();
+  return ids;
+}
+
+/**
+ * Make `session` hold exactly `ids`, keeping the longest common prefix of what it holds:
+ * rewind to the prefix (recurrent layers restart from the newest checkpoint at or before it
+ * and recompute the rest) and append what is new.
+ * Resolves to { reused, dropped, recomputed, prefilled, length }.
+ */
+export async function syncSession(session, ids) {
+  const { tokens } = await session.state();
+  const keep = commonPrefix(tokens, ids);
+  let recomputed = 0;
+  if (keep < tokens.length) recomputed = await session.rewind(keep);
+  if (ids.length > keep) await session.append(ids.slice(keep));
+  return { reused: keep, dropped: tokens.length - keep, recomputed, prefilled: ids.length - keep, length: ids.length };
+}
+
+// Conversation file: "BRAIDCHAT" + version byte + u32 (LE) header length + UTF-8 JSON header
+// + the session blob from session.save() (which carries its own model fingerprint and
+// checksum, so a file from another model is refused with STATE_MISMATCH on load).
+const MAGIC = new TextEncoder().encode("BRAIDCHAT");
+const VERSION = 1;
+
+export function encodeChatFile(header, sessionBytes) {
+  const json = new TextEncoder().encode(JSON.stringify({ ...header, version: VERSION }));
+  const out = new Uint8Array(MAGIC.length + 1 + 4 + json.length + sessionBytes.length);
+  out.set(MAGIC, 0);
+  out[MAGIC.length] = VERSION;
+  new DataView(out.buffer).setUint32(MAGIC.length + 1, json.length, true);
+  out.set(json, MAGIC.length + 5);
+  out.set(sessionBytes, MAGIC.length + 5 + json.length);
+  return out;
+}
+
+function badFile(message) {
+  return Object.assign(new Error(message), { code: "BAD_CHAT_FILE" });
+}
+
+export function decodeChatFile(buffer) {
+  const b = new Uint8Array(buffer);
+  if (b.length < MAGIC.length + 5 || MAGIC.some((c, i) => b[i] !== c)) throw badFile("not a Braid conversation file");
+  if (b[MAGIC.length] !== VERSION) throw badFile(`conversation file version ${b[MAGIC.length]} is not supported`);
+  const n = new DataView(b.buffer, b.byteOffset).getUint32(MAGIC.length + 1, true);
+  const start = MAGIC.length + 5;
+  if (start + n > b.length) throw badFile("the conversation file is truncated");
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(b.subarray(start, start + n)));
+  } catch {
+    throw badFile("the conversation file's header is not valid JSON");
+  }
+  const ok = header && typeof header === "object" && Array.isArray(header.messages) &&
+    header.messages.every((m) => m && typeof m.role === "string" && typeof m.content === "string");
+  if (!ok) throw badFile("the conversation file's header has no valid messages");
+  return { header, session: b.slice(start + n) };
+}
+
+export function formatBytes(n) {
+  if (n == null || !isFinite(n)) return "?";
+  const u = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${n >= 100 || i === 0 ? n.toFixed(0) : n.toFixed(1)} ${u[i]}`;
+}
+
+export function formatCount(n) {
+  if (n >= 1e9) return (n / 1e9).toFixed(2) + " B";
+  if (n >= 1e6) return (n / 1e6).toFixed(1) + " M";
+  if (n >= 1e3) return (n / 1e3).toFixed(1) + " k";
+  return String(n);
+}

@@ -168,6 +168,15 @@ export class Session {
    */
   async *generate(opts = {}) {
     this.#check();
+    try {
+      yield* this.#generate(opts);
+    } finally {
+      // The end of a reply is a turn boundary: checkpoint the recurrent state there, so that
+      // a later rewind to it (editing the next message, forking here) recomputes nothing.
+      if (!this.#disposed) await this.#q.run(() => this.#m.checkpoint(this.#id)).catch(() => {});
+    }
+  }
+  async *#generate(opts) {
     const cfg = {
       temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP,
       repeatPenalty: opts.repeatPenalty, presencePenalty: opts.presencePenalty,

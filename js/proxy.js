@@ -105,8 +105,9 @@ class RemoteSession {
     const gen = genIds++;
     const queue = [];
     let wake = null, finished = false, failure = null;
-    // The generate call goes first: an abort sent before it would find nothing to stop.
-    this.#ch.call("generate", { s: this.#h, opts: rest, gen }, (m) => { queue.push(m.event); wake?.(); })
+    // The generate call goes first (an abort sent before it would find nothing to stop), and
+    // says whether the signal is already aborted (then not even one token is generated).
+    this.#ch.call("generate", { s: this.#h, opts: rest, gen, aborted: !!signal?.aborted }, (m) => { queue.push(m.event); wake?.(); })
       .then(() => { finished = true; wake?.(); }, (e) => { failure = e; finished = true; wake?.(); });
     const onAbort = () => this.#ch.call("abort", { gen });
     signal?.addEventListener("abort", onAbort);

@@ -44,8 +44,9 @@ const ops = {
   async save({ s }) { return get(s).save(); },
   disposeSession: ({ s }) => { get(s).dispose(); objects.delete(s); },
   disposeModel: ({ m }) => { get(m).dispose(); objects.delete(m); },
-  async generate({ s, opts, gen }, reply) {
+  async generate({ s, opts, gen, aborted }, reply) {
     const ac = new AbortController();
+    if (aborted) ac.abort();
     aborts.set(gen, ac);
     try {
       for await (const ev of get(s).generate({ ...opts, signal: ac.signal })) reply({ event: ev });

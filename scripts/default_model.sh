@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 recipe="synth --preset demo-granitehybrid --type q8_0 --seed 1 --chat-template"
+stamp="$recipe (preset v2: untied output)"   # change when the preset changes
 mkdir -p www/models
-if [ -f www/models/default.gguf ] && [ "$(cat www/models/default.recipe 2>/dev/null)" = "$recipe" ]; then
+if [ -f www/models/default.gguf ] && [ "$(cat www/models/default.recipe 2>/dev/null)" = "$stamp" ]; then
   exit 0
 fi
 echo "[default model] braid $recipe  (random weights)"
 # shellcheck disable=SC2086
 cargo run -q ${1:-} --bin braid -- $recipe -o www/models/default.gguf.tmp
 mv www/models/default.gguf.tmp www/models/default.gguf
-echo "$recipe" > www/models/default.recipe
+echo "$stamp" > www/models/default.recipe

@@ -30,4 +30,5 @@ check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true,
   "errBadFile": "GGUF_INVALID", "errDisposed": "SESSION_DISPOSED"}'
 check "weight cache e2e" "$(page cache.html)" '{"done": true, "interrupted": "ABORTED", "partial": true,
   "resumeFetches": 1, "sameLogits": true, "secondLoadFetches": 0, "listed": true, "repairFetches": 1,
-  "repairedSame": true, "deleted": true, "empty": true}'
+  "repairedSame": true, "deleted": true, "empty": true, "streamFetches": 1, "streamSame": true, "streamStored": true,
+  "streamSecondFetches": 0, "streamArch": "UNSUPPORTED_ARCH"}'

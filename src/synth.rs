@@ -200,7 +200,9 @@ impl SynthConfig {
             "demo-granitehybrid" => SynthConfig {
                 arch: "granitehybrid".into(), n_embd: 256, n_layer: 6, n_ff: 512, n_vocab: 300, n_head: 4,
                 n_head_kv: 2, head_dim: 64, attn_layers: vec![2, 5], d_inner: 512, d_state: 32, ssm_heads: 8,
-                chat_template: true, ..base
+                // An untied output matrix keeps the random logits flat, so replies are varied
+                // gibberish rather than one token repeated.
+                chat_template: true, tied: false, ..base
             },
             // Small shapes whose rows are multiples of 256, so K-quants apply without fallback.
             "small-llama" => SynthConfig {

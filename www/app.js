@@ -2,7 +2,8 @@
 // Worker) with the weight cache of braid-llm/cache behind it.
 import { loadInWorker } from "../js/proxy.js";
 import {
-  commonPrefix, withSystem, promptTokens, syncSession, encodeChatFile, decodeChatFile, formatBytes, formatCount,
+  commonPrefix, withSystem, renderPrompt, turnTokens, keepAnchors, syncSession, encodeChatFile, decodeChatFile,
+  formatBytes, formatCount,
 } from "./chat.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -17,7 +18,7 @@ const el = (tag, props = {}, ...children) => {
 // LFM2 is listed to show the early, clear refusal (checked at the file's header).
 const HF = "https://huggingface.co";
 const PRESETS = [
-  { id: "default", label: "Built-in default — Granite-4.0-H-shaped, 4.6 MB, random weights (offline)",
+  { id: "default", label: "Built-in default — Granite-4.0-H-shaped, 4.7 MB, random weights (offline)",
     url: "models/default.gguf", random: true, note: "synthetic; made by `braid synth`" },
   { id: "granite-h-350m-q4", label: "IBM Granite-4.0-H-350M · Q4_K_M · ≈212 MB",
     url: `${HF}/ibm-granite/granite-4.0-h-350m-GGUF/resolve/main/granite-4.0-h-350m-Q4_K_M.gguf`, note: "granitehybrid: 28 layers, 4 attention" },
@@ -207,7 +208,7 @@ function showModelInfo() {
     ["Layers", `${info.nLayer} (${kinds})`], ["Tensor types", info.quantTypes.join(", ")],
     ["Weights on GPU", formatBytes(info.gpuBytes)], ["Context", formatCount(info.contextLength) + " tokens"],
     ["Vocabulary", formatCount(info.nVocab)], ["Chat template", info.hasChatTemplate ? "from the file" : "none (plain text)"],
-    ["GPU", info.adapter?.name || info.adapter?.description || "?"],
+    ["GPU", [info.adapter?.name, info.adapter?.driver, info.adapter?.backend].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],
   ];
   $("#model-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: v })]));
   $("#layer-strip").replaceChildren(...layers.map((l, i) => el("span", {
@@ -226,7 +227,7 @@ async function newConversation(fromFile) {
   const session = fromFile?.session ?? (await state.model.createSession());
   const conv = {
     id: state.nextId++, session, messages: fromFile?.messages ?? [],
-    title: fromFile?.title ?? `Chat ${state.nextId - 1}`, memory: null, length: 0, turn: "",
+    title: fromFile?.title ?? `Chat ${state.nextId - 1}`, memory: null, length: 0, turn: "", anchors: [],
   };
   state.convs.push(conv);
   await refreshMemory(conv);
@@ -287,13 +288,18 @@ function messageEl(conv, m, i) {
   }
   const node = el("div", { className: `msg ${m.role}` },
     el("div", { className: "role", textContent: m.role === "user" ? "You" : m.role === "assistant" ? "Model" : m.role }),
-    el("div", { className: "content", textContent: m.content }),
+    el("div", { className: "content", textContent: visible(m.content) }),
     el("div", { className: "meta", textContent: m.meta ?? "" }),
     actions);
   node.dataset.index = i;
   m.el = node;
   return node;
 }
+
+// Control characters other than newline and tab are shown as their Unicode "control
+// pictures" (U+2400…), so that a reply made of them is visible rather than blank space.
+const visible = (t) => t.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g,
+  (c) => String.fromCharCode(c === "\u007f" ? 0x2421 : 0x2400 + c.charCodeAt(0)));
 
 function updateControls() {
   const ready = !!state.model && !!state.active;
@@ -325,9 +331,12 @@ async function respond(conv, what) {
   state.abort = ac;
   const msg = { role: "assistant", content: "", meta: "" };
   try {
-    const ids = await promptTokens(state.model, withSystem($("#system-prompt").value, conv.messages), true);
+    const text = await renderPrompt(state.model, withSystem($("#system-prompt").value, conv.messages), true);
+    const ids = await turnTokens(state.model, conv.session, text, conv.anchors);
     const t0 = performance.now();
     const sync = await syncSession(conv.session, ids);
+    conv.anchors = keepAnchors(conv.anchors, sync.reused);
+    conv.anchors.push({ text, length: ids.length });
     conv.turn = turnText(what, sync, performance.now() - t0);
     conv.lastSync = sync;
     if (state.active === conv) $("#turn-info").textContent = conv.turn;
@@ -335,12 +344,14 @@ async function respond(conv, what) {
     if (state.active === conv) { $("#messages").append(messageEl(conv, msg, conv.messages.length - 1)); }
     let n = 0, finish = "length", queued = false;
     const tGen = performance.now();
+    let finished = false;
     const show = () => {
       queued = false;
+      if (finished) return;
       const secs = (performance.now() - tGen) / 1000;
       msg.meta = `${n} tokens · ${(n / Math.max(secs, 1e-3)).toFixed(1)} tok/s`;
       if (msg.el) {
-        msg.el.querySelector(".content").textContent = msg.content;
+        msg.el.querySelector(".content").textContent = visible(msg.content);
         msg.el.querySelector(".meta").textContent = msg.meta + " · generating…";
         if (state.active === conv) $("#messages").scrollTop = $("#messages").scrollHeight;
       }
@@ -351,10 +362,13 @@ async function respond(conv, what) {
       msg.content += ev.text;
       if (!queued) { queued = true; requestAnimationFrame(show); }
     }
+    finished = true;
     const secs = (performance.now() - tGen) / 1000;
     const why = { stop: "end of turn", length: "max tokens", abort: "stopped" }[finish] ?? finish;
     msg.meta = `${n} tokens · ${(n / Math.max(secs, 1e-3)).toFixed(1)} tok/s · ${why}`;
     msg.finish = finish;
+    // The session now holds the prompt + exactly the generated tokens.
+    conv.anchors.push({ text: text + msg.content, length: ids.length + n });
   } catch (e) {
     msg.meta = `error: ${e.code ?? ""}`;
     showError(e, "Generation");
@@ -409,11 +423,18 @@ async function forkAt(conv, i) {
     const session = await conv.session.fork();
     const messages = conv.messages.slice(0, i + 1).map(({ role, content, meta }) => ({ role, content, meta }));
     const c = await newConversation({ session, messages, title: `${conv.title.slice(0, 30)} ⑂${i + 1}` });
-    // Cut the fork back to the kept messages; everything before is shared copy-on-write.
-    const ids = await promptTokens(state.model, withSystem($("#system-prompt").value, messages), false);
     const { tokens } = await session.state();
-    const keep = commonPrefix(tokens, ids);
-    const recomputed = keep < tokens.length ? await session.rewind(keep) : 0;
+    let keep = tokens.length, recomputed = 0;
+    if (i === conv.messages.length - 1) {
+      c.anchors = keepAnchors(conv.anchors, keep); // the whole conversation: nothing to cut
+    } else {
+      // Cut the fork back to the kept messages; everything before is shared copy-on-write.
+      const text = await renderPrompt(state.model, withSystem($("#system-prompt").value, messages), false);
+      const ids = await turnTokens(state.model, session, text, conv.anchors);
+      keep = commonPrefix(tokens, ids);
+      if (keep < tokens.length) recomputed = await session.rewind(keep);
+      c.anchors = keepAnchors(conv.anchors, keep);
+    }
     c.turn = `Forked “${conv.title}” at message ${i + 1}: ${keep} tokens shared with the original` +
       (keep < tokens.length ? ` · rewound ${tokens.length - keep} (recomputed ${recomputed} from the nearest checkpoint)` : "");
     await refreshMemory(c);
@@ -435,6 +456,7 @@ $("#save-chat").onclick = async () => {
       title: conv.title, savedAt: new Date().toISOString(), system: $("#system-prompt").value,
       messages: conv.messages.map(({ role, content, meta }) => ({ role, content, meta })),
       model: { label: state.meta.label, architecture: info.architecture, parameters: info.parameters },
+      anchors: conv.anchors,
     };
     const blob = new Blob([encodeChatFile(header, bytes)], { type: "application/octet-stream" });
     const a = el("a", { href: URL.createObjectURL(blob), download: `${conv.title.replace(/[^\w.-]+/g, "_").slice(0, 40) || "chat"}.braidchat` });
@@ -456,6 +478,7 @@ $("#load-chat").onchange = async () => {
     const t0 = performance.now();
     const s = await state.model.restoreSession(session);
     const c = await newConversation({ session: s, messages: header.messages, title: header.title || f.name });
+    c.anchors = keepAnchors(Array.isArray(header.anchors) ? header.anchors : [], c.length);
     c.turn = `Loaded “${c.title}” from ${f.name}: ${c.length} tokens of session state restored in ${((performance.now() - t0) / 1000).toFixed(2)} s, nothing recomputed.`;
     if (typeof header.system === "string" && header.system !== $("#system-prompt").value) {
       c.turn += " (It was saved with another system prompt; the next message will recompute from there.)";

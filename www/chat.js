@@ -15,19 +15,45 @@ export function withSystem(system, messages) {
   return system?.trim() ? [{ role: "system", content: system }, ...m] : m;
 }
 
-/** Token ids of a conversation, with the model's chat template (or a plain fallback). */
-export async function promptTokens(model, messages, addGenerationPrompt = true) {
-  const info = model.info;
-  let text;
-  if (info.hasChatTemplate) {
-    text = await model.applyChatTemplate(messages, { addGenerationPrompt });
-  } else {
-    text = messages.map((m) => `${m.role}: ${m.content}\n`).join("") + (addGenerationPrompt ? "assistant:" : "");
-  }
+/** A conversation as text, with the model's chat template (or a plain fallback). */
+export async function renderPrompt(model, messages, addGenerationPrompt = true) {
+  if (model.info.hasChatTemplate) return model.applyChatTemplate(messages, { addGenerationPrompt });
+  return messages.map((m) => `${m.role}: ${m.content}\n`).join("") + (addGenerationPrompt ? "assistant:" : "");
+}
+
+/** Token ids of a whole rendered conversation (BOS as the model asks). */
+export async function tokenizePrompt(model, text) {
+  const bos = model.info.bos;
   const ids = await model.tokenize(text, { special: true, addBos: true });
   // Templates that write BOS themselves would get it twice.
-  if (info.bos != null && ids.length > 1 && ids[0] === info.bos && ids[1] === info.bos) ids.shift();
+  if (bos != null && ids.length > 1 && ids[0] === bos && ids[1] === bos) ids.shift();
   return ids;
+}
+
+/**
+ * The tokens for a turn whose rendered prompt is `text`. Generated replies are kept as the
+ * tokens the model produced, not re-tokenized from their text (which often tokenizes
+ * differently and would force a rewind into the reply). Each anchor { text, length } says
+ * that the session's first `length` tokens are `text` (a previous prompt, or a prompt and
+ * its reply); the longest anchor that `text` extends is used and only the rest is tokenized.
+ */
+export async function turnTokens(model, session, text, anchors = []) {
+  const { tokens } = await session.state();
+  let best = null;
+  for (const a of anchors) {
+    if (a.length <= tokens.length && text.startsWith(a.text) && (!best || a.text.length > best.text.length)) best = a;
+  }
+  if (best) {
+    const delta = text.slice(best.text.length);
+    const more = delta ? await model.tokenize(delta, { special: true, addBos: false }) : [];
+    return tokens.slice(0, best.length).concat(more);
+  }
+  return tokenizePrompt(model, text);
+}
+
+/** Anchors still true after the session kept only its first `kept` tokens (newest 4). */
+export function keepAnchors(anchors, kept) {
+  return (anchors ?? []).filter((a) => a && typeof a.text === "string" && Number.isInteger(a.length) && a.length <= kept).slice(-4);
 }
 
 /**

@@ -329,6 +329,17 @@ impl WasmModel {
         Ok(self.st.insert(child, logits))
     }
 
+    /// Checkpoint session `id`'s recurrent state now, as a turn boundary (generation does
+    /// this when a reply ends, so that a later rewind to there recomputes nothing).
+    pub fn checkpoint(&self, id: u32) -> Result<(), JsValue> {
+        self.st.check()?;
+        let mut map = self.st.sessions.borrow_mut();
+        let slot = map.get_mut(&id).ok_or_else(|| js_error("SESSION_DISPOSED", &format!("session {id} does not exist")))?;
+        let s = slot.session.as_mut().ok_or_else(|| js_error("BAD_ARGUMENT", &format!("session {id} is busy")))?;
+        self.st.model.checkpoint(s);
+        Ok(())
+    }
+
     /// Cut session `id` back to `n` tokens; resolves to the number of tokens recomputed.
     pub fn rewind(&self, id: u32, n: f64) -> Promise {
         let st = self.st.clone();

@@ -40,6 +40,19 @@ try {
   out.repairedSame = JSON.stringify(again) === JSON.stringify(direct);
   out.deleted = await deleteCachedModel("model.gguf");
   out.empty = (await listCachedModels()).length === 0;
+  // stream mode: the body streams from the network while it is stored; the next load is cached
+  const before4 = fetches();
+  const streamed = await logitsOf(await cachedSource("model.gguf", { partBytes: 65536, stream: true }));
+  out.streamFetches = fetches() - before4;
+  out.streamSame = JSON.stringify(streamed) === JSON.stringify(direct);
+  out.streamStored = (await listCachedModels()).some((m) => m.complete && m.url.endsWith("/model.gguf"));
+  const before5 = fetches();
+  await logitsOf(await cachedSource("model.gguf", { stream: true }));
+  out.streamSecondFetches = fetches() - before5;
+  // an unsupported model is refused from the streamed header
+  out.streamArch = await Model.load(await cachedSource("lfm2.gguf", { stream: true })).then(() => "no error", (e) => e.code);
+  await deleteCachedModel("model.gguf");
+  await deleteCachedModel("lfm2.gguf");
   out.done = true;
 } catch (e) {
   out.error = (e.code ?? "") + ": " + (e.message ?? e);

@@ -137,7 +137,8 @@ try {
   await page.locator(".msg.assistant .regen").last().click();
   await turnDone(page, "Regenerate:");
   const regen = await text(page, "#turn-info");
-  check("Regenerate rewinds and reports what was recomputed", /^Regenerate: .*rewound \d+ \(recomputed \d+ from the nearest checkpoint\) · prefilled 0/.test(regen), regen);
+  // The prompt's end is a turn boundary with a checkpoint: nothing is recomputed.
+  check("Regenerate rewinds to the prompt's end and recomputes nothing", /^Regenerate: .*rewound \d+ \(recomputed 0 from the nearest checkpoint\) · prefilled 0/.test(regen), regen);
   check("Regenerate keeps the message count", (await count(page, ".msg")) === before);
   await screenshot(page, "05-regenerated");
 
@@ -148,7 +149,10 @@ try {
   await turnDone(page, "Edit:");
   const edit = await text(page, "#turn-info");
   const m = /(\d+) reused from the session · rewound (\d+) \(recomputed (\d+)/.exec(edit);
-  check("Edit rewinds into the conversation and reports the recomputation", m && Number(m[1]) > 0 && Number(m[2]) > 0, edit);
+  // The newest checkpoint before the edited message is the end of the previous reply: only the
+  // few template tokens between there and the edit are recomputed.
+  check("Edit rewinds into the conversation and recomputes only from the previous reply's end",
+    m && Number(m[1]) > 0 && Number(m[2]) > 0 && Number(m[3]) <= 16, edit);
   check("the edited message replaced the old one", (await page.locator(".msg.user .content").last().textContent()) === "Actually, a short answer.");
   await screenshot(page, "06-edited");
 
@@ -179,7 +183,8 @@ try {
   await turnDone(page, "Forked");
   const fork = await text(page, "#turn-info");
   check("fork at a reply keeps the messages up to it", (await count(page, ".msg")) === 2, `${await count(page, ".msg")} messages`);
-  check("fork reports the shared prefix", /^Forked .* at message 2: \d+ tokens shared/.test(fork), fork);
+  const fm = /^Forked .* at message 2: \d+ tokens shared with the original · rewound \d+ \(recomputed (\d+)/.exec(fork);
+  check("fork shares the prefix and recomputes only past the reply's end", fm && Number(fm[1]) <= 8, fork);
   await page.locator("#conversations li .conv").first().click();
   await page.locator(".msg.user .fork").first().click();
   await page.waitForFunction(() => document.querySelectorAll("#conversations li").length === 4);

@@ -29,6 +29,10 @@ const ops = {
         onProgress: (p) => reply({ progress: cached ? { ...p, via: network ? "network" : "cache" } : p }),
       });
       return { handle: keep(m), info: m.info, fromCache: cached && network === 0 };
+    } catch (e) {
+      // An aborted fetch fails with the browser's AbortError wherever it was: report ABORTED.
+      if (ac.signal.aborted) throw Object.assign(new Error("the load was aborted"), { code: "ABORTED" });
+      throw e;
     } finally { aborts.delete(gen); }
   },
   tokenize: ({ m, text, special, addBos }) => get(m).tokenize(text, { special, addBos }),

@@ -174,7 +174,7 @@ async function loadModel(source, { label, random = false, cache = false }) {
   } catch (e) {
     if (state.loading !== ac) return;
     $("#model-badge").textContent = "no model loaded";
-    if (e.code === "ABORTED") $("#load-summary").textContent = "Loading cancelled.";
+    if (e.code === "ABORTED" || ac.signal.aborted) $("#load-summary").textContent = "Loading cancelled.";
     else { $("#load-summary").textContent = ""; showError(e, `Loading ${label}`); }
   } finally {
     if (state.loading === ac) { state.loading = null; $("#progress").hidden = true; }
@@ -208,7 +208,7 @@ function showModelInfo() {
     ["Layers", `${info.nLayer} (${kinds})`], ["Tensor types", info.quantTypes.join(", ")],
     ["Weights on GPU", formatBytes(info.gpuBytes)], ["Context", formatCount(info.contextLength) + " tokens"],
     ["Vocabulary", formatCount(info.nVocab)], ["Chat template", info.hasChatTemplate ? "from the file" : "none (plain text)"],
-    ["GPU", [info.adapter?.name, info.adapter?.driver, info.adapter?.backend].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],
+    ["GPU", state.adapterName || [info.adapter?.name, info.adapter?.driver].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],
   ];
   $("#model-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: v })]));
   $("#layer-strip").replaceChildren(...layers.map((l, i) => el("span", {
@@ -512,20 +512,25 @@ function renderMemory() {
   const seg = (cls, v, title) => el("span", { className: cls, title, style: `width:${total ? (100 * v) / total : 0}%` });
   const perTok = conv.length ? m.kvUsed / conv.length : 0;
   const rows = [
-    ["k-a", "Attention KV cache", `${formatBytes(m.kv)} allocated, ${formatBytes(m.kvUsed)} used`, `grows with every token (${nAttn} of ${info.nLayer} layers): ${formatBytes(perTok)}/token`],
+    ["k-a", "Attention KV cache", `${formatBytes(m.kv)} · ${formatBytes(m.kvUsed)} used`, `grows with every token: ${formatBytes(perTok)} per token in ${nAttn} of ${info.nLayer} layers`],
     ["k-r", "Recurrent state", formatBytes(m.recurrent), `conv + SSM state of ${nRec} layers: the same size at any length`],
-    ["k-c", "Checkpoints", formatBytes(m.checkpoints), "recurrent-state snapshots that make rewind cheap"],
+    ["k-c", "Checkpoints", formatBytes(m.checkpoints), "recurrent-state snapshots at turn ends, so rewinding is cheap"],
   ];
   const all = state.convs.reduce((a, c) => a + (c.memory ? c.memory.kv + c.memory.recurrent + c.memory.checkpoints : 0), 0);
+  // For comparison: the KV cache if every layer were attention with the same heads.
+  const allAttn = nAttn ? (m.kvUsed / nAttn) * info.nLayer : 0;
   body.replaceChildren(
     el("div", { className: "mem-title", textContent: `“${conv.title}” · ${conv.length} tokens · ${formatBytes(total)}` }),
     el("div", { className: "stack" }, seg("k-a", m.kv, "attention KV"), seg("k-r", m.recurrent, "recurrent state"), seg("k-c", m.checkpoints, "checkpoints")),
-    el("table", { className: "mem" }, ...rows.map(([cls, k, v, note]) => el("tr", {},
-      el("td", {}, el("i", { className: cls }), k), el("td", { className: "num", textContent: v }), el("td", { className: "hint", textContent: note })))),
+    ...rows.map(([cls, k, v, note]) => el("div", { className: "mem-row" },
+      el("i", { className: cls }), el("span", { className: "k", textContent: k }), el("span", { className: "v", textContent: v }),
+      el("div", { className: "mem-note", textContent: note }))),
+    nRec && nAttn ? el("div", { className: "hint compare", textContent:
+      `For comparison: with attention in all ${info.nLayer} layers this conversation's KV cache would be ${formatBytes(allAttn)}, growing ${formatBytes(allAttn / Math.max(conv.length, 1))} per token.` }) : null,
     el("table", { className: "mem all" },
       el("tr", {}, el("th", { textContent: "session" }), el("th", { textContent: "tokens" }), el("th", { textContent: "KV" }), el("th", { textContent: "recurrent" }), el("th", { textContent: "ckpt" })),
       ...state.convs.map((c) => el("tr", { className: c === conv ? "active" : "" },
-        el("td", { textContent: c.title.slice(0, 18) }), el("td", { className: "num", textContent: String(c.length) }),
+        el("td", { textContent: c.title.length > 14 ? c.title.slice(0, 13) + "…" : c.title }), el("td", { className: "num", textContent: String(c.length) }),
         el("td", { className: "num", textContent: formatBytes(c.memory?.kv) }), el("td", { className: "num", textContent: formatBytes(c.memory?.recurrent) }),
         el("td", { className: "num", textContent: formatBytes(c.memory?.checkpoints) })))),
     el("div", { className: "hint", textContent: `All ${state.convs.length} sessions: ${formatBytes(all)} · shared weights: ${formatBytes(info.gpuBytes)} (one copy for every session)` }),
@@ -541,6 +546,8 @@ function renderMemory() {
     try {
       const a = await navigator.gpu.requestAdapter();
       if (!a) showError({ code: "NO_WEBGPU", message: "requestAdapter() found no GPU adapter" });
+      const i = a?.info;
+      if (i) state.adapterName = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(" ");
     } catch (e) {
       showError({ code: "NO_WEBGPU", message: String(e?.message ?? e) });
     }

@@ -6,6 +6,7 @@
 //   node tests/e2e/demo.mjs BASE_URL OUT_DIR LFM2_FILE
 import { createRequire } from "node:module";
 import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { formatBytes } from "../../www/chat.js";
 const require = createRequire(import.meta.url);
 const { chromium } = require("../../target/e2e/node_modules/playwright-core");
 
@@ -160,7 +161,15 @@ try {
   const mem = await text(page, "#memory-body");
   check("memory panel splits attention KV / recurrent state / checkpoints",
     /Attention KV cache/.test(mem) && /Recurrent state/.test(mem) && /Checkpoints/.test(mem), mem.slice(0, 160));
-  const recurrent1 = await page.locator("#memory-body table.mem tr").nth(1).locator("td.num").textContent();
+  const recurrent1 = await page.locator("#memory-body .mem-row").nth(1).locator(".v").textContent();
+  // The figures against the closed forms for the default model (spec §3): attention KV =
+  // tokens × 2 layers × (K + V) × 2 KV heads × 64 × 4 B; recurrent = 4 Mamba2 layers ×
+  // (conv (4 - 1) × (512 + 2 × 32) + SSM 8 heads × 64 × 32) × 4 B = 289792 B.
+  const memToks = Number(/· (\d+) tokens ·/.exec(mem)?.[1]);
+  const kvUsed = /([\d.]+ [KM]?i?B) used/.exec(mem)?.[1];
+  check("KV bytes used = tokens × 2048 B", kvUsed === formatBytes(memToks * 2048), `${memToks} tokens: ${kvUsed}`);
+  check("recurrent state = 289792 B", recurrent1 === formatBytes(289792), recurrent1);
+  await page.locator("#memory").scrollIntoViewIfNeeded();
   await screenshot(page, "07-memory");
 
   // ---- a second conversation; switching back recomputes nothing
@@ -169,7 +178,7 @@ try {
   await page.click("#new-chat");
   await page.waitForFunction(() => document.querySelectorAll("#conversations li").length === 2);
   await sendAndWatch(page, "A different topic.");
-  const recurrent2 = await page.locator("#memory-body table.mem tr").nth(1).locator("td.num").textContent();
+  const recurrent2 = await page.locator("#memory-body .mem-row").nth(1).locator(".v").textContent();
   check("recurrent state is the same size in a shorter conversation", recurrent1 === recurrent2, `${recurrent1} vs ${recurrent2}`);
   await page.locator("#conversations li .conv").first().click();
   check("switching back shows the first conversation", (await count(page, ".msg")) === conv1Msgs);
@@ -246,6 +255,22 @@ try {
   await setValue(page, "#gpu-budget", 1);
   await errorCase("15-over-gpu-budget", "www/models/default.gguf", "DEVICE_LIMITS", /does not fit/);
   await setValue(page, "#gpu-budget", "");
+
+  // ---- progress bars (network throttled to 3 MB/s so the load takes a while), then Cancel
+  const page4 = await openPage();
+  const cdp = await ctx.newCDPSession(page4);
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 5, downloadThroughput: 3e6, uploadThroughput: 3e6 });
+  await page4.fill("#url", `${base}/www/models/default.gguf?throttled`);
+  await page4.click("#url-form button[type=submit]");
+  await page4.waitForFunction(() => /\/s/.test(document.getElementById("dl-text").textContent) &&
+    /\/s/.test(document.getElementById("up-text").textContent), null, { timeout: 60000 });
+  const dl = await text(page4, "#dl-text"), up = await text(page4, "#up-text"), dlLabel = await text(page4, "#dl-label");
+  check("download and GPU-upload bars show bytes, total and speed", /^[\d.]+ [KM]iB \/ 4\.7 MiB [\d.]+ [KM]iB\/s$/.test(dl.trim()) && /^[\d.]+ [KM]iB \/ 4\.7 MiB [\d.]+ [KM]iB\/s$/.test(up.trim()), `${dlLabel}: ${dl} | upload: ${up}`);
+  await screenshot(page4, "17-progress");
+  await page4.click("#cancel-load");
+  await page4.waitForFunction(() => document.getElementById("load-summary").textContent === "Loading cancelled.");
+  check("Cancel stops the load without an error banner", await page4.isHidden("#error") && await page4.isHidden("#model-info"));
+  await page4.close();
 
   // ---- no WebGPU
   const page3 = await ctx.newPage();

@@ -15,6 +15,9 @@ cargo test --target wasm32-unknown-unknown
 echo "== the public JS API end to end (Playwright, headless Chromium)"
 scripts/test_js_api.sh
 
+echo "== the chat demo page end to end (Playwright walk-through; screenshots in target/demo-e2e/)"
+scripts/test_demo.sh
+
 echo "== npm pack → a Vite app installs the tarball and generates text"
 scripts/test_npm_consumer.sh
 

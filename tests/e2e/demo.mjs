@@ -157,6 +157,19 @@ try {
   check("the edited message replaced the old one", (await page.locator(".msg.user .content").last().textContent()) === "Actually, a short answer.");
   await screenshot(page, "06-edited");
 
+  // ---- settings reach the sampler and the prompt: temperature 0 regenerates the same reply,
+  // a system prompt adds its tokens to the prompt
+  await setValue(page, "#temperature", 0);
+  const replyText = () => page.locator(".msg.assistant .content").last().textContent();
+  await page.locator(".msg.assistant .regen").last().click();
+  await turnDone(page, "Regenerate:");
+  const greedyA = await replyText();
+  await page.evaluate(() => { document.getElementById("turn-info").textContent = ""; });
+  await page.locator(".msg.assistant .regen").last().click();
+  await turnDone(page, "Regenerate:");
+  check("temperature 0: Regenerate gives the same reply", greedyA.length > 0 && (await replyText()) === greedyA, JSON.stringify(greedyA.slice(0, 20)));
+  await setValue(page, "#temperature", 0.8);
+
   // ---- memory panel
   const mem = await text(page, "#memory-body");
   check("memory panel splits attention KV / recurrent state / checkpoints",
@@ -177,7 +190,12 @@ try {
   const conv1Tokens = await page.locator("#conversations li").first().locator(".conv-meta").textContent();
   await page.click("#new-chat");
   await page.waitForFunction(() => document.querySelectorAll("#conversations li").length === 2);
+  await setValue(page, "#system-prompt", "You are a terse assistant.");
   await sendAndWatch(page, "A different topic.");
+  const sysTurn = await text(page, "#turn-info");
+  await setValue(page, "#system-prompt", "");
+  // "<|im_start|>system\nYou are a terse assistant.<|endoftext|>\n" + the user turn
+  check("the system prompt is part of the prompt", Number(/Send: (\d+) tokens/.exec(sysTurn)?.[1]) > 40, sysTurn);
   const recurrent2 = await page.locator("#memory-body .mem-row").nth(1).locator(".v").textContent();
   check("recurrent state is the same size in a shorter conversation", recurrent1 === recurrent2, `${recurrent1} vs ${recurrent2}`);
   await page.locator("#conversations li .conv").first().click();
@@ -256,17 +274,34 @@ try {
   await errorCase("15-over-gpu-budget", "www/models/default.gguf", "DEVICE_LIMITS", /does not fit/);
   await setValue(page, "#gpu-budget", "");
 
-  // ---- progress bars (network throttled to 3 MB/s so the load takes a while), then Cancel
+  // ---- progress bars with the network throttled to 3 MB/s; the second load of the same URL
+  // comes from the browser cache and is much faster; Cancel
   const page4 = await openPage();
   const cdp = await ctx.newCDPSession(page4);
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 5, downloadThroughput: 3e6, uploadThroughput: 3e6 });
-  await page4.fill("#url", `${base}/www/models/default.gguf?throttled`);
+  const slowLoad = async (url, shot) => {
+    await page4.fill("#url", url);
+    const t0 = Date.now();
+    await page4.click("#url-form button[type=submit]");
+    if (shot) {
+      await page4.waitForFunction(() => /\/s/.test(document.getElementById("dl-text").textContent) &&
+        /\/s/.test(document.getElementById("up-text").textContent), null, { timeout: 60000 });
+      const dl = await text(page4, "#dl-text"), up = await text(page4, "#up-text"), dlLabel = await text(page4, "#dl-label");
+      const re = /^[\d.]+ [KM]iB \/ 4\.7 MiB [\d.]+ [KM]iB\/s$/;
+      check("download and GPU-upload bars show bytes, total and speed", re.test(dl.trim()) && re.test(up.trim()), `${dlLabel}: ${dl} | upload: ${up}`);
+      await screenshot(page4, shot);
+    }
+    await page4.waitForSelector("#model-info:not([hidden])", { timeout: 120000 });
+    return { ms: Date.now() - t0, summary: await text(page4, "#load-summary"), cached: await page4.getAttribute("#load-summary", "data-from-cache") };
+  };
+  const slow1 = await slowLoad(`${base}/www/models/default.gguf?throttled`, "17-progress");
+  const slow2 = await slowLoad(`${base}/www/models/default.gguf?throttled`, null);
+  check("second load is from the cache and visibly faster", slow1.cached === "false" && slow2.cached === "true" && slow2.ms * 3 < slow1.ms,
+    `first ${slow1.ms} ms (${slow1.summary}) | second ${slow2.ms} ms (${slow2.summary})`);
+  await screenshot(page4, "18-second-load-from-cache");
+  await page4.fill("#url", `${base}/www/models/default.gguf?cancelled`);
   await page4.click("#url-form button[type=submit]");
-  await page4.waitForFunction(() => /\/s/.test(document.getElementById("dl-text").textContent) &&
-    /\/s/.test(document.getElementById("up-text").textContent), null, { timeout: 60000 });
-  const dl = await text(page4, "#dl-text"), up = await text(page4, "#up-text"), dlLabel = await text(page4, "#dl-label");
-  check("download and GPU-upload bars show bytes, total and speed", /^[\d.]+ [KM]iB \/ 4\.7 MiB [\d.]+ [KM]iB\/s$/.test(dl.trim()) && /^[\d.]+ [KM]iB \/ 4\.7 MiB [\d.]+ [KM]iB\/s$/.test(up.trim()), `${dlLabel}: ${dl} | upload: ${up}`);
-  await screenshot(page4, "17-progress");
+  await page4.waitForFunction(() => /\/s/.test(document.getElementById("dl-text").textContent), null, { timeout: 60000 });
   await page4.click("#cancel-load");
   await page4.waitForFunction(() => document.getElementById("load-summary").textContent === "Loading cancelled.");
   check("Cancel stops the load without an error banner", await page4.isHidden("#error") && await page4.isHidden("#model-info"));

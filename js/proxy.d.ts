@@ -1,0 +1,33 @@
+// Types of braid-llm/proxy: the engine in a Web Worker. Everything is asynchronous here.
+import type { ChatMessage, GenerateEvent, GenerateOptions, LoadOptions, Memory, ModelInfo, Progress, Source } from "./index.js";
+
+export interface WorkerLoadOptions extends LoadOptions {
+  /** Keep a URL's bytes in the Cache API (braid-llm/cache) as they stream to the GPU. */
+  cache?: boolean;
+  /** Use this worker instead of starting `braid-llm/worker`. */
+  worker?: Worker;
+  onProgress?: (p: Progress) => void;
+}
+export interface SessionState { length: number; tokens: number[]; memory: Memory }
+export declare class RemoteSession {
+  append(input: string | number[] | Uint32Array): Promise<void>;
+  generate(opts?: GenerateOptions): AsyncGenerator<GenerateEvent>;
+  logits(): Promise<Float32Array>;
+  state(): Promise<SessionState>;
+  fork(): Promise<RemoteSession>;
+  rewind(n: number): Promise<number>;
+  save(): Promise<Uint8Array>;
+  dispose(): Promise<void>;
+}
+export declare class RemoteModel {
+  readonly info: ModelInfo;
+  /** true when every byte came from the browser cache (no network). */
+  fromCache: boolean;
+  tokenize(text: string, opts?: { special?: boolean; addBos?: boolean }): Promise<number[]>;
+  detokenize(ids: number[] | Uint32Array): Promise<string>;
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): Promise<string>;
+  createSession(): Promise<RemoteSession>;
+  restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<RemoteSession>;
+  dispose(): Promise<void>;
+}
+export declare function loadInWorker(source: Source | File, options?: WorkerLoadOptions): Promise<RemoteModel>;

@@ -120,7 +120,13 @@ async function begin(cache, url, m, { signal, partBytes }) {
   const PART_ = m.partBytes;
   let offset = m.parts.reduce((a, p) => a + p.bytes, 0);
   const headers = offset > 0 ? { range: `bytes=${offset}-` } : {};
-  const resp = await fetch(url, { headers, signal });
+  let resp;
+  try {
+    resp = await fetch(url, { headers, signal });
+  } catch (e) {
+    if (signal?.aborted) throw error("ABORTED", "download aborted (resumable)");
+    throw error("GGUF_INVALID", `download failed: ${e?.message ?? e} (offline, or the server does not allow cross-origin requests?)`);
+  }
   if (!resp.ok) throw error("GGUF_INVALID", `download failed: HTTP ${resp.status}`);
   const etag = resp.headers.get("etag");
   let skip = 0;

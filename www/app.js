@@ -57,7 +57,10 @@ const state = {
 // ---------- errors: always on the page, never only in the console
 function showError(e, context = "") {
   const code = e?.code ?? "ERROR";
-  const [title, hint] = ERRORS[code] ?? ["Something went wrong", ""];
+  let [title, hint] = ERRORS[code] ?? ["Something went wrong", ""];
+  if (/download failed|Failed to fetch|NetworkError/i.test(e?.message ?? "")) {
+    [title, hint] = ["The download failed", "Check the URL and the connection; the server must allow cross-origin requests (CORS)."];
+  }
   $("#error-title").textContent = context ? `${context}: ${title}` : title;
   $("#error-code").textContent = code;
   $("#error-text").textContent = [e?.message ?? String(e), hint].filter(Boolean).join(" — ");
@@ -371,7 +374,8 @@ async function respond(conv, what) {
     conv.anchors.push({ text: text + msg.content, length: ids.length + n });
   } catch (e) {
     msg.meta = `error: ${e.code ?? ""}`;
-    showError(e, "Generation");
+    // A conversation closed (or a model replaced) mid-reply is not an error to report.
+    if (state.convs.includes(conv)) showError(e, "Generation");
   } finally {
     state.busy = false;
     state.abort = null;

@@ -270,6 +270,13 @@ try {
   await errorCase("12-malformed-file", { name: "broken.gguf", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a gguf file at all") }, "GGUF_INVALID", /not a valid GGUF/);
   await errorCase("13-truncated-file", { name: "truncated.gguf", mimeType: "application/octet-stream", buffer: good.subarray(0, 200000) }, "GGUF_INVALID", /not a valid GGUF/);
   await errorCase("14-unsupported-arch", lfm2File, "UNSUPPORTED_ARCH", /cannot run this architecture/);
+  await page.fill("#url", `${base}/www/models/no-such-model.gguf`);
+  await page.click("#url-form button[type=submit]");
+  await page.waitForSelector("#error:not([hidden])", { timeout: 60000 });
+  check("a URL that does not exist: visible download error", /The download failed.*HTTP 404/.test((await text(page, "#error")).replace(/\s+/g, " ")),
+    (await text(page, "#error")).replace(/\s+/g, " ").slice(0, 160));
+  await screenshot(page, "14b-download-failed");
+  await page.click("#error-close");
   await setValue(page, "#gpu-budget", 1);
   await errorCase("15-over-gpu-budget", "www/models/default.gguf", "DEVICE_LIMITS", /does not fit/);
   await setValue(page, "#gpu-budget", "");

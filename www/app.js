@@ -1,6 +1,7 @@
 // The Braid chat demo. Uses only the public package API: braid-llm/proxy (the engine in a Web
 // Worker) with the weight cache of braid-llm/cache behind it.
 import { loadInWorker } from "../js/proxy.js";
+import { listCachedModels, deleteCachedModel } from "../js/cache.js";
 import {
   commonPrefix, withSystem, renderPrompt, turnTokens, keepAnchors, syncSession, encodeChatFile, decodeChatFile,
   formatBytes, formatCount,
@@ -93,6 +94,26 @@ function genOptions(signal) {
   };
 }
 
+// ---------- the browser's weight cache
+async function showCache() {
+  try {
+    const list = await listCachedModels();
+    const bytes = list.reduce((a, m) => a + m.bytesCached, 0);
+    const partial = list.filter((m) => !m.complete).length;
+    $("#cache-info").textContent = list.length
+      ? `Browser cache: ${list.length} model file${list.length > 1 ? "s" : ""}, ${formatBytes(bytes)}${partial ? ` (${partial} partial, resumable)` : ""}`
+      : "Browser cache: empty";
+    $("#clear-cache").hidden = !list.length;
+  } catch {
+    $("#cache-info").textContent = "Browser cache: not available here";
+    $("#clear-cache").hidden = true;
+  }
+}
+$("#clear-cache").onclick = async () => {
+  for (const m of await listCachedModels()) await deleteCachedModel(m.url);
+  await showCache();
+};
+
 // ---------- model loading
 for (const p of PRESETS) $("#preset").append(el("option", { value: p.id, textContent: p.label }));
 const presetNote = () => { $("#preset-note").textContent = PRESETS.find((p) => p.id === $("#preset").value)?.note ?? ""; };
@@ -181,6 +202,7 @@ async function loadModel(source, { label, random = false, cache = false }) {
     else { $("#load-summary").textContent = ""; showError(e, `Loading ${label}`); }
   } finally {
     if (state.loading === ac) { state.loading = null; $("#progress").hidden = true; }
+    showCache();
   }
 }
 
@@ -525,6 +547,7 @@ function renderMemory() {
   const allAttn = nAttn ? (m.kvUsed / nAttn) * info.nLayer : 0;
   body.replaceChildren(
     el("div", { className: "mem-title", textContent: `“${conv.title}” · ${conv.length} tokens · ${formatBytes(total)}` }),
+    el("div", { className: "hint", textContent: `context: ${conv.length} of ${formatCount(info.contextLength)} tokens used` }),
     el("div", { className: "stack" }, seg("k-a", m.kv, "attention KV"), seg("k-r", m.recurrent, "recurrent state"), seg("k-c", m.checkpoints, "checkpoints")),
     ...rows.map(([cls, k, v, note]) => el("div", { className: "mem-row" },
       el("i", { className: cls }), el("span", { className: "k", textContent: k }), el("span", { className: "v", textContent: v }),
@@ -544,6 +567,7 @@ function renderMemory() {
 // ---------- start
 (async () => {
   updateControls();
+  showCache();
   if (!navigator.gpu) {
     showError({ code: "NO_WEBGPU", message: "navigator.gpu is missing" });
   } else {

@@ -312,6 +312,14 @@ try {
   await page4.click("#cancel-load");
   await page4.waitForFunction(() => document.getElementById("load-summary").textContent === "Loading cancelled.");
   check("Cancel stops the load without an error banner", await page4.isHidden("#error") && await page4.isHidden("#model-info"));
+  // the cache holds default.gguf under two URLs (the cancelled download stopped before its
+  // first 16 MiB part, so nothing of it was kept)
+  await page4.waitForFunction(() => /^Browser cache: \d/.test(document.getElementById("cache-info").textContent));
+  const cacheInfo = await text(page4, "#cache-info");
+  check("the page lists the browser cache", cacheInfo === "Browser cache: 2 model files, 9.4 MiB", cacheInfo);
+  await page4.click("#clear-cache");
+  await page4.waitForFunction(() => document.getElementById("cache-info").textContent === "Browser cache: empty");
+  check("clear empties the browser cache", true);
   await page4.close();
 
   // ---- no WebGPU

@@ -151,11 +151,13 @@ async function loadModel(source, { label, random = false, cache = false }) {
   if (state.busy) state.abort?.abort();
   hideError();
   state.loading?.abort();
-  await closeModel();
+  const closed = await closeModel();
   const ac = new AbortController();
   state.loading = ac;
   $("#progress").hidden = false;
   $("#load-summary").textContent = `Loading ${label}…`;
+  // Sessions belong to their model: loading another one ends them (Save… keeps one).
+  if (closed) $("#turn-info").textContent = `Closed ${closed} conversation${closed > 1 ? "s" : ""} of the previous model.`;
   $("#model-badge").textContent = `loading ${label}…`;
   setBar("dl", 0, null, performance.now(), typeof source === "string" ? "Download" : "Read file");
   setBar("up", 0, null, performance.now());
@@ -207,8 +209,10 @@ async function loadModel(source, { label, random = false, cache = false }) {
 }
 
 async function closeModel() {
-  if (!state.model) return;
+  $("#turn-info").textContent = "";
+  if (!state.model) return 0;
   const m = state.model;
+  const closed = state.convs.filter((c) => c.length).length;
   state.model = null;
   state.convs = [];
   state.active = null;
@@ -218,6 +222,7 @@ async function closeModel() {
   $("#model-info").hidden = true;
   updateControls();
   try { await m.dispose(); } catch { /* the worker is gone either way */ }
+  return closed;
 }
 
 function showModelInfo() {

@@ -299,7 +299,9 @@ async function closeConversation(c) {
 
 function renderMessages() {
   const conv = state.active;
-  $("#empty").hidden = !!(conv && conv.messages.length) || !!state.model;
+  $("#empty").hidden = !!(conv && conv.messages.length);
+  $("#empty-load").hidden = !!state.model;
+  $("#empty-chat").hidden = !state.model;
   const box = $("#messages");
   if (!conv) { box.replaceChildren(); return; }
   box.replaceChildren(...conv.messages.map((m, i) => messageEl(conv, m, i)));

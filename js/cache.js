@@ -41,7 +41,11 @@ async function writeManifest(cache, url, m) {
  * the rest is downloaded), and if the consumer cancels the body, what arrived stays cached
  * and the next call resumes from there.
  */
-export async function cachedSource(url, { onProgress, signal, partBytes, stream = false } = {}) {
+export async function cachedSource(url, opts = {}) {
+  return cachedSourceTry(url, opts, 0);
+}
+
+async function cachedSourceTry(url, { onProgress, signal, partBytes, stream = false }, attempt) {
   url = new URL(url, typeof location !== "undefined" ? location.href : undefined).href;
   const cache = await caches.open(CACHE);
   let m = await readManifest(cache, url);
@@ -52,7 +56,12 @@ export async function cachedSource(url, { onProgress, signal, partBytes, stream 
     await d.pump(onProgress);
     m = d.m;
     m = await verify(cache, url, m);
-    if (!m.complete) return cachedSource(url, { onProgress, signal, partBytes, stream });
+    if (!m.complete) {
+      // A part failed verification right after it was stored: try once more, then give up
+      // (a browser that keeps dropping what it stores would otherwise download forever).
+      if (attempt > 0) throw error("CACHE_FAILED", "the browser cache does not keep the parts it is given (storage full or evicted?)");
+      return cachedSourceTry(url, { onProgress, signal, partBytes, stream }, attempt + 1);
+    }
   }
   let i = 0;
   const body = new ReadableStream({
@@ -139,14 +148,22 @@ async function begin(cache, url, m, { signal, partBytes }) {
   m.etag = etag;
   const pump = async (onProgress, onChunk) => {
     const reader = resp.body.getReader();
-    let buf = new Uint8Array(PART_), fill = 0, loaded = offset, done = false;
+    let buf = new Uint8Array(PART_), fill = 0, loaded = offset, done = false, storing = true;
     const flush = async () => {
-      if (!fill) return;
+      if (!fill || !storing) { fill = 0; return; }
       const part = buf.slice(0, fill);
-      await cache.put(partKey(url, m.parts.length), new Response(part));
-      m.parts.push({ bytes: fill, sha256: await sha256(part) });
-      await writeManifest(cache, url, m);
       fill = 0;
+      try {
+        await cache.put(partKey(url, m.parts.length), new Response(part));
+        m.parts.push({ bytes: part.length, sha256: await sha256(part) });
+        await writeManifest(cache, url, m);
+      } catch (e) {
+        // Storage full (QuotaExceededError) or the cache is unavailable. Streaming to a
+        // consumer goes on without storing (what was stored stays, resumable); a plain
+        // download has nothing to hand on.
+        if (!onChunk) throw error("CACHE_FAILED", `the browser cache refused a part: ${e?.message ?? e}`);
+        storing = false;
+      }
     };
     try {
       for (;;) {
@@ -168,8 +185,10 @@ async function begin(cache, url, m, { signal, partBytes }) {
       done = true;
       await flush();
       m.size ??= loaded;
-      m.complete = true;
-      await writeManifest(cache, url, m);
+      if (storing) {
+        m.complete = true;
+        await writeManifest(cache, url, m).catch(() => {});
+      }
     } finally {
       if (!done) reader.cancel().catch(() => {});
     }

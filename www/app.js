@@ -47,6 +47,7 @@ const ERRORS = {
   STATE_MISMATCH: ["This conversation belongs to another model",
     "A saved conversation opens only with the model (the same file) it was saved with."],
   BAD_CHAT_FILE: ["Not a Braid conversation file", "Open a file made with Save…"],
+  CACHE_FAILED: ["The browser cache could not keep the model", "Clear the browser cache under Model, or load without “keep downloads in the browser cache”."],
   SESSION_DISPOSED: ["The conversation is closed", ""],
   BAD_ARGUMENT: ["Invalid request", ""],
 };
@@ -189,7 +190,7 @@ async function loadModel(source, { label, random = false, cache = false }) {
     const secs = (performance.now() - t0) / 1000;
     if (state.loading !== ac) { model.dispose(); return; }
     state.model = model;
-    state.meta = { label, random, secs, bytes, fromCache: !!model.fromCache, cache };
+    state.meta = { label, random };
     const how = model.fromCache ? "from the browser cache (no network)" : cache ? "downloaded and cached" :
       typeof source === "string" ? "downloaded" : "read from the file";
     $("#load-summary").textContent = `Loaded ${formatBytes(bytes)} in ${secs.toFixed(2)} s — ${how}` +
@@ -370,7 +371,6 @@ async function respond(conv, what) {
     conv.anchors = keepAnchors(conv.anchors, sync.reused);
     conv.anchors.push({ text, length: ids.length });
     conv.turn = turnText(what, sync, performance.now() - t0);
-    conv.lastSync = sync;
     if (state.active === conv) $("#turn-info").textContent = conv.turn;
     conv.messages.push(msg);
     if (state.active === conv) { $("#messages").append(messageEl(conv, msg, conv.messages.length - 1)); }
@@ -398,7 +398,6 @@ async function respond(conv, what) {
     const secs = (performance.now() - tGen) / 1000;
     const why = { stop: "end of turn", length: "max tokens", abort: "stopped" }[finish] ?? finish;
     msg.meta = `${n} tokens · ${(n / Math.max(secs, 1e-3)).toFixed(1)} tok/s · ${why}`;
-    msg.finish = finish;
     // The session now holds the prompt + exactly the generated tokens.
     conv.anchors.push({ text: text + msg.content, length: ids.length + n });
   } catch (e) {

@@ -39,9 +39,16 @@ pub struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     part_limit: std::cell::Cell<u64>,
+    /// Free scratch buffers by size (see [`GpuContext::take_scratch`]).
+    scratch: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
     kernels: std::cell::Cell<Option<MatKernel>>,
     chunked_scan: std::cell::Cell<Option<bool>>,
 }
+
+/// Scratch buffers up to this size are pooled between submissions.
+pub const SCRATCH_POOL_MAX_BYTES: u64 = 1 << 20;
+/// Pooled scratch buffers kept per size.
+pub const SCRATCH_KEEP: usize = 64;
 
 /// Which matrix kernel family to use (chosen per adapter; tests force each one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +150,7 @@ impl GpuContext {
             errors,
             lost,
             part_limit: std::cell::Cell::new(u64::MAX),
+            scratch: RefCell::new(HashMap::new()),
             kernels: std::cell::Cell::new(None),
             chunked_scan: std::cell::Cell::new(None),
         })
@@ -231,6 +239,37 @@ impl GpuContext {
     }
 
     /// A compute pipeline for `entry` of the shader `name` (its WGSL `source`), created once.
+    /// A storage buffer of `bytes` (a multiple of 16) for intermediate results of one
+    /// submission, from the pool of buffers returned by [`GpuContext::give_scratch`]
+    /// (uninitialised: the kernels write before they read). Decode steps reuse the same few
+    /// dozen small buffers instead of creating them for every token.
+    pub fn take_scratch(&self, bytes: u64) -> wgpu::Buffer {
+        if let Some(b) = self.scratch.borrow_mut().get_mut(&bytes).and_then(Vec::pop) {
+            return b;
+        }
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("scratch"),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Return scratch buffers once the submission that uses them is queued (later
+    /// submissions run after it, so they may reuse them). Only small buffers are kept
+    /// (prefill-sized ones are freed): at most [`SCRATCH_KEEP`] of each size.
+    pub fn give_scratch(&self, bufs: impl IntoIterator<Item = wgpu::Buffer>) {
+        let mut pool = self.scratch.borrow_mut();
+        for b in bufs {
+            if b.size() <= SCRATCH_POOL_MAX_BYTES {
+                let v = pool.entry(b.size()).or_default();
+                if v.len() < SCRATCH_KEEP {
+                    v.push(b);
+                }
+            }
+        }
+    }
+
     pub fn pipeline(&self, name: &'static str, source: &dyn Fn() -> String, entry: &'static str) -> Rc<wgpu::ComputePipeline> {
         if let Some(p) = self.pipelines.borrow().get(&(name, entry)) {
             return p.clone();

@@ -110,23 +110,32 @@ impl Shader {
 
 struct Recorded {
     pipeline: Rc<wgpu::ComputePipeline>,
-    bind: wgpu::BindGroup,
+    bufs: Vec<(u32, wgpu::Buffer)>,
+    /// Binding, byte offset and size of the parameters in the submission's uniform buffer.
+    params: (u32, u64, u64),
     groups: (u32, u32, u32),
 }
 
+/// Records the dispatches of one submission. Their parameters go into one uniform buffer
+/// (at aligned offsets) and their bind groups are made at submit; scratch buffers taken with
+/// [`Recorder::scratch`] go back to the device's pool after the submit.
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
     list: Vec<Recorded>,
-}
-
-/// A buffer range to bind.
-pub fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-    b.as_entire_binding()
+    params: Vec<u32>,
+    held: Vec<wgpu::Buffer>,
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext) -> Recorder<'a> {
-        Recorder { ctx, list: vec![] }
+        Recorder { ctx, list: vec![], params: vec![], held: vec![] }
+    }
+
+    /// A storage buffer of `n` f32 for this submission only (pooled between submissions).
+    pub fn scratch(&mut self, n: u64) -> wgpu::Buffer {
+        let b = self.ctx.take_scratch((n.max(1) * 4).next_multiple_of(16));
+        self.held.push(b.clone());
+        b
     }
 
     /// Record `entry` of `shader` with `bufs` at bindings 0.. in order, and `params` as a
@@ -142,23 +151,16 @@ impl<'a> Recorder<'a> {
     ) {
         let src = move || shader.source();
         let pipeline = self.ctx.pipeline(shader.name(), &src, entry);
-        // Uniform structs are sized in multiples of 16 bytes.
-        let mut params = params.to_vec();
-        params.resize(params.len().div_ceil(4) * 4, 0);
-        let ubuf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(entry),
-            contents: bytemuck::cast_slice(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries: Vec<wgpu::BindGroupEntry> =
-            bufs.iter().map(|(b, buf)| wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() }).collect();
-        entries.push(wgpu::BindGroupEntry { binding: param_binding, resource: ubuf.as_entire_binding() });
-        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(entry),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        self.list.push(Recorded { pipeline, bind, groups });
+        // Each dispatch's parameters start at an offset the device allows for uniform
+        // bindings; uniform structs are sized in multiples of 16 bytes.
+        let align = (self.ctx.limits.min_uniform_buffer_offset_alignment as usize / 4).max(4);
+        self.params.resize(self.params.len().next_multiple_of(align), 0);
+        let offset = self.params.len() as u64 * 4;
+        let size = params.len().div_ceil(4) * 4;
+        self.params.extend_from_slice(params);
+        self.params.resize(offset as usize / 4 + size, 0);
+        let bufs = bufs.iter().map(|(b, buf)| (*b, (*buf).clone())).collect();
+        self.list.push(Recorded { pipeline, bufs, params: (param_binding, offset, size as u64 * 4), groups });
     }
 
     /// Workgroups for `n` invocations of 64 as a 2-D grid, and the x count to pass to the shader.
@@ -237,15 +239,44 @@ impl<'a> Recorder<'a> {
 
     /// Encode everything into one compute pass and submit.
     pub fn submit(self) {
-        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        let ctx = self.ctx;
+        if self.params.is_empty() {
+            ctx.give_scratch(self.held);
+            return;
+        }
+        let ubuf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("dispatch params"),
+            contents: bytemuck::cast_slice(&self.params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let binds: Vec<wgpu::BindGroup> = self
+            .list
+            .iter()
+            .map(|r| {
+                let (binding, offset, size) = r.params;
+                let mut entries: Vec<wgpu::BindGroupEntry> =
+                    r.bufs.iter().map(|(b, buf)| wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() }).collect();
+                entries.push(wgpu::BindGroupEntry {
+                    binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &ubuf, offset, size: wgpu::BufferSize::new(size) }),
+                });
+                ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &r.pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                })
+            })
+            .collect();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            for r in &self.list {
+            for (r, bind) in self.list.iter().zip(&binds) {
                 pass.set_pipeline(&r.pipeline);
-                pass.set_bind_group(0, &r.bind, &[]);
+                pass.set_bind_group(0, bind, &[]);
                 pass.dispatch_workgroups(r.groups.0, r.groups.1, r.groups.2);
             }
         }
-        self.ctx.queue.submit([enc.finish()]);
+        ctx.queue.submit([enc.finish()]);
+        ctx.give_scratch(self.held);
     }
 }

@@ -359,10 +359,10 @@ impl GpuModel {
             n_seqs: b.seqs.len() as u32,
             single_slot: if b.seqs.len() == 1 { Some(b.seqs[0][2]) } else { None },
         };
-        let x = f32_buf(ctx, "x", (n * e) as u64);
-        let h = f32_buf(ctx, "h", (n * e) as u64);
         let pools = self.pools.borrow();
         let mut r = Recorder::new(ctx);
+        let x = r.scratch((n * e) as u64);
+        let h = r.scratch((n * e) as u64);
         let alpha = |v: f32| if v != 0.0 { v } else { 1.0 };
 
         // ---- token embeddings (× embedding_scale for Granite)
@@ -381,8 +381,8 @@ impl GpuModel {
             if let Some(f) = &lw.ffn {
                 self.norm(&mut r, &x, 0, f.norm, &h, n);
                 let ff = hp.n_ff;
-                let g = f32_buf(ctx, "gate", (n * ff) as u64);
-                let u = f32_buf(ctx, "up", (n * ff) as u64);
+                let g = r.scratch((n * ff) as u64);
+                let u = r.scratch((n * ff) as u64);
                 r.matmul(self.t(f.gate), &h, 0, e, &g, 0, ff, n, 1.0, false);
                 r.matmul(self.t(f.up), &h, 0, e, &u, 0, ff, n, 1.0, false);
                 self.elementwise(&mut r, "silu_mul", &g, &u, n * ff, 1.0);
@@ -448,13 +448,12 @@ impl GpuModel {
     #[allow(clippy::too_many_arguments)]
     fn attention(&self, r: &mut Recorder, pools: &Pools, b: &BatchBuffers, il: usize, a: &AttnWeights, h: &wgpu::Buffer, x: &wgpu::Buffer, n: u32) {
         let hp = &self.hp;
-        let ctx = r.ctx;
         let (e, hd, nh, nkv) = (hp.n_embd, hp.head_dim, hp.n_head, hp.n_head_kv[il]);
         let (q_dim, kv_dim) = (nh * hd, nkv * hd);
         let Some((kp, vp)) = &pools.kv[il] else { return };
-        let q = f32_buf(ctx, "q", (n * q_dim) as u64);
-        let k = f32_buf(ctx, "k", (n * kv_dim) as u64);
-        let v = f32_buf(ctx, "v", (n * kv_dim) as u64);
+        let q = r.scratch((n * q_dim) as u64);
+        let k = r.scratch((n * kv_dim) as u64);
+        let v = r.scratch((n * kv_dim) as u64);
         r.matmul(self.t(a.wq), h, 0, e, &q, 0, q_dim, n, 1.0, false);
         r.matmul(self.t(a.wk), h, 0, e, &k, 0, kv_dim, n, 1.0, false);
         r.matmul(self.t(a.wv), h, 0, e, &v, 0, kv_dim, n, 1.0, false);
@@ -469,7 +468,7 @@ impl GpuModel {
         let p = [n, nh, nkv, hd, KV_BLOCK, q_dim, kv_dim, q_dim, hp.kq_scale().to_bits()];
         let (gx, gy) = r.grid((n * kv_dim) as u64);
         r.dispatch(Shader::Attention, "kv_store", &[(5, &b.meta), (6, &b.tables), (7, &k), (8, &v), (9, kp), (10, vp)], &p, 4, (gx, gy, 1));
-        let att = f32_buf(ctx, "attn out", (n * q_dim) as u64);
+        let att = r.scratch((n * q_dim) as u64);
         r.dispatch(Shader::Attention, "attention", &[(0, &q), (1, kp), (2, vp), (3, &att), (5, &b.meta), (6, &b.tables)], &p, 4, (nh, n, 1));
         let rs = if hp.residual_scale != 0.0 { hp.residual_scale } else { 1.0 };
         r.matmul(self.t(a.wo), &att, 0, q_dim, x, 0, e, n, rs, true);
@@ -485,10 +484,10 @@ impl GpuModel {
         let (Some(conv_state), Some(ssm_state)) = (&pools.conv[il], &pools.ssm[il]) else { return };
         let e = hp.n_embd;
         let dip = p.d_in_proj();
-        let zx = f32_buf(ctx, "zxbcdt", (n * dip) as u64);
+        let zx = r.scratch((n * dip) as u64);
         r.matmul(self.t(m.ssm_in), h, 0, e, &zx, 0, dip, n, 1.0, false);
-        let xbc = f32_buf(ctx, "xbc", (n * p.conv_dim()) as u64);
-        let y = f32_buf(ctx, "ssm y", (n * p.d_inner) as u64);
+        let xbc = r.scratch((n * p.conv_dim()) as u64);
+        let y = r.scratch((n * p.d_inner) as u64);
         let params = [n, p.d_inner, p.d_state, p.n_head, p.n_group, p.d_conv, dip, m.conv1d_b.is_some() as u32];
         let conv_w = self.vec_buf(m.conv1d);
         let bias = m.conv1d_b.map_or(conv_w, |b| self.vec_buf(b));
@@ -504,8 +503,8 @@ impl GpuModel {
         if let (true, Some(slot)) = (ctx.use_chunked_scan(n), b.single_slot) {
             const Q: u32 = 32;
             let chunks = n.div_ceil(Q);
-            let ds = f32_buf(ctx, "ssd chunk states", chunks as u64 * p.d_inner as u64 * p.d_state as u64);
-            let decay = f32_buf(ctx, "ssd decay", (chunks * p.n_head) as u64);
+            let ds = r.scratch(chunks as u64 * p.d_inner as u64 * p.d_state as u64);
+            let decay = r.scratch((chunks * p.n_head) as u64);
             let sp = [n, p.d_inner, p.d_state, p.n_head, p.n_group, dip, chunks, slot * p.ssm_state_len()];
             r.dispatch(Shader::Ssd, "ssd_chunk", &[(0, &zx), (1, &xbc), (2, dt_b), (3, a), (5, &ds), (6, &decay), (7, &y)], &sp, 9, (p.n_head, chunks, 1));
             r.dispatch(Shader::Ssd, "ssd_state", &[(5, &ds), (6, &decay), (8, ssm_state)], &sp, 9, ((p.d_inner * p.d_state).div_ceil(64), 1, 1));

@@ -1,7 +1,8 @@
 // Causal GQA attention over the paged KV pool, decode and prefill alike: one workgroup per
 // (query head, token), keys in tiles of 64 with an online softmax — no tokens × tokens
 // matrix. Token t (of any session) is at position tmeta[t].x and sees that session's
-// positions 0 ..= tmeta[t].x, found through its block table: key j lives in pool row
+// positions 0 ..= tmeta[t].x (or, with a sliding window W, the last W of them, as llama.cpp's
+// LLAMA_SWA_TYPE_STANDARD mask), found through its block table: key j lives in pool row
 // tables[tmeta[t].y + j / BLOCK] · BLOCK + j % BLOCK.
 //
 // kv_store writes the new tokens' K and V rows into their pool rows the same way.
@@ -16,6 +17,7 @@ struct Params {
     kv_dim: u32,     // n_kv · head_dim
     out_stride: u32,
     scale: f32,
+    window: u32,     // sliding window in positions (0: none)
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;          // [n_tok, n_head, hd]
@@ -59,10 +61,12 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     for (var d = lid.x; d < hd; d += TILE) { qs[d] = q[t * p.q_stride + h * hd + d]; }
     workgroupBarrier();
     let n_keys = tmeta[t].x + 1u;
+    var first = 0u;
+    if (p.window > 0u && n_keys > p.window) { first = n_keys - p.window; }
     var m = -3.0e38;
     var l = 0.0;
     var acc: array<f32, 8>;   // dims lid, lid + 64, ... (head_dim ≤ 512)
-    for (var start = 0u; start < n_keys; start += TILE) {
+    for (var start = first; start < n_keys; start += TILE) {
         let j = start + lid.x;
         var s = -3.0e38;
         if (j < n_keys) {

@@ -30,3 +30,12 @@ fn add_scaled(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.n) { return; }
     a[p.a_offset + i] += p.alpha * b[p.b_offset + i];
 }
+
+// a = relu(a)²  (Nemotron-H's MLP, llama.cpp's LLM_FFN_RELU_SQR)
+@compute @workgroup_size(64)
+fn relu_sqr(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let v = max(a[p.a_offset + i], 0.0);
+    a[p.a_offset + i] = v * v;
+}

@@ -2,7 +2,8 @@
 // host replaces LOAD_FN with that type's decoder from quant.wgsl (or a flat-float loader
 // below) and BLOCK with its block size. Accumulates in f32.
 //
-// matmul: y[t, row0 + r] = alpha · Σ_k W[r, k] · x[t, k]  (+ y[t, row0 + r] if accumulate)
+// matmul: y[t, row0 + r] = alpha · (Σ_k W[r, k] · x[t, k] + bias[row0 + r])  (+ y[t, row0 + r] if
+//   accumulate; the bias only when has_bias)
 //   one workgroup per weight row r (2-D grid over rows) and per tile of 8 tokens (z), so a
 //   row's quants are decoded once for up to 8 tokens; 64 invocations stride along k.
 // embed: y[t, :] = alpha · W[tokens[t] - row0, :] for the tokens whose row is in this part.
@@ -20,6 +21,7 @@ struct Params {
     accumulate: u32,
     alpha: f32,
     groups_x: u32,   // workgroups along x (rows = y * groups_x + x)
+    has_bias: u32,   // add bias[row0 + r] before scaling
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;     // one part, GPU layout
@@ -27,6 +29,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;     // [n_tok, y_stride]
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read> tokens: array<u32>;      // [n_tok] (embed only)
+@group(0) @binding(5) var<storage, read> bias: array<f32>;        // [rows of the whole tensor]
+
+// The shared epilogue: bias, scale, residual accumulate, store.
+fn store_row(idx: u32, r: u32, acc: f32) {
+    var v = acc;
+    if (p.has_bias != 0u) { v += bias[p.row0 + r]; }
+    v *= p.alpha;
+    if (p.accumulate != 0u) { v += y[idx]; }
+    y[idx] = v;
+}
 
 fn load_f32x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
     let e = 4u * blk;
@@ -145,10 +157,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         workgroupBarrier();
     }
     if (lid.x < nt) {
-        let idx = p.y_offset + (t0 + lid.x) * p.y_stride + p.row0 + r;
-        var v = p.alpha * red[0][lid.x];
-        if (p.accumulate != 0u) { v += y[idx]; }
-        y[idx] = v;
+        store_row(p.y_offset + (t0 + lid.x) * p.y_stride + p.row0 + r, r, red[0][lid.x]);
     }
 }
 
@@ -188,9 +197,7 @@ fn matmul_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
         let idx = p.y_offset + (t0 + t) * p.y_stride + p.row0 + r;
         var v = a0[t % 4u];
         if (t >= 12u) { v = a3[t % 4u]; } else if (t >= 8u) { v = a2[t % 4u]; } else if (t >= 4u) { v = a1[t % 4u]; }
-        v *= p.alpha;
-        if (p.accumulate != 0u) { v += y[idx]; }
-        y[idx] = v;
+        store_row(idx, r, v);
     }
 }
 
@@ -207,10 +214,7 @@ fn matvec_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var b = 0u; b < bpr; b++) {
         acc += DOT_FN(r * bpr + b, xo + b * GPB, p.head);
     }
-    let idx = p.y_offset + p.row0 + r;
-    var v = p.alpha * acc;
-    if (p.accumulate != 0u) { v += y[idx]; }
-    y[idx] = v;
+    store_row(p.y_offset + p.row0 + r, r, acc);
 }
 
 @compute @workgroup_size(64)

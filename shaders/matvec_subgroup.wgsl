@@ -23,11 +23,6 @@ fn matvec_subgroup(@builtin(workgroup_id) wg: vec3<u32>,
             acc += dot(LOAD_FN(r * bpr + j / GPB, j % GPB, p.head), x[xo + j]);
         }
         let total = subgroupAdd(acc);
-        if (lane == 0u) {
-            let idx = p.y_offset + p.row0 + r;
-            var v = p.alpha * total;
-            if (p.accumulate != 0u) { v += y[idx]; }
-            y[idx] = v;
-        }
+        if (lane == 0u) { store_row(p.y_offset + p.row0 + r, r, total); }
     }
 }

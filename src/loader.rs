@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use crate::gguf::{Event, GgufError, GgufIndex, GgufParser};
 use crate::gpu::tensor::{part_bytes, TensorUploader};
-use crate::gpu::{GpuContext, GpuError, GpuTensor, Requirements};
+use crate::gpu::{GpuContext, GpuError, GpuTensor, GpuWeights, Requirements};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LoadError {
@@ -54,21 +54,8 @@ pub fn planned_gpu_bytes(index: &GgufIndex) -> u64 {
     index.tensors.iter().map(|t| part_bytes(t.ty, t.n_elements / t.ty.block_size())).sum()
 }
 
-/// Weights resident on one device.
-pub struct LoadedWeights {
-    pub index: GgufIndex,
-    pub ctx: Rc<GpuContext>,
-    pub tensors: Vec<GpuTensor>,
-}
-
-impl LoadedWeights {
-    pub fn tensor(&self, name: &str) -> Option<&GpuTensor> {
-        self.index.tensor_index(name).map(|i| &self.tensors[i])
-    }
-    pub fn gpu_bytes(&self) -> u64 {
-        self.tensors.iter().map(GpuTensor::gpu_bytes).sum()
-    }
-}
+/// Weights resident on one device (the name the loader's callers know them by).
+pub type LoadedWeights = GpuWeights;
 
 /// Progress of a load, for progress events.
 #[derive(Debug, Clone, Copy, Default)]
@@ -186,8 +173,7 @@ impl StreamLoader {
             return Err(GpuError::UnsupportedType { tensor: t.name.clone(), ty: t.ty.name().into() }.into());
         }
         if self.check_model {
-            let hp = crate::model::HParams::from_index(index)?;
-            crate::model::ModelWeights::resolve(index, &hp)?;
+            crate::model::plan::ModelPlan::build(index)?;
         }
         if let Some(budget) = self.gpu_budget {
             let need = planned_gpu_bytes(index);

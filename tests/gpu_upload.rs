@@ -185,20 +185,34 @@ fn truncated_stream_is_an_error() {
 fn model_checks_and_gpu_budget_fail_when_the_index_arrives() {
     use braid::synth::{write_model, SynthConfig, WeightType};
     let ctx = context();
-    let file = |preset: &str| {
+    let file_as = |preset: &str, arch: Option<&str>| {
+        let mut cfg = SynthConfig::preset(preset).unwrap();
+        cfg.arch_name = arch.map(str::to_string);
         let mut bytes = vec![];
-        write_model(&SynthConfig::preset(preset).unwrap(), WeightType::parse("q8_0").unwrap(), 1, &mut bytes).unwrap();
+        write_model(&cfg, WeightType::parse("q8_0").unwrap(), 1, &mut bytes).unwrap();
         let index_end = braid::gguf::parse_index(&bytes).unwrap().data_start as usize;
         (bytes, index_end)
     };
-    let (lfm2, end) = file("tiny-lfm2");
-    let mut l = StreamLoader::new(Some(lfm2.len() as u64), Some(ctx.clone())).check_model();
-    let e = pollster::block_on(l.feed(&lfm2[..end])).err().expect("lfm2 is not supported yet");
+    let file = |preset: &str| file_as(preset, None);
+    // A valid file of an architecture Braid does not run (llama.cpp's rwkv7).
+    let (other, end) = file_as("tiny-llama", Some("rwkv7"));
+    let mut l = StreamLoader::new(Some(other.len() as u64), Some(ctx.clone())).check_model();
+    let e = pollster::block_on(l.feed(&other[..end])).err().expect("rwkv7 is not supported");
     assert_eq!(e.code(), "UNSUPPORTED_ARCH", "{e}");
+    // The message lists what Braid runs, from the architecture registry.
+    for name in braid::model::arch::supported_names() {
+        assert!(e.to_string().contains(name), "{e}");
+    }
     // Without the model check the same file loads (as tensors).
-    let mut l = StreamLoader::new(Some(lfm2.len() as u64), Some(ctx.clone()));
-    pollster::block_on(l.feed(&lfm2)).unwrap();
+    let mut l = StreamLoader::new(Some(other.len() as u64), Some(ctx.clone()));
+    pollster::block_on(l.feed(&other)).unwrap();
     l.finish().unwrap();
+    // LFM2 and Nemotron-H pass the check at the header.
+    for p in ["tiny-lfm2", "tiny-nemotron-h"] {
+        let (f, end) = file(p);
+        let mut l = StreamLoader::new(Some(f.len() as u64), Some(ctx.clone())).check_model();
+        pollster::block_on(l.feed(&f[..end])).unwrap();
+    }
 
     let (g, end) = file("tiny-granitehybrid");
     let index = braid::gguf::parse_index(&g).unwrap();

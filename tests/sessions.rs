@@ -6,7 +6,8 @@ use std::rc::Rc;
 
 use braid::gpu::{GpuContext, Requirements};
 use braid::loader::StreamLoader;
-use braid::memory::{CheckpointPolicy, SessionError};
+use braid::memory::CheckpointPolicy;
+use braid::session::SessionError;
 use braid::model::forward::GpuModel;
 use braid::synth::{write_model, SynthConfig, WeightType};
 
@@ -235,7 +236,7 @@ fn batched_steps_across_sessions_equal_solo_runs() {
             // every other step advances only the even sessions
             let idx: Vec<usize> = (0..n).filter(|i| k % 2 == 0 || i % 2 == 0).collect();
             let step_toks: Vec<u32> = idx.iter().map(|&i| steps[i][got[i].len()]).collect();
-            let mut refs: Vec<&mut braid::model::forward::Session> = ss.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, s)| s).collect();
+            let mut refs: Vec<&mut braid::session::Session> = ss.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, s)| s).collect();
             let out = pollster::block_on(m.step_many(&mut refs, &step_toks)).unwrap();
             for (j, &i) in idx.iter().enumerate() {
                 got[i].push(out[j].clone());
@@ -270,7 +271,7 @@ fn sixty_four_granite_350m_sessions_in_interleaved_batched_steps_equal_solo_runs
             continue;
         }
         let step_toks: Vec<u32> = idx.iter().map(|&i| steps[i][got[i].len()]).collect();
-        let mut refs: Vec<&mut braid::model::forward::Session> =
+        let mut refs: Vec<&mut braid::session::Session> =
             ss.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, s)| s).collect();
         let out = pollster::block_on(m.step_many(&mut refs, &step_toks)).unwrap();
         for (j, &i) in idx.iter().enumerate() {

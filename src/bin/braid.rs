@@ -3,6 +3,8 @@
 //!   braid inspect FILE [--json]                 metadata and tensor table
 //!   braid synth --preset NAME [--type T] -o F   write a synthetic model
 //!   braid load FILE [--chunk BYTES] [--json]    stream a file onto the GPU, report throughput
+//!   braid plan FILE [--json]                    the layer plan and per-layer memory
+//!   braid logits / generate / bench / run / diff  (see `braid help`)
 
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -42,8 +44,7 @@ mod cli {
         },
         /// Write a synthetic model (random weights) of a preset shape.
         Synth {
-            /// One of: granite-4.0-h-350m, falcon-h1-0.5b, mamba2-370m, lfm2-350m, llama-1b,
-            /// tiny-llama, tiny-mamba2, tiny-granitehybrid, tiny-falcon-h1, tiny-lfm2
+            /// A preset of one of the architectures (`braid synth --preset list` lists them)
             #[arg(long)]
             preset: String,
             /// Weight type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k,
@@ -55,8 +56,34 @@ mod cli {
             /// Add a ChatML chat template to the tokenizer section
             #[arg(long)]
             chat_template: bool,
+            /// Write this general.architecture instead of the preset's (a valid file of an
+            /// architecture Braid does not run, for testing refusals)
+            #[arg(long)]
+            architecture: Option<String>,
             #[arg(short, long)]
             out: PathBuf,
+        },
+        /// Print a model's layer plan (mixers, FFN, per-layer memory) from its header.
+        Plan {
+            file: PathBuf,
+            #[arg(long)]
+            json: bool,
+        },
+        /// Run TOKENS through the GPU forward and the CPU reference with every tap (named
+        /// intermediates: attn_norm-N, attn_out-N, ffn_out-N, l_out-N, …) and print where they
+        /// first differ by more than TOL of the reference's largest magnitude.
+        Diff {
+            #[arg(long)]
+            model: PathBuf,
+            #[arg(long)]
+            tokens: String,
+            #[arg(long, default_value_t = 1e-3)]
+            tol: f32,
+            /// Only print the taps of this layer (and the model-level ones)
+            #[arg(long)]
+            layer: Option<usize>,
+            #[arg(long)]
+            json: bool,
         },
         /// Write the exact-F32 twin of a GGUF: every tensor dequantized to F32, all else equal.
         Dequantize {
@@ -149,11 +176,16 @@ mod cli {
     fn run(cmd: Cmd) -> Result<(), String> {
         match cmd {
             Cmd::Inspect { file, json } => inspect(&file, json),
-            Cmd::Synth { preset, ty, seed, chat_template, out } => {
+            Cmd::Synth { preset, ty, seed, chat_template, architecture, out } => {
+                if preset == "list" {
+                    out_text(&format!("{}\n", SynthConfig::presets().join("\n")));
+                    return Ok(());
+                }
                 let mut cfg = SynthConfig::preset(&preset).ok_or_else(|| {
-                    format!("unknown preset {preset:?}; presets: {}", SynthConfig::PRESETS.join(", "))
+                    format!("unknown preset {preset:?}; presets: {}", SynthConfig::presets().join(", "))
                 })?;
                 cfg.chat_template |= chat_template;
+                cfg.arch_name = architecture;
                 let wt = WeightType::parse(&ty).ok_or_else(|| format!("unknown or unsupported type {ty:?}"))?;
                 let f = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
@@ -164,6 +196,8 @@ mod cli {
                 Ok(())
             }
             Cmd::Dequantize { file, out } => dequantize_file(&file, &out),
+            Cmd::Plan { file, json } => plan(&file, json),
+            Cmd::Diff { model, tokens, tol, layer, json } => diff(&model, &parse_tokens(&tokens)?, tol, layer, json),
             Cmd::Logits { model, tokens, sequential, json } => {
                 let m = open_model(&model)?;
                 let toks = parse_tokens(&tokens)?;
@@ -251,8 +285,8 @@ mod cli {
         l.chunks(v).map(|r| r.iter().map(|&x| float_json(x as f64, x.is_finite())).collect()).collect()
     }
 
-    fn session_err(e: braid::memory::SessionError) -> OpError {
-        use braid::memory::SessionError as E;
+    fn session_err(e: braid::session::SessionError) -> OpError {
+        use braid::session::SessionError as E;
         let code = match &e {
             E::Range { .. } => "BAD_ARGUMENT",
             E::Run(braid::model::forward::RunError::Gpu(_)) | E::Gpu(_) => "DEVICE_LOST",
@@ -264,7 +298,7 @@ mod cli {
 
     fn run_op(
         m: &braid::model::forward::GpuModel,
-        sessions: &mut std::collections::HashMap<String, braid::model::forward::Session>,
+        sessions: &mut std::collections::HashMap<String, braid::session::Session>,
         op: &serde_json::Value,
         n_ctx: u32,
         policy: braid::memory::CheckpointPolicy,
@@ -351,10 +385,10 @@ mod cli {
                     }
                 }
                 // One batched forward step for all of them.
-                let mut taken: Vec<(String, braid::model::forward::Session)> =
+                let mut taken: Vec<(String, braid::session::Session)> =
                     ids.iter().filter_map(|id| sessions.remove_entry(id)).collect();
                 let result = {
-                    let mut refs: Vec<&mut braid::model::forward::Session> = taken.iter_mut().map(|(_, s)| s).collect();
+                    let mut refs: Vec<&mut braid::session::Session> = taken.iter_mut().map(|(_, s)| s).collect();
                     pollster::block_on(m.step_many(&mut refs, &toks))
                 };
                 sessions.extend(taken);
@@ -411,12 +445,19 @@ mod cli {
         let t0 = Instant::now();
         let mut logits = pollster::block_on(m.forward(&mut s, &prompt, false)).map_err(|e| e.to_string())?;
         let prefill = t0.elapsed().as_secs_f64();
+        let stats0 = ctx.stats();
         let t1 = Instant::now();
         for _ in 0..g {
             let next = braid::model::forward::argmax(&logits);
             logits = pollster::block_on(m.forward(&mut s, &[next], false)).map_err(|e| e.to_string())?;
         }
         let decode = t1.elapsed().as_secs_f64();
+        // GPU work per decoded token (the first step after prefill may still create bind
+        // groups for the decode shape; the rest reuse them).
+        let st = ctx.stats();
+        let per_tok = |a: u64, b: u64| (a - b) as f64 / g.max(1) as f64;
+        let work = json!({"dispatches": per_tok(st.dispatches, stats0.dispatches), "bind_groups_created": per_tok(st.bind_groups_created, stats0.bind_groups_created),
+                          "submits": per_tok(st.submits, stats0.submits), "buffers_created": per_tok(st.buffers_created, stats0.buffers_created)});
         let bytes = m.weight_bytes_per_token();
         let copy_bytes = (256u64 << 20).min(ctx.max_binding() / 2 & !15);
         let bw = GpuModel::copy_bandwidth(&ctx, copy_bytes, 8);
@@ -434,7 +475,7 @@ mod cli {
             let t = Instant::now();
             for k in 0..steps {
                 let toks: Vec<u32> = (0..n).map(|i| ((i * 13 + k * 5 + 3) as u32) % v).collect();
-                let mut refs: Vec<&mut braid::model::forward::Session> = ss.iter_mut().collect();
+                let mut refs: Vec<&mut braid::session::Session> = ss.iter_mut().collect();
                 pollster::block_on(m.step_many(&mut refs, &toks)).map_err(|e| e.to_string())?;
             }
             let secs = t.elapsed().as_secs_f64();
@@ -444,18 +485,104 @@ mod cli {
             out_text(&format!("{}\n", json!({
                 "prefill_tokens": p, "prefill_tok_s": pp, "decode_tokens": g, "decode_tok_s": tg,
                 "weight_bytes_per_token": bytes, "decode_effective_gb_s": eff, "copy_gb_s": bw,
-                "fraction_of_copy": eff / bw, "adapter": ctx.adapter, "batched_decode": batched,
+                "fraction_of_copy": eff / bw, "adapter": ctx.adapter, "batched_decode": batched, "per_decoded_token": work,
             })));
         } else {
             out_text(&format!(
                 "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB → {eff:.2} GB/s effective\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
                 bytes as f64 / 1e6, 100.0 * eff / bw, ctx.adapter.name, ctx.adapter.backend
             ));
+            out_text(&format!(
+                "per decoded token: {} dispatches, {} bind groups created, {} submits, {} buffers created\n",
+                work["dispatches"], work["bind_groups_created"], work["submits"], work["buffers_created"]
+            ));
             for b in &batched {
                 out_text(&format!("batched decode, {} sessions: {:.2} tok/s ({:.0} ms per step)\n", b["sessions"], b["tok_s"].as_f64().unwrap_or(0.0), b["step_ms"].as_f64().unwrap_or(0.0)));
             }
         }
         Ok(())
+    }
+
+    /// A layer's mixers and FFN as words: "attention", "mamba2 + attention", "mlp (relu²)".
+    fn layer_words(l: &braid::model::LayerPlan) -> (Vec<&'static str>, Option<&'static str>) {
+        let mixers = l.mixers.iter().map(|m| m.name()).collect();
+        let ffn = l.ffn.as_ref().map(|f| if f.ffn.gate.is_some() { "gated (SwiGLU)" } else { "plain (ReLU²)" });
+        (mixers, ffn)
+    }
+
+    fn plan(file: &PathBuf, as_json: bool) -> Result<(), String> {
+        let f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        let index = read_index(std::io::BufReader::new(f), Some(len)).map_err(|e| format!("{}: {e}", file.display()))?;
+        let plan = braid::model::ModelPlan::build(&index).map_err(|e| format!("[{}] {e}", e.code()))?;
+        let layout = plan.memory_layout();
+        let layers: Vec<serde_json::Value> = plan
+            .layers
+            .iter()
+            .zip(&layout.layers)
+            .map(|(l, m)| {
+                let (mixers, ffn) = layer_words(l);
+                json!({"mixers": mixers, "ffn": ffn, "kv_bytes_per_token": m.kv.map_or(0, |kv| 4 * (kv.k + kv.v)),
+                       "state_bytes": m.states.iter().map(|s| 4 * s.floats as u64).sum::<u64>(),
+                       "states": m.states.iter().map(|s| json!({"name": s.name, "floats": s.floats})).collect::<Vec<_>>()})
+            })
+            .collect();
+        if as_json {
+            out_text(&format!("{}\n", json!({"architecture": plan.hp.arch, "n_embd": plan.hp.n_embd, "n_vocab": plan.hp.n_vocab,
+                "layers": layers, "kv_bytes_per_token": layout.kv_bytes_per_token(), "state_bytes_per_session": layout.state_bytes()})));
+            return Ok(());
+        }
+        let mut o = format!("{} · {} layers · n_embd {} · vocabulary {}\n", plan.hp.arch, plan.layers.len(), plan.hp.n_embd, plan.hp.n_vocab);
+        for (il, (l, m)) in plan.layers.iter().zip(&layout.layers).enumerate() {
+            let (mixers, ffn) = layer_words(l);
+            let mix = if mixers.is_empty() { "—".to_string() } else { mixers.join(" ∥ ") };
+            let mut mem = vec![];
+            if let Some(kv) = m.kv {
+                mem.push(format!("KV {} B/token", 4 * (kv.k + kv.v)));
+            }
+            for st in &m.states {
+                mem.push(format!("{} {} B", st.name, 4 * st.floats as u64));
+            }
+            o += &format!("  {il:>3}  {mix:<22} ffn {:<16} {}\n", ffn.unwrap_or("—"), mem.join(", "));
+        }
+        o += &format!("memory per session: {} B of KV per token, {} B of recurrent state\n", layout.kv_bytes_per_token(), layout.state_bytes());
+        out_text(&o);
+        Ok(())
+    }
+
+    fn diff(path: &PathBuf, tokens: &[u32], tol: f32, layer: Option<usize>, as_json: bool) -> Result<(), String> {
+        use braid::model::forward::{SeqStep, Want};
+        let m = open_model(path)?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let r = braid::model::reference::RefModel::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        let mut mem = m.new_memory();
+        let mut steps = [SeqStep { mem: &mut mem, pos: 0, tokens }];
+        let (_, got) = pollster::block_on(m.eval_taps(&mut steps, Want::All)).map_err(|e| e.to_string())?;
+        let mut st = r.new_state();
+        let (_, want) = r.eval_taps(&mut st, tokens);
+        let (rows, first) = braid::model::taps::compare(&got, &want, tol);
+        let keep = |name: &str| match layer {
+            None => true,
+            Some(l) => name.rsplit_once('-').map_or(true, |(_, n)| n.parse::<usize>().ok() == Some(l)),
+        };
+        if as_json {
+            let list: Vec<_> = rows.iter().filter(|r| keep(&r.0)).map(|(n, d, s)| json!({"tap": n, "max_abs_diff": d, "max_abs": s})).collect();
+            out_text(&format!("{}\n", json!({"taps": list, "first_over": first.map(|i| rows[i].0.clone()), "tol": tol})));
+        } else {
+            let mut o = String::new();
+            for (i, (n, d, sc)) in rows.iter().enumerate() {
+                if keep(n) {
+                    let flag = if Some(i) == first { "  ← first over tolerance" } else { "" };
+                    o += &format!("{n:<24} max|gpu−cpu| {d:.3e}  max|cpu| {sc:.3e}  rel {:.2e}{flag}\n", d / sc.max(1e-30));
+                }
+            }
+            o += &match first {
+                Some(i) => format!("GPU and reference first differ at {} (tolerance {tol:e} of max|value|)\n", rows[i].0),
+                None => format!("GPU and reference agree at every tap (tolerance {tol:e} of max|value|)\n"),
+            };
+            out_text(&o);
+        }
+        if first.is_some() { Err("the GPU forward differs from the reference".into()) } else { Ok(()) }
     }
 
     fn dequantize_file(file: &PathBuf, out: &PathBuf) -> Result<(), String> {

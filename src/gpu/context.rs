@@ -34,8 +34,15 @@ pub struct GpuContext {
     pub adapter: AdapterSummary,
     /// The device has WGSL `subgroups`.
     pub subgroups: bool,
-    pipelines: RefCell<HashMap<(&'static str, &'static str), Rc<wgpu::ComputePipeline>>>,
+    pipelines: RefCell<HashMap<(&'static str, &'static str), Rc<Pipeline>>>,
     modules: RefCell<HashMap<&'static str, Rc<wgpu::ShaderModule>>>,
+    /// Bind groups by (pipeline, bound buffer ranges): decode steps of the same shape bind the
+    /// same buffers, so after the first step none is created (see [`GpuContext::bind_group`]).
+    bind_groups: RefCell<HashMap<BindKey, wgpu::BindGroup>>,
+    /// Free uniform and readback buffers by size (reused like scratch buffers).
+    uniforms: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
+    staging: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
+    stats: std::cell::Cell<GpuStats>,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     part_limit: std::cell::Cell<u64>,
@@ -44,6 +51,31 @@ pub struct GpuContext {
     kernels: std::cell::Cell<Option<MatKernel>>,
     chunked_scan: std::cell::Cell<Option<bool>>,
 }
+
+/// A compute pipeline with its (automatic) bind group layout, fetched once.
+pub struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// What a bind group binds: the pipeline and every (binding, buffer, offset, size).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BindKey {
+    pub pipeline: usize,
+    pub entries: Vec<(u32, wgpu::Buffer, u64, u64)>,
+}
+
+/// Counters of GPU work, for benchmarks (`braid bench` reports them per decoded token).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GpuStats {
+    pub dispatches: u64,
+    pub bind_groups_created: u64,
+    pub submits: u64,
+    pub buffers_created: u64,
+}
+
+/// Most cached bind groups; the cache is emptied when it would grow past this.
+pub const BIND_GROUP_CACHE_MAX: usize = 4096;
 
 /// Scratch buffers up to this size are pooled between submissions.
 pub const SCRATCH_POOL_MAX_BYTES: u64 = 1 << 20;
@@ -147,6 +179,10 @@ impl GpuContext {
             },
             pipelines: RefCell::new(HashMap::new()),
             modules: RefCell::new(HashMap::new()),
+            bind_groups: RefCell::new(HashMap::new()),
+            uniforms: RefCell::new(HashMap::new()),
+            staging: RefCell::new(HashMap::new()),
+            stats: std::cell::Cell::new(GpuStats::default()),
             errors,
             lost,
             part_limit: std::cell::Cell::new(u64::MAX),
@@ -238,7 +274,22 @@ impl GpuContext {
         Ok(())
     }
 
-    /// A compute pipeline for `entry` of the shader `name` (its WGSL `source`), created once.
+    /// Counters since the device was created.
+    pub fn stats(&self) -> GpuStats {
+        self.stats.get()
+    }
+
+    pub(crate) fn count(&self, f: impl FnOnce(&mut GpuStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    fn create_buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.count(|s| s.buffers_created += 1);
+        self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+    }
+
     /// A storage buffer of `bytes` (a multiple of 16) for intermediate results of one
     /// submission, from the pool of buffers returned by [`GpuContext::give_scratch`]
     /// (uninitialised: the kernels write before they read). Decode steps reuse the same few
@@ -247,20 +298,18 @@ impl GpuContext {
         if let Some(b) = self.scratch.borrow_mut().get_mut(&bytes).and_then(Vec::pop) {
             return b;
         }
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("scratch"),
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        self.create_buffer("scratch", bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST)
     }
 
     /// Return scratch buffers once the submission that uses them is queued (later
     /// submissions run after it, so they may reuse them). Only small buffers are kept
-    /// (prefill-sized ones are freed): at most [`SCRATCH_KEEP`] of each size.
+    /// (prefill-sized ones are freed): at most [`SCRATCH_KEEP`] of each size. They go back in
+    /// reverse order, so that a step of the same shape takes the very same buffers again
+    /// (and finds its bind groups cached).
     pub fn give_scratch(&self, bufs: impl IntoIterator<Item = wgpu::Buffer>) {
+        let bufs: Vec<wgpu::Buffer> = bufs.into_iter().collect();
         let mut pool = self.scratch.borrow_mut();
-        for b in bufs {
+        for b in bufs.into_iter().rev() {
             if b.size() <= SCRATCH_POOL_MAX_BYTES {
                 let v = pool.entry(b.size()).or_default();
                 if v.len() < SCRATCH_KEEP {
@@ -270,7 +319,63 @@ impl GpuContext {
         }
     }
 
-    pub fn pipeline(&self, name: &'static str, source: &dyn Fn() -> String, entry: &'static str) -> Rc<wgpu::ComputePipeline> {
+    /// A uniform buffer of `bytes` (pooled; give it back with [`GpuContext::give_uniform`]).
+    pub fn take_uniform(&self, bytes: u64) -> wgpu::Buffer {
+        if let Some(b) = self.uniforms.borrow_mut().get_mut(&bytes).and_then(Vec::pop) {
+            return b;
+        }
+        self.create_buffer("dispatch params", bytes, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST)
+    }
+
+    pub fn give_uniform(&self, b: wgpu::Buffer) {
+        let mut pool = self.uniforms.borrow_mut();
+        let v = pool.entry(b.size()).or_default();
+        if v.len() < SCRATCH_KEEP {
+            v.push(b);
+        }
+    }
+
+    /// The bind group of `pipeline` with `entries` bound (the params uniform among them),
+    /// cached when `cacheable` (every bound buffer outlives the submission and is reused by
+    /// later steps of the same shape). Buffers a cached group holds stay alive until
+    /// [`GpuContext::forget_bind_groups`] or the cache overflows.
+    pub fn bind_group(&self, pipeline: &Rc<Pipeline>, entries: &[(u32, &wgpu::Buffer, u64, u64)], cacheable: bool) -> wgpu::BindGroup {
+        let key = cacheable.then(|| BindKey {
+            pipeline: Rc::as_ptr(pipeline) as usize,
+            entries: entries.iter().map(|(b, buf, o, s)| (*b, (*buf).clone(), *o, *s)).collect(),
+        });
+        if let Some(k) = &key {
+            if let Some(g) = self.bind_groups.borrow().get(k) {
+                return g.clone();
+            }
+        }
+        let e: Vec<wgpu::BindGroupEntry> = entries
+            .iter()
+            .map(|(b, buf, offset, size)| wgpu::BindGroupEntry {
+                binding: *b,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: buf, offset: *offset, size: wgpu::BufferSize::new(*size) }),
+            })
+            .collect();
+        self.count(|s| s.bind_groups_created += 1);
+        let g = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.layout, entries: &e });
+        if let Some(k) = key {
+            let mut cache = self.bind_groups.borrow_mut();
+            if cache.len() >= BIND_GROUP_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(k, g.clone());
+        }
+        g
+    }
+
+    /// Drop every cached bind group (call when buffers they bind are replaced, e.g. a memory
+    /// pool grows, so the old buffers can be freed).
+    pub fn forget_bind_groups(&self) {
+        self.bind_groups.borrow_mut().clear();
+    }
+
+    /// A compute pipeline for `entry` of the shader `name` (its WGSL `source`), created once.
+    pub fn pipeline(&self, name: &'static str, source: &dyn Fn() -> String, entry: &'static str) -> Rc<Pipeline> {
         if let Some(p) = self.pipelines.borrow().get(&(name, entry)) {
             return p.clone();
         }
@@ -285,14 +390,16 @@ impl GpuContext {
                 }))
             })
             .clone();
-        let p = Rc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: None,
             module: &module,
             entry_point: Some(entry),
             compilation_options: Default::default(),
             cache: None,
-        }));
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        let p = Rc::new(Pipeline { pipeline, layout });
         self.pipelines.borrow_mut().insert((name, entry), p.clone());
         p
     }
@@ -305,17 +412,17 @@ impl GpuContext {
 
     /// Copy `size` bytes at `offset` of `src` (which needs COPY_SRC) back to the CPU.
     pub async fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>, GpuError> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let cap = size.next_multiple_of(4).max(4);
+        let staging = match self.staging.borrow_mut().get_mut(&cap).and_then(Vec::pop) {
+            Some(b) => b,
+            None => self.create_buffer("readback", cap, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+        };
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
         self.queue.submit([enc.finish()]);
+        self.count(|s| s.submits += 1);
         let (tx, rx) = futures_channel::oneshot::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        staging.slice(..size).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
         self.poll_wait();
@@ -326,11 +433,16 @@ impl GpuContext {
         }
         self.check()?;
         let data = staging
-            .slice(..)
+            .slice(..size)
             .get_mapped_range()
             .map_err(|e| GpuError::Readback(e.to_string()))?
             .to_vec();
         staging.unmap();
+        let mut pool = self.staging.borrow_mut();
+        let v = pool.entry(cap).or_default();
+        if v.len() < 4 {
+            v.push(staging);
+        }
         Ok(data)
     }
 

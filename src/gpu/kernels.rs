@@ -59,26 +59,23 @@ pub fn dequantize_part(
     });
     let invocations = if ty.block_size() == 1 { n_blocks } else { n_out / 4 };
     let (gx, gy) = grid(ctx, invocations);
-    let params: [u32; 4] = [n_blocks as u32, part.head_word as u32, gx, blocks.start as u32];
+    use super::params::dequant as b;
+    let params = b::Params { n_blocks: n_blocks as u32, head: part.head_word as u32, groups_x: gx, blk0: blocks.start as u32 };
     let ubuf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("dequant params"),
-        contents: bytemuck::cast_slice(&params),
+        contents: bytemuck::bytes_of(&params),
         usage: wgpu::BufferUsages::UNIFORM,
     });
     let pipeline = ctx.pipeline("dequant", &dequant_source, entry);
-    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: part.buffer.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: out.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: ubuf.as_entire_binding() },
-        ],
-    });
+    let bind = ctx.bind_group(
+        &pipeline,
+        &[(b::weights.index, &part.buffer, 0, part.buffer.size()), (b::out.index, &out, 0, out.size()), (b::p.index, &ubuf, 0, ubuf.size())],
+        false,
+    );
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = enc.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&pipeline);
+        pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(gx, gy, 1);
     }

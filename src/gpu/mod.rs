@@ -4,8 +4,11 @@ pub mod context;
 pub mod error;
 pub mod kernels;
 pub mod ops;
+pub mod params;
 pub mod tensor;
+pub mod weights;
 
-pub use context::{GpuContext, MatKernel, Requirements};
+pub use context::{GpuContext, GpuStats, MatKernel, Requirements};
 pub use error::GpuError;
 pub use tensor::{BlockLayout, GpuTensor, TensorUploader};
+pub use weights::GpuWeights;

@@ -1,13 +1,18 @@
-//! Recording kernel dispatches: each call binds buffers and a small parameter block and
-//! records one dispatch; `finish` encodes them all into one compute pass of one command
-//! buffer and submits it once.
+//! Recording kernel dispatches: each call names its shader entry point, binds buffers by name
+//! (`gpu::params`) and passes a typed parameter struct; `submit` encodes them all into one
+//! command buffer (compute passes, with buffer copies between them where taps ask for them)
+//! and submits it once.
+//!
+//! Nothing is created per dispatch on the hot path: parameters go into one pooled uniform
+//! buffer per submission, scratch buffers come from the device's pool, and bind groups are
+//! cached by what they bind — a decode step of the same shape as the previous one binds the
+//! very same buffers at the same offsets and creates no bind group at all.
 
 use std::rc::Rc;
 
-use wgpu::util::DeviceExt;
-
-use super::context::GpuContext;
+use super::context::{GpuContext, Pipeline, SCRATCH_POOL_MAX_BYTES};
 use super::kernels::QUANT_WGSL;
+use super::params::{self, Binding, WgslStruct};
 use super::tensor::GpuTensor;
 use crate::gguf::GgmlType;
 
@@ -16,6 +21,7 @@ pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
 pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
+pub const SHORT_CONV_WGSL: &str = include_str!("../../shaders/short_conv.wgsl");
 pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
@@ -44,8 +50,12 @@ pub fn matmul_variant(ty: GgmlType) -> Option<(&'static str, &'static str, u32, 
     })
 }
 
-fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
-    let (_, load, block, _) = matmul_variant(ty).expect("supported type");
+/// The WGSL of the matmul module for `ty` (with the subgroup kernel appended when asked).
+pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
+    let Some((_, load, block, _)) = matmul_variant(ty) else {
+        // Loading refuses unsupported types before any kernel is built.
+        return String::new();
+    };
     let body = if subgroups { format!("{MATMUL_WGSL}\n{MATVEC_SUBGROUP_WGSL}") } else { MATMUL_WGSL.to_string() };
     let dot = match ty {
         GgmlType::Q8_0 => "dot_q8_0",
@@ -61,8 +71,8 @@ fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
     format!("{}{QUANT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
 }
 
-/// Shader family: cache name and source.
-#[derive(Clone, Copy)]
+/// Shader family: cache name, source and the binding of its parameters.
+#[derive(Clone, Copy, Debug)]
 pub enum Shader {
     Matmul(GgmlType),
     /// The matmul module with the subgroup kernel appended.
@@ -71,6 +81,7 @@ pub enum Shader {
     Rope,
     Attention,
     Ssm,
+    ShortConv,
     Elementwise,
     Copy,
     Ssd,
@@ -86,6 +97,7 @@ impl Shader {
             Shader::Rope => "rope",
             Shader::Attention => "attention",
             Shader::Ssm => "ssm",
+            Shader::ShortConv => "short_conv",
             Shader::Elementwise => "elementwise",
             Shader::Copy => "copy",
             Shader::Ssd => "ssd",
@@ -100,67 +112,113 @@ impl Shader {
             Shader::Rope => ROPE_WGSL.into(),
             Shader::Attention => ATTENTION_WGSL.into(),
             Shader::Ssm => SSM_WGSL.into(),
+            Shader::ShortConv => SHORT_CONV_WGSL.into(),
             Shader::Elementwise => ELEMENTWISE_WGSL.into(),
             Shader::Copy => COPY_WGSL.into(),
             Shader::Ssd => SSD_WGSL.into(),
             Shader::Argmax => ARGMAX_WGSL.into(),
         }
     }
+    /// The uniform binding of the shader's `Params`.
+    fn params_binding(self) -> Binding {
+        match self {
+            Shader::Matmul(_) | Shader::MatmulSg(_) => params::matmul::p,
+            Shader::Norm => params::norm::p,
+            Shader::Rope => params::rope::p,
+            Shader::Attention => params::attention::p,
+            Shader::Ssm => params::ssm::p,
+            Shader::ShortConv => params::short_conv::p,
+            Shader::Elementwise => params::elementwise::p,
+            Shader::Copy => params::copy::p,
+            Shader::Ssd => params::ssd::p,
+            Shader::Argmax => params::argmax::p,
+        }
+    }
 }
 
-struct Recorded {
-    pipeline: Rc<wgpu::ComputePipeline>,
-    bufs: Vec<(u32, wgpu::Buffer)>,
-    /// Binding, byte offset and size of the parameters in the submission's uniform buffer.
-    params: (u32, u64, u64),
-    groups: (u32, u32, u32),
+enum Command {
+    Dispatch {
+        pipeline: Rc<Pipeline>,
+        bufs: Vec<(u32, wgpu::Buffer)>,
+        /// Binding, byte offset and size of the parameters in the submission's uniform buffer.
+        params: (u32, u64, u64),
+        groups: (u32, u32, u32),
+    },
+    Copy { src: wgpu::Buffer, src_offset: u64, dst: wgpu::Buffer, dst_offset: u64, bytes: u64 },
 }
 
-/// Records the dispatches of one submission. Their parameters go into one uniform buffer
-/// (at aligned offsets) and their bind groups are made at submit; scratch buffers taken with
-/// [`Recorder::scratch`] go back to the device's pool after the submit.
+/// Records the commands of one submission (see the module docs).
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
-    list: Vec<Recorded>,
-    params: Vec<u32>,
+    list: Vec<Command>,
+    params: Vec<u8>,
     held: Vec<wgpu::Buffer>,
+    /// Scratch buffers too large to be pooled: bind groups that bind them are not cached.
+    transient: Vec<wgpu::Buffer>,
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext) -> Recorder<'a> {
-        Recorder { ctx, list: vec![], params: vec![], held: vec![] }
+        Recorder { ctx, list: vec![], params: vec![], held: vec![], transient: vec![] }
     }
 
     /// A storage buffer of `n` f32 for this submission only (pooled between submissions).
     pub fn scratch(&mut self, n: u64) -> wgpu::Buffer {
-        let b = self.ctx.take_scratch((n.max(1) * 4).next_multiple_of(16));
+        self.scratch_bytes(n.max(1) * 4)
+    }
+
+    /// A storage buffer of at least `bytes` (rounded to a multiple of 16) for this submission.
+    pub fn scratch_bytes(&mut self, bytes: u64) -> wgpu::Buffer {
+        let size = bytes.max(16).next_multiple_of(16);
+        let b = self.ctx.take_scratch(size);
+        if size > SCRATCH_POOL_MAX_BYTES {
+            self.transient.push(b.clone());
+        }
         self.held.push(b.clone());
         b
     }
 
-    /// Record `entry` of `shader` with `bufs` at bindings 0.. in order, and `params` as a
-    /// uniform at binding `bufs.len()` (or at `param_binding` when given).
-    pub fn dispatch(
+    /// A storage buffer holding `data` for this submission, from the scratch pool (sizes
+    /// rounded up to a power of two so a growing table keeps reusing the same buffer).
+    pub fn upload_u32(&mut self, data: &[u32]) -> wgpu::Buffer {
+        let bytes = ((data.len().max(4) * 4) as u64).next_power_of_two();
+        let b = self.scratch_bytes(bytes);
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&b, 0, bytemuck::cast_slice(data));
+        }
+        b
+    }
+
+    /// Record `entry` of `shader` with `bufs` bound by name and `params` as its uniform.
+    pub fn dispatch<P: WgslStruct>(
         &mut self,
         shader: Shader,
         entry: &'static str,
-        bufs: &[(u32, &wgpu::Buffer)],
-        params: &[u32],
-        param_binding: u32,
+        bufs: &[(Binding, &wgpu::Buffer)],
+        params: &P,
         groups: (u32, u32, u32),
     ) {
         let src = move || shader.source();
         let pipeline = self.ctx.pipeline(shader.name(), &src, entry);
         // Each dispatch's parameters start at an offset the device allows for uniform
         // bindings; uniform structs are sized in multiples of 16 bytes.
-        let align = (self.ctx.limits.min_uniform_buffer_offset_alignment as usize / 4).max(4);
+        let align = (self.ctx.limits.min_uniform_buffer_offset_alignment as usize).max(16);
         self.params.resize(self.params.len().next_multiple_of(align), 0);
-        let offset = self.params.len() as u64 * 4;
-        let size = params.len().div_ceil(4) * 4;
-        self.params.extend_from_slice(params);
-        self.params.resize(offset as usize / 4 + size, 0);
-        let bufs = bufs.iter().map(|(b, buf)| (*b, (*buf).clone())).collect();
-        self.list.push(Recorded { pipeline, bufs, params: (param_binding, offset, size as u64 * 4), groups });
+        let offset = self.params.len() as u64;
+        let bytes = bytemuck::bytes_of(params);
+        let size = bytes.len().next_multiple_of(16);
+        self.params.extend_from_slice(bytes);
+        self.params.resize(offset as usize + size, 0);
+        let bufs = bufs.iter().map(|(b, buf)| (b.index, (*buf).clone())).collect();
+        let binding = shader.params_binding().index;
+        self.list.push(Command::Dispatch { pipeline, bufs, params: (binding, offset, size as u64), groups });
+    }
+
+    /// Copy bytes between buffers at this point of the submission (taps, snapshots).
+    pub fn copy(&mut self, src: &wgpu::Buffer, src_offset: u64, dst: &wgpu::Buffer, dst_offset: u64, bytes: u64) {
+        if bytes > 0 {
+            self.list.push(Command::Copy { src: src.clone(), src_offset, dst: dst.clone(), dst_offset, bytes });
+        }
     }
 
     /// Workgroups for `n` invocations of 64 as a 2-D grid, and the x count to pass to the shader.
@@ -183,47 +241,86 @@ impl<'a> Recorder<'a> {
         alpha: f32,
         accumulate: bool,
     ) {
+        self.matmul_bias(w, None, x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate)
+    }
+
+    /// y[t, row0..] (+)= alpha · (W · x[t] + bias) for every part of `w` (`bias`: an F32
+    /// vector of W's row count, or none).
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_bias(
+        &mut self,
+        w: &GpuTensor,
+        bias: Option<&wgpu::Buffer>,
+        x: &wgpu::Buffer,
+        x_offset: u32,
+        x_stride: u32,
+        y: &wgpu::Buffer,
+        y_offset: u32,
+        y_stride: u32,
+        n_tok: u32,
+        alpha: f32,
+        accumulate: bool,
+    ) {
+        use params::matmul as b;
         let k = w.info.ne0() as u32;
         let per_row = self.ctx.prefers_row_kernels();
-        if n_tok == 1 && self.ctx.use_subgroups() {
-            for part in &w.parts {
-                let (gx, gy) = self.rows_grid(part.n_rows.div_ceil(8));
-                let params = [
-                    k, part.n_rows as u32, 1, part.row0 as u32, x_offset, x_stride, y_offset, y_stride,
-                    part.head_word as u32, accumulate as u32, alpha.to_bits(), gx,
-                ];
-                self.dispatch(Shader::MatmulSg(w.info.ty), "matvec_subgroup", &[(0, &part.buffer), (1, x), (2, y)], &params, 3, (gx, gy, 1));
-            }
-            return;
-        }
+        let subgroup = n_tok == 1 && self.ctx.use_subgroups();
         for part in &w.parts {
-            let (gx, gy) = if per_row { self.grid(part.n_rows) } else { self.rows_grid(part.n_rows) };
-            let params = [
-                k, part.n_rows as u32, n_tok, part.row0 as u32, x_offset, x_stride, y_offset, y_stride,
-                part.head_word as u32, accumulate as u32, alpha.to_bits(), gx,
-            ];
-            self.dispatch(
-                Shader::Matmul(w.info.ty),
-                match (per_row, n_tok) {
+            let (gx, gy) = if subgroup {
+                self.rows_grid(part.n_rows.div_ceil(8))
+            } else if per_row {
+                self.grid(part.n_rows)
+            } else {
+                self.rows_grid(part.n_rows)
+            };
+            let p = b::Params {
+                k,
+                n_rows: part.n_rows as u32,
+                n_tok,
+                row0: part.row0 as u32,
+                x_offset,
+                x_stride,
+                y_offset,
+                y_stride,
+                head: part.head_word as u32,
+                accumulate: accumulate as u32,
+                alpha,
+                groups_x: gx,
+                has_bias: bias.is_some() as u32,
+            };
+            // Without a bias the binding still needs a buffer: the weights (read-only too).
+            let bufs = [(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, bias.unwrap_or(&part.buffer))];
+            if subgroup {
+                self.dispatch(Shader::MatmulSg(w.info.ty), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
+            } else {
+                let entry = match (per_row, n_tok) {
                     (true, 1) => "matvec_rows",
                     (true, _) => "matmul_rows",
                     _ => "matmul",
-                },
-                &[(0, &part.buffer), (1, x), (2, y)],
-                &params,
-                3,
-                (gx, gy, n_tok.div_ceil(if per_row { 16 } else { 8 })),
-            );
+                };
+                self.dispatch(Shader::Matmul(w.info.ty), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(if per_row { 16 } else { 8 })));
+            }
         }
     }
 
     /// y[t, :] = alpha · W[tokens[t], :] (embedding lookup from any weight type).
     pub fn embed(&mut self, w: &GpuTensor, tokens: &wgpu::Buffer, n_tok: u32, y: &wgpu::Buffer, alpha: f32) {
+        use params::matmul as b;
         let k = w.info.ne0() as u32;
         for part in &w.parts {
             let (gx, gy) = self.grid(n_tok as u64 * k as u64 / 4);
-            let params = [k, part.n_rows as u32, n_tok, part.row0 as u32, 0, 0, 0, k, part.head_word as u32, 0, alpha.to_bits(), gx];
-            self.dispatch(Shader::Matmul(w.info.ty), "embed", &[(0, &part.buffer), (2, y), (4, tokens)], &params, 3, (gx, gy, 1));
+            let p = b::Params {
+                k,
+                n_rows: part.n_rows as u32,
+                n_tok,
+                row0: part.row0 as u32,
+                y_stride: k,
+                head: part.head_word as u32,
+                alpha,
+                groups_x: gx,
+                ..Default::default()
+            };
+            self.dispatch(Shader::Matmul(w.info.ty), "embed", &[(b::weights, &part.buffer), (b::y, y), (b::tokens, tokens)], &p, (gx, gy, 1));
         }
     }
 
@@ -237,46 +334,46 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Encode everything into one compute pass and submit.
+    /// Encode everything (dispatches in compute passes, copies between them) and submit once.
     pub fn submit(self) {
         let ctx = self.ctx;
-        if self.params.is_empty() {
+        if self.list.is_empty() {
             ctx.give_scratch(self.held);
             return;
         }
-        let ubuf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("dispatch params"),
-            contents: bytemuck::cast_slice(&self.params),
-            usage: wgpu::BufferUsages::UNIFORM,
+        let ubuf = (!self.params.is_empty()).then(|| {
+            let b = ctx.take_uniform((self.params.len() as u64).next_multiple_of(256));
+            ctx.queue.write_buffer(&b, 0, &self.params);
+            b
         });
-        let binds: Vec<wgpu::BindGroup> = self
-            .list
-            .iter()
-            .map(|r| {
-                let (binding, offset, size) = r.params;
-                let mut entries: Vec<wgpu::BindGroupEntry> =
-                    r.bufs.iter().map(|(b, buf)| wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() }).collect();
-                entries.push(wgpu::BindGroupEntry {
-                    binding,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &ubuf, offset, size: wgpu::BufferSize::new(size) }),
-                });
-                ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &r.pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                })
-            })
-            .collect();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
+        let mut i = 0;
+        while i < self.list.len() {
+            if let Command::Copy { src, src_offset, dst, dst_offset, bytes } = &self.list[i] {
+                enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *bytes);
+                i += 1;
+                continue;
+            }
             let mut pass = enc.begin_compute_pass(&Default::default());
-            for (r, bind) in self.list.iter().zip(&binds) {
-                pass.set_pipeline(&r.pipeline);
-                pass.set_bind_group(0, bind, &[]);
-                pass.dispatch_workgroups(r.groups.0, r.groups.1, r.groups.2);
+            while let Some(Command::Dispatch { pipeline, bufs, params, groups }) = self.list.get(i) {
+                let (binding, offset, size) = *params;
+                let Some(ub) = &ubuf else { break };
+                let mut entries: Vec<(u32, &wgpu::Buffer, u64, u64)> = bufs.iter().map(|(b, buf)| (*b, buf, 0, buf.size())).collect();
+                entries.push((binding, ub, offset, size));
+                let cacheable = !bufs.iter().any(|(_, b)| self.transient.contains(b));
+                let group = ctx.bind_group(pipeline, &entries, cacheable);
+                pass.set_pipeline(&pipeline.pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+                ctx.count(|s| s.dispatches += 1);
+                i += 1;
             }
         }
         ctx.queue.submit([enc.finish()]);
+        ctx.count(|s| s.submits += 1);
         ctx.give_scratch(self.held);
+        if let Some(b) = ubuf {
+            ctx.give_uniform(b);
+        }
     }
 }

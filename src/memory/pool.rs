@@ -1,30 +1,40 @@
-//! GPU memory shared by all sessions of a model:
+//! GPU memory shared by all sessions of a model, sized per layer from its [`MemoryLayout`]:
 //! - a KV pool per attention layer, in blocks of [`KV_BLOCK`] token rows. A block id means
 //!   the same rows in every layer's pool; sessions hold a block table and blocks are
 //!   reference-counted so forks share them copy-on-write. Nothing is reserved per session
 //!   up front; a session takes blocks as it grows. When the pool is full it doubles
 //!   (one copy; block ids stay valid).
-//! - a recurrent-state pool per recurrent layer (conv and SSM state), one slot per session.
+//! - a state pool per recurrent state tensor of each layer (conv window, SSM state, …), one
+//!   slot per session. Slot s of a tensor of `floats` floats is at byte `4·s·floats`.
 
-use crate::model::forward::f32_buf;
+use std::rc::Rc;
+
+use super::layout::MemoryLayout;
 use crate::gpu::GpuContext;
-use crate::model::HParams;
 
 /// Tokens per KV block.
 pub const KV_BLOCK: u32 = 16;
 
+/// A storage buffer of `n` f32 (zero-initialised by WebGPU).
+pub fn f32_buf(ctx: &GpuContext, label: &str, n: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (n.max(1) * 4).next_multiple_of(16),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
 pub struct Pools {
-    /// Per layer: K and V pools of `kv_blocks · KV_BLOCK · kv_dim` floats.
+    pub ctx: Rc<GpuContext>,
+    pub layout: MemoryLayout,
+    /// Per layer: K and V pools of `kv_blocks · KV_BLOCK` rows.
     pub kv: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>>,
-    pub kv_dim: Vec<u32>,
     pub kv_blocks: u32,
     refs: Vec<u32>,
     free_blocks: Vec<u32>,
-    /// Per layer: conv and SSM state pools of `slots · len` floats.
-    pub conv: Vec<Option<wgpu::Buffer>>,
-    pub ssm: Vec<Option<wgpu::Buffer>>,
-    pub conv_len: u32,
-    pub ssm_len: u32,
+    /// Per layer, per state tensor: `slots · floats` floats.
+    pub states: Vec<Vec<wgpu::Buffer>>,
     pub slots: u32,
     free_slots: Vec<u32>,
     slot_used: Vec<bool>,
@@ -37,64 +47,58 @@ fn grow(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, old: &wgpu::Buffer, fl
 }
 
 impl Pools {
-    pub fn new(ctx: &GpuContext, hp: &HParams) -> Pools {
-        let kv_dim: Vec<u32> = (0..hp.layers.len()).map(|il| hp.n_head_kv[il] * hp.head_dim).collect();
-        let (conv_len, ssm_len) = hp.ssm.map_or((0, 0), |p| (p.conv_state_len(), p.ssm_state_len()));
-        let mut p = Pools {
-            kv: vec![],
-            kv_dim,
+    pub fn new(ctx: &Rc<GpuContext>, layout: MemoryLayout) -> Pools {
+        let kv = layout.layers.iter().map(|l| l.kv.map(|_| (f32_buf(ctx, "k pool", 4), f32_buf(ctx, "v pool", 4)))).collect();
+        let states = layout.layers.iter().map(|l| l.states.iter().map(|_| f32_buf(ctx, "state pool", 4)).collect()).collect();
+        Pools {
+            ctx: ctx.clone(),
+            layout,
+            kv,
             kv_blocks: 0,
             refs: vec![],
             free_blocks: vec![],
-            conv: vec![],
-            ssm: vec![],
-            conv_len,
-            ssm_len,
+            states,
             slots: 0,
             free_slots: vec![],
             slot_used: vec![],
-        };
-        for (il, l) in hp.layers.iter().enumerate() {
-            p.kv.push(l.attention.then(|| (f32_buf(ctx, "k pool", 4), f32_buf(ctx, "v pool", 4))));
-            let _ = il;
-            p.conv.push(l.recurrent.then(|| f32_buf(ctx, "conv pool", 4)));
-            p.ssm.push(l.recurrent.then(|| f32_buf(ctx, "ssm pool", 4)));
         }
-        p
     }
 
     pub fn has_attention(&self) -> bool {
-        self.kv.iter().any(Option::is_some)
+        self.layout.has_kv()
     }
 
     /// Bytes of one KV block across all layers (K and V).
     pub fn block_bytes(&self) -> u64 {
-        self.kv.iter().zip(&self.kv_dim).filter(|(k, _)| k.is_some()).map(|(_, &d)| 2 * KV_BLOCK as u64 * d as u64 * 4).sum()
+        KV_BLOCK as u64 * self.layout.kv_bytes_per_token()
     }
 
     /// Bytes of one recurrent-state slot across all layers.
     pub fn slot_bytes(&self) -> u64 {
-        self.conv.iter().filter(|c| c.is_some()).count() as u64 * 4 * (self.conv_len + self.ssm_len) as u64
+        self.layout.state_bytes()
     }
 
-    fn grow_kv(&mut self, ctx: &GpuContext, need: u32) {
+    fn grow_kv(&mut self, need: u32) {
+        let ctx = self.ctx.clone();
         let cap = need.max(self.kv_blocks * 2).max(16);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        for (il, kv) in self.kv.iter_mut().enumerate() {
-            if let Some((k, v)) = kv {
-                let floats = cap as u64 * KV_BLOCK as u64 * self.kv_dim[il] as u64;
-                *kv = Some((grow(ctx, &mut enc, k, floats, "k pool"), grow(ctx, &mut enc, v, floats, "v pool")));
+        for (kv, l) in self.kv.iter_mut().zip(&self.layout.layers) {
+            if let (Some((k, v)), Some(rows)) = (kv.as_ref(), l.kv) {
+                let rows_total = cap as u64 * KV_BLOCK as u64;
+                *kv = Some((grow(&ctx, &mut enc, k, rows_total * rows.k as u64, "k pool"), grow(&ctx, &mut enc, v, rows_total * rows.v as u64, "v pool")));
             }
         }
         ctx.queue.submit([enc.finish()]);
+        // The old pools may now be freed: no cached bind group may keep them alive.
+        ctx.forget_bind_groups();
         self.free_blocks.extend((self.kv_blocks..cap).rev());
         self.refs.resize(cap as usize, 0);
         self.kv_blocks = cap;
     }
 
-    pub fn alloc_block(&mut self, ctx: &GpuContext) -> u32 {
+    pub fn alloc_block(&mut self) -> u32 {
         if self.free_blocks.is_empty() {
-            self.grow_kv(ctx, self.kv_blocks + 1);
+            self.grow_kv(self.kv_blocks + 1);
         }
         let b = self.free_blocks.pop().unwrap_or(0);
         self.refs[b as usize] = 1;
@@ -117,14 +121,19 @@ impl Pools {
         self.refs[b as usize] > 1
     }
 
+    /// Blocks in use by some sequence (shared ones counted once).
+    pub fn blocks_in_use(&self) -> u32 {
+        self.refs.iter().filter(|&&r| r > 0).count() as u32
+    }
+
     /// Copy block `src` into block `dst` in every layer (copy-on-write). WebGPU forbids
     /// copies within one buffer, so rows go through a small temporary buffer.
-    pub fn copy_block(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, src: u32, dst: u32) {
-        for (il, kv) in self.kv.iter().enumerate() {
-            if let Some((k, v)) = kv {
-                let bytes = KV_BLOCK as u64 * self.kv_dim[il] as u64 * 4;
-                for b in [k, v] {
-                    let tmp = f32_buf(ctx, "cow block", bytes / 4);
+    pub fn copy_block(&self, enc: &mut wgpu::CommandEncoder, src: u32, dst: u32) {
+        for (kv, l) in self.kv.iter().zip(&self.layout.layers) {
+            if let (Some((k, v)), Some(rows)) = (kv, l.kv) {
+                for (b, floats) in [(k, rows.k), (v, rows.v)] {
+                    let bytes = KV_BLOCK as u64 * floats as u64 * 4;
+                    let tmp = f32_buf(&self.ctx, "cow block", bytes / 4);
                     enc.copy_buffer_to_buffer(b, src as u64 * bytes, &tmp, 0, bytes);
                     enc.copy_buffer_to_buffer(&tmp, 0, b, dst as u64 * bytes, bytes);
                 }
@@ -132,20 +141,22 @@ impl Pools {
         }
     }
 
-    /// A zeroed recurrent-state slot (None for models without recurrent layers).
-    pub fn alloc_slot(&mut self, ctx: &GpuContext) -> Option<u32> {
-        if self.conv_len + self.ssm_len == 0 || self.conv.iter().all(Option::is_none) {
+    /// A zeroed recurrent-state slot (None for models without recurrent state).
+    pub fn alloc_slot(&mut self) -> Option<u32> {
+        if !self.layout.has_state() {
             return None;
         }
+        let ctx = self.ctx.clone();
         if self.free_slots.is_empty() {
             let cap = (self.slots * 2).max(4);
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            for (bufs, len, label) in [(&mut self.conv, self.conv_len, "conv pool"), (&mut self.ssm, self.ssm_len, "ssm pool")] {
-                for b in bufs.iter_mut().flatten() {
-                    *b = grow(ctx, &mut enc, b, cap as u64 * len as u64, label);
+            for (bufs, l) in self.states.iter_mut().zip(&self.layout.layers) {
+                for (b, st) in bufs.iter_mut().zip(&l.states) {
+                    *b = grow(&ctx, &mut enc, b, cap as u64 * st.floats as u64, "state pool");
                 }
             }
             ctx.queue.submit([enc.finish()]);
+            ctx.forget_bind_groups();
             self.free_slots.extend((self.slots..cap).rev());
             self.slot_used.resize(cap as usize, false);
             self.slots = cap;
@@ -158,14 +169,10 @@ impl Pools {
         Some(s)
     }
 
+    /// Zero every state of slot `s` (a new sequence starts from all-zero states).
     pub fn clear_slot(&self, enc: &mut wgpu::CommandEncoder, s: u32) {
-        for (bufs, len) in [(&self.conv, self.conv_len), (&self.ssm, self.ssm_len)] {
-            let bytes = len as u64 * 4;
-            for b in bufs.iter().flatten() {
-                if bytes > 0 {
-                    enc.clear_buffer(b, s as u64 * bytes, Some(bytes));
-                }
-            }
+        for (b, off, bytes) in self.slot_regions(s) {
+            enc.clear_buffer(b, off, Some(bytes));
         }
     }
 
@@ -176,17 +183,28 @@ impl Pools {
         }
     }
 
-    /// (buffer, byte offset, bytes) of each recurrent layer's conv and SSM state of slot s.
+    /// (buffer, byte offset, bytes) of every state tensor of slot s, layer by layer, in
+    /// layout order — the order of checkpoints and session blobs.
     pub fn slot_regions(&self, s: u32) -> Vec<(&wgpu::Buffer, u64, u64)> {
         let mut v = vec![];
-        for il in 0..self.conv.len() {
-            for (b, len) in [(&self.conv[il], self.conv_len), (&self.ssm[il], self.ssm_len)] {
-                if let Some(b) = b {
-                    let bytes = len as u64 * 4;
+        for (bufs, l) in self.states.iter().zip(&self.layout.layers) {
+            for (b, st) in bufs.iter().zip(&l.states) {
+                let bytes = st.floats as u64 * 4;
+                if bytes > 0 {
                     v.push((b, s as u64 * bytes, bytes));
                 }
             }
         }
         v
+    }
+
+    /// The state buffers of layer `il` (one per state tensor, in layout order).
+    pub fn layer_states(&self, il: usize) -> &[wgpu::Buffer] {
+        &self.states[il]
+    }
+
+    /// The K and V pools of layer `il`, if it keeps KV rows.
+    pub fn layer_kv(&self, il: usize) -> Option<&(wgpu::Buffer, wgpu::Buffer)> {
+        self.kv[il].as_ref()
     }
 }

@@ -1,10 +1,12 @@
-//! Hyperparameters and per-layer kinds, read from GGUF metadata (spec §1.1, §1.2).
+//! Reading GGUF metadata: [`Meta`] reads `{arch}.*` keys (scalars or per-layer arrays, in any
+//! integer type), [`HParams`] holds the keys every architecture shares (spec §1.1). Keys only
+//! some architectures have are read by their own file in `arch/`.
 
 use crate::gguf::{GgufIndex, Value};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
-    #[error("unsupported architecture {0:?} (supported: llama, mamba2, granitehybrid, falcon-h1)")]
+    #[error("unsupported architecture {0:?} (Braid runs: {list})", list = super::arch::supported_names().join(", "))]
     UnsupportedArch(String),
     #[error("metadata key {0:?} is missing or has the wrong type")]
     MissingKey(String),
@@ -14,6 +16,8 @@ pub enum ModelError {
     BadShape { name: String, got: Vec<u64>, want: Vec<u64> },
     #[error("tensor {0:?} is not used by Braid's implementation of this architecture (not supported yet)")]
     UnexpectedTensor(String),
+    #[error("{0} (not supported yet)")]
+    UnsupportedFeature(String),
     #[error("invalid hyperparameters: {0}")]
     BadHparams(String),
 }
@@ -22,57 +26,90 @@ impl ModelError {
     /// The stable error code used by the JavaScript API.
     pub fn code(&self) -> &'static str {
         match self {
-            ModelError::UnsupportedArch(_) => "UNSUPPORTED_ARCH",
+            ModelError::UnsupportedArch(_) | ModelError::UnsupportedFeature(_) => "UNSUPPORTED_ARCH",
             ModelError::UnexpectedTensor(_) => "UNSUPPORTED_TYPE",
             _ => "GGUF_INVALID",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    Llama,
-    Mamba2,
-    GraniteHybrid,
-    FalconH1,
+/// The largest model dimension accepted (vocabulary, FFN width, …): with `MAX_BATCH` tokens
+/// per step it keeps every buffer size and shader index within u32.
+pub const MAX_DIM: u32 = 1 << 20;
+
+/// The metadata of one file, read with the architecture's key prefix.
+pub struct Meta<'a> {
+    pub index: &'a GgufIndex,
+    pub arch: &'a str,
 }
 
-impl Arch {
-    pub fn from_name(s: &str) -> Option<Arch> {
-        Some(match s {
-            "llama" => Arch::Llama,
-            "mamba2" => Arch::Mamba2,
-            "granitehybrid" => Arch::GraniteHybrid,
-            "falcon-h1" => Arch::FalconH1,
-            _ => return None,
-        })
+fn u32_of(v: &Value) -> Option<u32> {
+    v.as_u64().and_then(|x| u32::try_from(x).ok())
+}
+
+impl<'a> Meta<'a> {
+    pub fn new(index: &'a GgufIndex, arch: &'a str) -> Meta<'a> {
+        Meta { index, arch }
     }
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Llama => "llama",
-            Arch::Mamba2 => "mamba2",
-            Arch::GraniteHybrid => "granitehybrid",
-            Arch::FalconH1 => "falcon-h1",
+
+    /// `{arch}.{k}`.
+    pub fn key(&self, k: &str) -> String {
+        format!("{}.{k}", self.arch)
+    }
+
+    pub fn get(&self, k: &str) -> Option<&Value> {
+        self.index.get(&self.key(k))
+    }
+
+    pub fn u32(&self, k: &str) -> Option<u32> {
+        self.get(k).and_then(u32_of)
+    }
+
+    pub fn req_u32(&self, k: &str) -> Result<u32, ModelError> {
+        self.u32(k).ok_or_else(|| ModelError::MissingKey(self.key(k)))
+    }
+
+    pub fn f32(&self, k: &str) -> Option<f32> {
+        self.get(k).and_then(Value::as_f64).map(|v| v as f32)
+    }
+
+    pub fn bool(&self, k: &str) -> Option<bool> {
+        self.get(k).and_then(Value::as_bool)
+    }
+
+    /// A key that is a scalar (the same for every layer) or an array of `n_layer` integers.
+    pub fn per_layer(&self, k: &str, n_layer: u32, default: u32) -> Result<Vec<u32>, ModelError> {
+        match self.get(k) {
+            None => Ok(vec![default; n_layer as usize]),
+            Some(Value::Array(a)) => {
+                let v: Option<Vec<u32>> = (0..a.len()).map(|i| a.get(i).as_ref().and_then(u32_of)).collect();
+                match v {
+                    Some(v) if v.len() == n_layer as usize => Ok(v),
+                    _ => Err(ModelError::BadHparams(format!("{} must have {n_layer} integer entries", self.key(k)))),
+                }
+            }
+            Some(v) => u32_of(v).map(|x| vec![x; n_layer as usize]).ok_or_else(|| ModelError::MissingKey(self.key(k))),
+        }
+    }
+
+    /// A per-layer boolean array (e.g. `attention.recurrent_layers`).
+    pub fn per_layer_bool(&self, k: &str, n_layer: u32) -> Result<Option<Vec<bool>>, ModelError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Array(a)) => {
+                let v: Option<Vec<bool>> = (0..a.len()).map(|i| a.get(i).as_ref().and_then(Value::as_bool)).collect();
+                match v {
+                    Some(v) if v.len() == n_layer as usize => Ok(Some(v)),
+                    _ => Err(ModelError::BadHparams(format!("{} must have {n_layer} booleans", self.key(k)))),
+                }
+            }
+            Some(_) => Err(ModelError::MissingKey(self.key(k))),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RopeType {
-    None,
-    /// Adjacent pairs (x[2i], x[2i+1]).
-    Norm,
-    /// Split halves (x[i], x[i + n_rot/2]).
-    Neox,
-}
-
-/// What a layer holds: attention (a KV cache), a recurrent mixer (conv + SSM state), or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LayerKind {
-    pub attention: bool,
-    pub recurrent: bool,
-}
-
+/// The Mamba-family `ssm.*` keys (spec §1.1): d_conv, d_inner, d_state, heads (for Mamba2,
+/// `ssm.time_step_rank` is the number of heads), groups.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SsmParams {
     pub d_conv: u32,
@@ -100,46 +137,45 @@ impl SsmParams {
     }
 }
 
+/// What a layer keeps: a KV cache (attention), a recurrent state, both, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerKind {
+    pub attention: bool,
+    pub recurrent: bool,
+}
+
+/// The metadata keys every architecture shares (spec §1.1), plus the per-layer summary of
+/// what each layer keeps (from the layer plan).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HParams {
-    pub arch: Arch,
+    /// `general.architecture`, as the arch registry names it.
+    pub arch: &'static str,
     pub n_embd: u32,
     pub n_layer: u32,
     pub n_vocab: u32,
+    /// Per layer (`feed_forward_length`, scalar or array; 0 where a layer has no FFN).
+    pub n_ff_layer: Vec<u32>,
+    /// The widest FFN.
     pub n_ff: u32,
+    /// Per layer; the widest in `n_head`.
+    pub n_head_layer: Vec<u32>,
     pub n_head: u32,
-    /// Per layer; 0 for layers without attention.
+    /// Per layer; 0 for layers without attention (when the file says so).
     pub n_head_kv: Vec<u32>,
     pub head_dim: u32,
-    pub n_rot: u32,
-    pub rope_type: RopeType,
-    pub rope_theta: f32,
     pub eps: f32,
     pub ssm: Option<SsmParams>,
-    pub layers: Vec<LayerKind>,
-    /// Granite multipliers (1 / 0 when absent).
-    pub embedding_scale: f32,
-    pub residual_scale: f32,
-    pub attention_scale: f32,
-    pub logit_scale: f32,
     pub context_length: u32,
-}
-
-fn u32_of(v: &Value) -> Option<u32> {
-    v.as_u64().and_then(|x| u32::try_from(x).ok())
+    /// Filled in from the layer plan.
+    pub layers: Vec<LayerKind>,
 }
 
 impl HParams {
-    pub fn from_index(index: &GgufIndex) -> Result<HParams, ModelError> {
-        let arch_name = index.architecture().ok_or_else(|| ModelError::MissingKey("general.architecture".into()))?;
-        let arch = Arch::from_name(arch_name).ok_or_else(|| ModelError::UnsupportedArch(arch_name.into()))?;
-        let key = |k: &str| format!("{arch_name}.{k}");
-        let get_u32 = |k: &str| index.get(&key(k)).and_then(u32_of);
-        let req_u32 = |k: &str| get_u32(k).ok_or_else(|| ModelError::MissingKey(key(k)));
-        let get_f32 = |k: &str| index.get(&key(k)).and_then(Value::as_f64).map(|v| v as f32);
-        let n_embd = req_u32("embedding_length")?;
-        let n_layer = req_u32("block_count")?;
-        if n_embd == 0 || n_layer == 0 || n_layer > 4096 || n_embd > 1 << 20 {
+    pub fn read(m: &Meta, arch: &'static str) -> Result<HParams, ModelError> {
+        let index = m.index;
+        let n_embd = m.req_u32("embedding_length")?;
+        let n_layer = m.req_u32("block_count")?;
+        if n_embd == 0 || n_layer == 0 || n_layer > 4096 || n_embd > MAX_DIM {
             return Err(ModelError::BadHparams(format!("embedding_length {n_embd}, block_count {n_layer}")));
         }
         let n_vocab = match index.get("tokenizer.ggml.tokens") {
@@ -150,114 +186,69 @@ impl HParams {
                 .map(|v| v as u32)
                 .ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?,
         };
-        // Scalars or per-layer arrays (spec §1.1).
-        let per_layer = |k: &str, default: u32| -> Result<Vec<u32>, ModelError> {
-            match index.get(&key(k)) {
-                None => Ok(vec![default; n_layer as usize]),
-                Some(Value::Array(a)) => {
-                    let v: Option<Vec<u32>> = (0..a.len()).map(|i| a.get(i).as_ref().and_then(u32_of)).collect();
-                    match v {
-                        Some(v) if v.len() == n_layer as usize => Ok(v),
-                        _ => Err(ModelError::BadHparams(format!("{} must have {n_layer} integer entries", key(k)))),
-                    }
-                }
-                Some(v) => u32_of(v).map(|x| vec![x; n_layer as usize]).ok_or_else(|| ModelError::MissingKey(key(k))),
-            }
+        let n_head_layer = m.per_layer("attention.head_count", n_layer, 0)?;
+        let n_head = n_head_layer.iter().copied().max().unwrap_or(0);
+        let n_head_kv = match m.get("attention.head_count_kv") {
+            None => n_head_layer.clone(),
+            Some(_) => m.per_layer("attention.head_count_kv", n_layer, 0)?,
         };
-        let n_head_v = per_layer("attention.head_count", 0)?;
-        let n_head = n_head_v.iter().copied().max().unwrap_or(0);
-        let n_head_kv = match index.get(&key("attention.head_count_kv")) {
-            None => n_head_v.clone(),
-            Some(_) => per_layer("attention.head_count_kv", 0)?,
-        };
-        let n_ff = per_layer("feed_forward_length", 0)?.into_iter().max().unwrap_or(0);
-        let head_dim = get_u32("attention.key_length").unwrap_or(if n_head > 0 { n_embd / n_head } else { 0 });
-        let n_rot = get_u32("rope.dimension_count").unwrap_or(head_dim);
-        let ssm = match get_u32("ssm.inner_size") {
-            Some(d_inner) if d_inner > 0 && d_inner <= 1 << 20 => {
-                let n_head = req_u32("ssm.time_step_rank")?;
-                let n_group = get_u32("ssm.group_count").unwrap_or(1).clamp(1, 1 << 10);
+        let n_ff_layer = m.per_layer("feed_forward_length", n_layer, 0)?;
+        let n_ff = n_ff_layer.iter().copied().max().unwrap_or(0);
+        let head_dim = m.u32("attention.key_length").unwrap_or(if n_head > 0 { n_embd / n_head } else { 0 });
+        let ssm = match m.u32("ssm.inner_size") {
+            Some(d_inner) if d_inner > 0 && d_inner <= MAX_DIM => {
+                let n_head = m.req_u32("ssm.time_step_rank")?;
+                let n_group = m.u32("ssm.group_count").unwrap_or(1).clamp(1, 1 << 10);
                 let p = SsmParams {
-                    d_conv: req_u32("ssm.conv_kernel")?,
+                    d_conv: m.req_u32("ssm.conv_kernel")?,
                     d_inner,
-                    d_state: req_u32("ssm.state_size")?,
+                    d_state: m.req_u32("ssm.state_size")?,
                     n_head,
                     n_group,
                     head_dim: if n_head > 0 { d_inner / n_head } else { 0 },
                 };
-                if n_head == 0 || d_inner % n_head != 0 || d_inner % n_group != 0 || n_head % n_group != 0
-                    || p.d_conv < 1 || p.d_conv > 16 || p.d_state == 0 || p.d_state > 256
-                {
-                    return Err(ModelError::BadHparams(format!("ssm parameters {p:?}")));
-                }
                 Some(p)
             }
             Some(d_inner) if d_inner > 0 => return Err(ModelError::BadHparams(format!("ssm.inner_size {d_inner} is above 2^20"))),
             _ => None,
         };
-        let finetuned = index.get(&key("rope.scaling.finetuned")).and_then(Value::as_bool).unwrap_or(true);
-        let rope_type = match arch {
-            Arch::Llama => RopeType::Norm,
-            Arch::Mamba2 => RopeType::None,
-            Arch::GraniteHybrid => if finetuned { RopeType::Norm } else { RopeType::None },
-            Arch::FalconH1 => RopeType::Neox,
-        };
-        let layers: Vec<LayerKind> = (0..n_layer as usize)
-            .map(|il| match arch {
-                Arch::Llama => LayerKind { attention: true, recurrent: false },
-                Arch::Mamba2 => LayerKind { attention: false, recurrent: true },
-                Arch::GraniteHybrid => {
-                    let r = n_head_kv[il] == 0;
-                    LayerKind { attention: !r, recurrent: r }
-                }
-                Arch::FalconH1 => LayerKind { attention: true, recurrent: true },
-            })
-            .collect();
-        if layers.iter().any(|l| l.recurrent) && ssm.is_none() {
-            return Err(ModelError::MissingKey(key("ssm.inner_size")));
-        }
-        if layers.iter().any(|l| l.attention) {
-            if n_head == 0 || head_dim == 0 || head_dim > 512 || n_rot > head_dim || n_rot % 2 != 0 {
-                return Err(ModelError::BadHparams(format!("n_head {n_head}, head_dim {head_dim}, n_rot {n_rot}")));
-            }
-            for (il, l) in layers.iter().enumerate() {
-                let kv = n_head_kv[il];
-                if l.attention && (kv == 0 || n_head_v[il] % kv != 0) {
-                    return Err(ModelError::BadHparams(format!("layer {il}: n_head {} not a multiple of n_head_kv {kv}", n_head_v[il])));
-                }
-            }
-        }
-        // Caps that keep `MAX_BATCH × dimension` within u32 for every buffer and index.
-        let ssm_dims = ssm.map_or(0, |p| p.d_in_proj().max(p.conv_dim()));
-        let widest = [n_vocab, n_ff, n_head.saturating_mul(head_dim), ssm_dims];
-        if widest.iter().any(|&d| d > 1 << 20) || n_head > 4096 {
-            return Err(ModelError::BadHparams(format!("a dimension is above 2^20 (vocab {n_vocab}, ff {n_ff}, heads {n_head}×{head_dim}, ssm {ssm_dims})")));
+        let widest = [n_vocab, n_ff, n_head.saturating_mul(head_dim)];
+        if widest.iter().any(|&d| d > MAX_DIM) || n_head > 4096 || head_dim > 512 {
+            return Err(ModelError::BadHparams(format!("a dimension is too large (vocab {n_vocab}, ff {n_ff}, heads {n_head}×{head_dim})")));
         }
         Ok(HParams {
             arch,
             n_embd,
             n_layer,
             n_vocab,
+            n_ff_layer,
             n_ff,
+            n_head_layer,
             n_head,
             n_head_kv,
             head_dim,
-            n_rot,
-            rope_type,
-            rope_theta: get_f32("rope.freq_base").unwrap_or(10000.0),
-            eps: get_f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+            eps: m.f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
             ssm,
-            layers,
-            embedding_scale: get_f32("embedding_scale").unwrap_or(0.0),
-            residual_scale: get_f32("residual_scale").unwrap_or(0.0),
-            attention_scale: get_f32("attention.scale").unwrap_or(0.0),
-            logit_scale: get_f32("logit_scale").unwrap_or(0.0),
-            context_length: get_u32("context_length").unwrap_or(4096),
+            context_length: m.u32("context_length").unwrap_or(4096),
+            layers: vec![],
         })
     }
 
-    /// Softmax scale of attention layers.
-    pub fn kq_scale(&self) -> f32 {
-        if self.attention_scale != 0.0 { self.attention_scale } else { 1.0 / (self.head_dim as f32).sqrt() }
+    /// The Mamba2 parameters, checked (required by archs with Mamba2 layers).
+    pub fn mamba2(&self) -> Result<SsmParams, ModelError> {
+        let p = self.ssm.ok_or_else(|| ModelError::MissingKey(format!("{}.ssm.inner_size", self.arch)))?;
+        if p.n_head == 0
+            || p.d_inner % p.n_head != 0
+            || p.d_inner % p.n_group != 0
+            || p.n_head % p.n_group != 0
+            || p.d_conv < 1
+            || p.d_conv > 16
+            || p.d_state == 0
+            || p.d_state > 256
+            || p.d_in_proj().max(p.conv_dim()) > MAX_DIM
+        {
+            return Err(ModelError::BadHparams(format!("ssm parameters {p:?}")));
+        }
+        Ok(p)
     }
 }

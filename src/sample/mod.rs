@@ -2,7 +2,7 @@
 //! penalties → top-k → top-p → min-p → temperature → a draw from the distribution (or the
 //! argmax when the temperature is 0). A seed makes runs reproducible.
 
-use crate::synth::Rng;
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SamplerConfig {

@@ -55,8 +55,14 @@ fn strings(index: &GgufIndex, key: &str) -> Option<Vec<String>> {
 
 /// GPT-2's byte → printable unicode character map, and its inverse.
 pub fn byte_to_unicode(b: u8) -> char {
-    crate::synth::byte_to_unicode(b)
+    let printable = |c: u8| (b'!'..=b'~').contains(&c) || (0xA1..=0xAC).contains(&c) || (0xAE..=0xFF).contains(&c);
+    if printable(b) {
+        return b as char;
+    }
+    let n = (0..b).filter(|&c| !printable(c)).count() as u32;
+    char::from_u32(256 + n).unwrap_or('?')
 }
+
 
 impl Tokenizer {
     pub fn from_index(index: &GgufIndex) -> Result<Tokenizer, TokenizerError> {

@@ -144,6 +144,15 @@ fn aborted(signal: &JsValue) -> bool {
     !signal.is_undefined() && !signal.is_null() && get(signal, "aborted").as_bool().unwrap_or(false)
 }
 
+/// The architectures Braid runs (`general.architecture` names) with a line about each:
+/// `[{ name, about }]`.
+#[wasm_bindgen(js_name = supportedArchitectures)]
+pub fn supported_architectures() -> JsValue {
+    let list: Vec<serde_json::Value> = crate::model::arch::ARCHS.iter().map(|a| serde_json::json!({"name": a.name, "about": a.about})).collect();
+    use serde::Serialize;
+    serde_json::Value::Array(list).serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+}
+
 /// Model weights streamed onto the GPU.
 #[wasm_bindgen]
 pub struct Weights {

@@ -14,8 +14,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::js_error;
-use crate::memory::SessionError;
-use crate::model::forward::{GpuModel, Session};
+use crate::model::forward::GpuModel;
+use crate::session::{Session, SessionError};
 use crate::sample::{Sampler, SamplerConfig};
 use crate::tokenizer::template::{ChatTemplate, RenderOptions};
 use crate::tokenizer::Tokenizer;
@@ -103,20 +103,38 @@ impl WasmModel {
         })
     }
 
-    /// `{ architecture, layers: [{attention, recurrent}], nEmbd, nLayer, nVocab, contextLength,
-    ///    quantTypes, gpuBytes, adapter, hasTokenizer, hasChatTemplate, bos, eos }`
+    /// `{ architecture, layers: [{attention, recurrent, mixers, ffn, kvBytesPerToken,
+    ///    stateBytes}], nEmbd, nLayer, nVocab, contextLength, parameters, quantTypes, gpuBytes,
+    ///    adapter, hasTokenizer, hasChatTemplate, bos, eos }` — `mixers` lists each layer's
+    /// mixers (`attention`, `mamba2`, `short_conv`; empty for an MLP-only layer), `ffn` its
+    /// FFN (`gated`, `plain` or null).
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> JsValue {
         let m = &self.st.model;
         let hp = &m.hp;
-        let layers: Vec<serde_json::Value> =
-            hp.layers.iter().map(|l| serde_json::json!({"attention": l.attention, "recurrent": l.recurrent})).collect();
+        let layout = m.memory_layout();
+        let layers: Vec<serde_json::Value> = m
+            .plan
+            .layers
+            .iter()
+            .zip(&hp.layers)
+            .zip(&layout.layers)
+            .map(|((l, k), mem)| {
+                serde_json::json!({
+                    "attention": k.attention, "recurrent": k.recurrent,
+                    "mixers": l.mixers.iter().map(|x| x.name()).collect::<Vec<_>>(),
+                    "ffn": l.ffn.as_ref().map(|f| if f.ffn.gate.is_some() { "gated" } else { "plain" }),
+                    "kvBytesPerToken": mem.kv.map_or(0, |kv| 4 * (kv.k + kv.v)),
+                    "stateBytes": mem.states.iter().map(|s| 4 * s.floats as u64).sum::<u64>(),
+                })
+            })
+            .collect();
         let mut types: Vec<&str> = m.weights.index.tensors.iter().map(|t| t.ty.name()).collect();
         types.sort();
         types.dedup();
         let params: u64 = m.weights.index.tensors.iter().map(|t| t.n_elements).sum();
         let v = serde_json::json!({
-            "architecture": hp.arch.name(), "nEmbd": hp.n_embd, "nLayer": hp.n_layer, "nVocab": hp.n_vocab,
+            "architecture": hp.arch, "nEmbd": hp.n_embd, "nLayer": hp.n_layer, "nVocab": hp.n_vocab,
             "contextLength": hp.context_length, "parameters": params, "quantTypes": types, "layers": layers,
             "gpuBytes": m.weights.gpu_bytes(), "adapter": m.ctx().adapter,
             "hasTokenizer": self.st.tok.is_some(), "hasChatTemplate": self.st.template.is_some(),

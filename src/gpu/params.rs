@@ -1,0 +1,283 @@
+//! Typed kernel parameters and named bindings, one module per shader file.
+//!
+//! Each shader's `struct Params` is mirrored here by a `#[repr(C)]` Pod struct with the same
+//! members in the same order, and each `@group(0) @binding(N) var … name` by a [`Binding`]
+//! constant `name` = N. `tests/shader_layout.rs` parses every shader with naga (the WGSL
+//! front end wgpu itself uses) and checks that both mirrors agree with the WGSL: member names,
+//! offsets and sizes, binding names and numbers. Launchers pass these structs and bindings,
+//! never bare numbers.
+
+use bytemuck::{Pod, Zeroable};
+
+/// One `@group(0) @binding(index) var … name` of a shader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Binding {
+    pub index: u32,
+    pub name: &'static str,
+}
+
+/// A Rust mirror of a WGSL uniform struct.
+pub trait WgslStruct: Pod {
+    /// `(member, byte offset, byte size)` in declaration order.
+    fn members() -> Vec<(&'static str, usize, usize)>;
+}
+
+macro_rules! wgsl_struct {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+        pub struct $name { $($(#[$fm])* pub $f: $t),* }
+        impl WgslStruct for $name {
+            fn members() -> Vec<(&'static str, usize, usize)> {
+                vec![$((stringify!($f), std::mem::offset_of!($name, $f), std::mem::size_of::<$t>())),*]
+            }
+        }
+    };
+}
+
+macro_rules! bindings {
+    ($($name:ident = $idx:literal),* $(,)?) => {
+        $(#[allow(non_upper_case_globals)] pub const $name: super::Binding = super::Binding { index: $idx, name: stringify!($name) };)*
+        /// Every binding of this shader.
+        pub const ALL: &[super::Binding] = &[$($name),*];
+    };
+}
+
+/// `shaders/matmul.wgsl` (+ `matvec_subgroup.wgsl`): y[t, row0 + r] = alpha·(W·x[t] + bias) (+ y).
+pub mod matmul {
+    use super::*;
+    pub const FILE: &str = "matmul.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            /// Row length (multiple of 4 and of the block size).
+            pub k: u32,
+            /// Rows in this part.
+            pub n_rows: u32,
+            pub n_tok: u32,
+            /// First row of this part: output column offset (matmul), token id offset (embed).
+            pub row0: u32,
+            /// Floats (multiple of 4).
+            pub x_offset: u32,
+            /// Floats between tokens (multiple of 4).
+            pub x_stride: u32,
+            pub y_offset: u32,
+            pub y_stride: u32,
+            /// Head plane start of the part, in u32 words.
+            pub head: u32,
+            pub accumulate: u32,
+            pub alpha: f32,
+            /// Workgroups along x (rows = y · groups_x + x).
+            pub groups_x: u32,
+            /// Add `bias[row0 + r]` before scaling.
+            pub has_bias: u32,
+        }
+    }
+    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5);
+}
+
+/// `shaders/norm.wgsl`: RMSNorm of rows, optionally grouped.
+pub mod norm {
+    use super::*;
+    pub const FILE: &str = "norm.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            /// Values per row.
+            pub n: u32,
+            pub n_rows: u32,
+            /// Rows of the weight (row r uses weight row r % w_rows; > 1 for grouped norms).
+            pub w_rows: u32,
+            pub eps: f32,
+            pub x_offset: u32,
+            pub x_stride: u32,
+            pub y_offset: u32,
+            pub y_stride: u32,
+        }
+    }
+    bindings!(x = 0, w = 1, y = 2, p = 3);
+}
+
+/// `shaders/rope.wgsl`: rotary position embedding in place.
+pub mod rope {
+    use super::*;
+    pub const FILE: &str = "rope.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub n_heads: u32,
+            pub head_dim: u32,
+            pub n_rot: u32,
+            pub _pos0: u32,
+            /// Floats before the first row.
+            pub offset: u32,
+            /// Floats between tokens.
+            pub stride: u32,
+            /// 1: NEOX (split halves), 0: NORM (adjacent pairs).
+            pub neox: u32,
+            pub base: f32,
+            pub groups_x: u32,
+        }
+    }
+    bindings!(v = 0, p = 1, positions = 2);
+}
+
+/// `shaders/attention.wgsl`: KV store into the paged pool, causal GQA attention.
+pub mod attention {
+    use super::*;
+    pub const FILE: &str = "attention.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub n_head: u32,
+            pub n_kv: u32,
+            pub head_dim: u32,
+            /// Tokens per KV block.
+            pub block: u32,
+            /// Floats between query tokens.
+            pub q_stride: u32,
+            /// n_kv · head_dim.
+            pub kv_dim: u32,
+            pub out_stride: u32,
+            pub scale: f32,
+            /// Sliding window: a token sees the last `window` positions (0: all).
+            pub window: u32,
+        }
+    }
+    bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6, knew = 7, vnew = 8, kpool = 9, vpool = 10);
+}
+
+/// `shaders/ssm.wgsl`: Mamba2 conv with carried state and sequential scan.
+pub mod ssm {
+    use super::*;
+    pub const FILE: &str = "ssm.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub d_inner: u32,
+            pub d_state: u32,
+            pub n_head: u32,
+            pub n_group: u32,
+            pub d_conv: u32,
+            pub d_in_proj: u32,
+            pub has_bias: u32,
+        }
+    }
+    bindings!(zx = 0, w = 1, b = 2, dsk = 3, state = 4, xbc = 5, y = 6, p = 7, seqs = 8);
+}
+
+/// `shaders/ssd.wgsl`: the chunked (SSD) Mamba2 scan for prefill.
+pub mod ssd {
+    use super::*;
+    pub const FILE: &str = "ssd.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub d_inner: u32,
+            pub d_state: u32,
+            pub n_head: u32,
+            pub n_group: u32,
+            pub d_in_proj: u32,
+            pub n_chunks: u32,
+            /// Floats: the session's slot in the state pool.
+            pub state_off: u32,
+        }
+    }
+    bindings!(zx = 0, xbc = 1, dtb = 2, a = 3, dsk = 4, ds = 5, decay = 6, y = 7, state = 8, p = 9);
+}
+
+/// `shaders/short_conv.wgsl`: LFM2's gated short convolution with carried state.
+pub mod short_conv {
+    use super::*;
+    pub const FILE: &str = "short_conv.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub n_embd: u32,
+            /// Taps of the convolution (LFM2's `shortconv.l_cache`).
+            pub l_cache: u32,
+            pub _pad: u32,
+        }
+    }
+    bindings!(bcx = 0, w = 1, state = 2, y = 3, p = 4, seqs = 5);
+}
+
+/// `shaders/elementwise.wgsl`: activations and residual adds.
+pub mod elementwise {
+    use super::*;
+    pub const FILE: &str = "elementwise.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n: u32,
+            pub a_offset: u32,
+            pub b_offset: u32,
+            pub groups_x: u32,
+            pub alpha: f32,
+        }
+    }
+    bindings!(a = 0, b = 1, p = 2);
+}
+
+/// `shaders/argmax.wgsl`: the index of each row's largest value.
+pub mod argmax {
+    use super::*;
+    pub const FILE: &str = "argmax.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n: u32,
+            pub _a: u32,
+            pub _b: u32,
+            pub _c: u32,
+        }
+    }
+    bindings!(logits = 0, out = 1, p = 2);
+}
+
+/// `shaders/copy.wgsl`: a plain vec4 copy (the bandwidth yardstick).
+pub mod copy {
+    use super::*;
+    pub const FILE: &str = "copy.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub groups_x: u32,
+            pub _a: u32,
+            pub _b: u32,
+            pub _c: u32,
+        }
+    }
+    bindings!(src = 0, dst = 1, p = 2);
+}
+
+/// `shaders/dequant.wgsl`: dequantize a tensor part to f32 (tests, tools).
+pub mod dequant {
+    use super::*;
+    pub const FILE: &str = "dequant.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            /// Blocks to decode (elements for float types).
+            pub n_blocks: u32,
+            /// Head plane start, in words.
+            pub head: u32,
+            pub groups_x: u32,
+            /// First block (element for float types) to decode.
+            pub blk0: u32,
+        }
+    }
+    bindings!(weights = 0, out = 1, p = 2);
+}
+
+/// Every shader module with its bindings and parameter members, for the layout test.
+pub fn shader_mirrors() -> Vec<(&'static str, &'static [Binding], Vec<(&'static str, usize, usize)>)> {
+    vec![
+        (matmul::FILE, matmul::ALL, matmul::Params::members()),
+        (norm::FILE, norm::ALL, norm::Params::members()),
+        (rope::FILE, rope::ALL, rope::Params::members()),
+        (attention::FILE, attention::ALL, attention::Params::members()),
+        (ssm::FILE, ssm::ALL, ssm::Params::members()),
+        (ssd::FILE, ssd::ALL, ssd::Params::members()),
+        (short_conv::FILE, short_conv::ALL, short_conv::Params::members()),
+        (elementwise::FILE, elementwise::ALL, elementwise::Params::members()),
+        (argmax::FILE, argmax::ALL, argmax::Params::members()),
+        (copy::FILE, copy::ALL, copy::Params::members()),
+        (dequant::FILE, dequant::ALL, dequant::Params::members()),
+    ]
+}

@@ -1,0 +1,103 @@
+//! NVIDIA Nemotron-H / Nemotron-Nano-v2 (`nemotron_h`): every layer holds exactly one block
+//! after its RMSNorm — a Mamba2 mixer (grouped gated norm), attention without RoPE, or a ReLU²
+//! MLP without gate — chosen per layer from the metadata: Mamba2 iff `head_count_kv[il] == 0`
+//! and `feed_forward_length[il] == 0`, attention iff `feed_forward_length[il] == 0`, else MLP
+//! (spec §1.2, §2.6). llama.cpp: `src/models/nemotron-h.cpp`.
+
+use super::super::blocks::attention::{Attention, QkNorm};
+use super::super::blocks::ffn::{Activation, Ffn};
+use super::super::blocks::mamba2::{Mamba2, Mamba2Needs};
+use super::super::hparams::{HParams, Meta, ModelError};
+use super::super::plan::{FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
+use super::super::synth::{Synth, SynthConfig};
+use super::Arch;
+use crate::gguf::{Array, Value};
+
+pub static ARCH: Arch = Arch { name: "nemotron_h", about: "NVIDIA Nemotron-H: Mamba2, attention and MLP layers", build, presets, synth };
+
+fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
+    let hp = HParams::read(m, ARCH.name)?;
+    let (e, v) = (hp.n_embd, hp.n_vocab);
+    if m.u32("expert_count").unwrap_or(0) > 0 {
+        return Err(ModelError::UnsupportedFeature("mixture-of-experts Nemotron-H (expert_count > 0)".into()));
+    }
+    if m.u32("nextn_predict_layers").unwrap_or(0) > 0 {
+        return Err(ModelError::UnsupportedFeature("Nemotron-H multi-token-prediction layers (nextn_predict_layers > 0)".into()));
+    }
+    let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
+    let mut layers = vec![];
+    for il in 0..hp.n_layer as usize {
+        let norm = t.f32(&format!("blk.{il}.attn_norm.weight"), &[e as u64])?;
+        let (kv, ff) = (hp.n_head_kv[il], hp.n_ff_layer[il]);
+        let layer = if ff > 0 {
+            // MLP-only layer: its one norm is attn_norm.
+            let ffn = Ffn::resolve(t, il, e, ff, false, Activation::ReluSqr)?;
+            LayerPlan { mixer_norm: None, mixers: vec![], ffn: Some(FfnPlan { norm, ffn }), residual_scale: 1.0 }
+        } else {
+            let mixer = if kv == 0 {
+                Mixer::Mamba2(Mamba2::resolve(t, il, e, hp.mamba2()?, Mamba2Needs { conv_bias: false, norm: true })?)
+            } else {
+                let hd = hp.head_dim;
+                Mixer::Attention(Attention::resolve(t, il, e, hp.n_head_layer[il], kv, hd, QkNorm::None, None, 1.0 / (hd as f32).sqrt())?)
+            };
+            LayerPlan { mixer_norm: Some(norm), mixers: vec![mixer], ffn: None, residual_scale: 1.0 }
+        };
+        layers.push(layer);
+    }
+    let output_norm = t.f32("output_norm.weight", &[e as u64])?;
+    let output = t.output(token_embd, e, v)?;
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+}
+
+fn presets() -> Vec<(&'static str, SynthConfig)> {
+    let base = SynthConfig { tied: false, context_length: 1 << 20, ..SynthConfig::base("nemotron_h") };
+    vec![
+        // NVIDIA-Nemotron-Nano-9B-v2 (spec §4): 56 layers, 27 Mamba2, 4 attention, 25 MLP.
+        ("nemotron-nano-9b-v2", SynthConfig {
+            n_embd: 4480, n_layer: 56, n_ff: 15680, n_vocab: 131072, n_head: 40, n_head_kv: 8, head_dim: 128,
+            pattern: "M-M-M-MM-M-M-M*-M-M-M*-M-M-M-M*-M-M-M-M*-M-MM-M-M-M-M-M-".into(),
+            d_inner: 10240, d_state: 128, n_group: 8, ssm_heads: 128, ..base.clone()
+        }),
+        ("tiny-nemotron-h", SynthConfig {
+            n_embd: 64, n_layer: 6, n_ff: 96, n_vocab: 300, n_head: 4, n_head_kv: 2, head_dim: 16, pattern: "M-M*-M".into(),
+            d_inner: 128, d_state: 16, n_group: 2, ssm_heads: 8, ..base.clone()
+        }),
+        // Rows of multiples of 256, so K-quants apply without fallback.
+        ("small-nemotron-h", SynthConfig {
+            n_embd: 256, n_layer: 5, n_ff: 512, n_vocab: 300, n_head: 4, n_head_kv: 2, head_dim: 64, pattern: "M*-M-".into(),
+            d_inner: 512, d_state: 32, n_group: 2, ssm_heads: 8, ..base.clone()
+        }),
+        // head_dim 24, 4:1 GQA, 5 SSM groups, d_conv 3, a 257-token vocabulary
+        ("odd-nemotron-h", SynthConfig {
+            n_embd: 96, n_layer: 4, n_ff: 160, n_vocab: 257, n_head: 4, n_head_kv: 1, head_dim: 24, pattern: "M-*M".into(),
+            d_inner: 160, d_state: 24, n_group: 5, ssm_heads: 10, d_conv: 3, ..base
+        }),
+    ]
+}
+
+/// Keys as llama.cpp's converter writes them (`NemotronHModel`): per-layer `head_count_kv`
+/// and `feed_forward_length` as INT32 arrays, a scalar `head_count`, both epsilons, no RoPE.
+fn synth(s: &mut Synth) {
+    let c = s.cfg;
+    let kind = |il: u64| c.pattern.as_bytes().get(il as usize).copied().unwrap_or(b'M');
+    s.common_kv();
+    s.arch_kv("feed_forward_length", Value::Array(Array::I32((0..c.n_layer).map(|il| if kind(il) == b'-' { c.n_ff as i32 } else { 0 }).collect())));
+    s.arch_kv("attention.head_count", Value::U32(c.n_head as u32));
+    s.arch_kv("attention.head_count_kv", Value::Array(Array::I32((0..c.n_layer).map(|il| if kind(il) == b'*' { c.n_head_kv as i32 } else { 0 }).collect())));
+    s.arch_kv("attention.key_length", Value::U32(c.head_dim as u32));
+    s.arch_kv("attention.value_length", Value::U32(c.head_dim as u32));
+    s.arch_kv("attention.layer_norm_epsilon", Value::F32(1e-5));
+    s.ssm_kv();
+    s.arch_kv("rope.scaling.finetuned", Value::Bool(false));
+    s.tokenizer();
+    s.token_embd();
+    for il in 0..c.n_layer {
+        s.norm(format!("blk.{il}.attn_norm.weight"), c.n_embd, Some(il));
+        match kind(il) {
+            b'*' => s.attention_tensors(il, false),
+            b'-' => s.ffn_tensors(il, None, c.n_ff, false),
+            _ => s.mamba2_tensors(il),
+        }
+    }
+    s.output("output_norm.weight");
+}

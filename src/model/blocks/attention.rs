@@ -1,0 +1,255 @@
+//! Causal GQA attention (llama.cpp `build_qkv` + `build_attn`): q, k, v projections (optional
+//! biases), optional per-head q/k RMSNorm (LFM2, Qwen3), optional RoPE (NORM or NEOX, partial
+//! rotary dims), softmax(q·kᵀ·scale) over the session's positions (optionally a sliding
+//! window), output projection. Keeps K and V rows of every position (a KV block table).
+
+use super::super::graph::{Graph, Out};
+use super::super::hparams::ModelError;
+use super::super::plan::{Tensors, T};
+use super::super::reference::{matvec, rms_norm, RefLayer, RefWeights};
+use crate::gpu::ops::Shader;
+use crate::gpu::params;
+use crate::memory::{KvRows, LayerMemory, KV_BLOCK};
+
+/// Rotary position embedding (spec §1.4: NORM rotates adjacent pairs, NEOX split halves).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rope {
+    pub neox: bool,
+    /// Rotated dims per head (≤ head_dim, even).
+    pub n_rot: u32,
+    /// `rope.freq_base`.
+    pub theta: f32,
+}
+
+/// Whether an architecture's attention has per-head q/k RMSNorm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkNorm {
+    None,
+    Required,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub n_head: u32,
+    pub n_head_kv: u32,
+    pub head_dim: u32,
+    /// [n_embd, n_head·hd], [n_embd, n_kv·hd] ×2, [n_head·hd, n_embd]
+    pub wq: T,
+    pub wk: T,
+    pub wv: T,
+    pub wo: T,
+    pub bq: Option<T>,
+    pub bk: Option<T>,
+    pub bv: Option<T>,
+    pub bo: Option<T>,
+    /// [hd] each.
+    pub q_norm: Option<T>,
+    pub k_norm: Option<T>,
+    pub rope: Option<Rope>,
+    /// Softmax scale (1/√hd unless the architecture says otherwise).
+    pub kq_scale: f32,
+    /// Sliding window in positions (0: every position).
+    pub window: u32,
+}
+
+impl Attention {
+    /// The tensors of layer `il` under llama.cpp's names: `attn_q/k/v/output.weight`, their
+    /// optional biases, and `attn_q_norm` / `attn_k_norm` when `qk_norm` asks for them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resolve(
+        t: &mut Tensors,
+        il: usize,
+        n_embd: u32,
+        n_head: u32,
+        n_head_kv: u32,
+        head_dim: u32,
+        qk_norm: QkNorm,
+        rope: Option<Rope>,
+        kq_scale: f32,
+    ) -> Result<Attention, ModelError> {
+        if n_head == 0 || n_head_kv == 0 || head_dim == 0 || n_head % n_head_kv != 0 || head_dim > 512 || head_dim % 4 != 0 {
+            return Err(ModelError::BadHparams(format!("layer {il}: n_head {n_head}, n_head_kv {n_head_kv}, head_dim {head_dim}")));
+        }
+        if let Some(r) = rope {
+            if r.n_rot > head_dim || r.n_rot % 2 != 0 {
+                return Err(ModelError::BadHparams(format!("layer {il}: {} rotary dims for head_dim {head_dim}", r.n_rot)));
+            }
+        }
+        let b = |s: &str| format!("blk.{il}.{s}");
+        let (e, q, kv) = (n_embd as u64, (n_head * head_dim) as u64, (n_head_kv * head_dim) as u64);
+        if t.index.tensor_index(&b("attn_qkv.weight")).is_some() {
+            return Err(ModelError::UnsupportedFeature(format!("fused {} tensor", b("attn_qkv.weight"))));
+        }
+        let (q_norm, k_norm) = match qk_norm {
+            QkNorm::None => (None, None),
+            QkNorm::Required => (Some(t.f32(&b("attn_q_norm.weight"), &[head_dim as u64])?), Some(t.f32(&b("attn_k_norm.weight"), &[head_dim as u64])?)),
+        };
+        Ok(Attention {
+            n_head,
+            n_head_kv,
+            head_dim,
+            wq: t.matrix(&b("attn_q.weight"), &[e, q])?,
+            wk: t.matrix(&b("attn_k.weight"), &[e, kv])?,
+            wv: t.matrix(&b("attn_v.weight"), &[e, kv])?,
+            wo: t.matrix(&b("attn_output.weight"), &[q, e])?,
+            bq: t.opt_f32(&b("attn_q.bias"), &[q])?,
+            bk: t.opt_f32(&b("attn_k.bias"), &[kv])?,
+            bv: t.opt_f32(&b("attn_v.bias"), &[kv])?,
+            bo: t.opt_f32(&b("attn_output.bias"), &[e])?,
+            q_norm,
+            k_norm,
+            rope,
+            kq_scale,
+            window: 0,
+        })
+    }
+
+    fn q_dim(&self) -> u32 {
+        self.n_head * self.head_dim
+    }
+
+    fn kv_dim(&self) -> u32 {
+        self.n_head_kv * self.head_dim
+    }
+
+    pub fn memory(&self) -> LayerMemory {
+        LayerMemory { kv: Some(KvRows { k: self.kv_dim(), v: self.kv_dim() }), states: vec![] }
+    }
+
+    /// q,k,v projections, q/k norms, RoPE at each token's position, K/V rows stored into the
+    /// pool through the block tables, attention, output projection into `out`.
+    pub(crate) fn record(&self, g: &mut Graph, il: usize, h: &wgpu::Buffer, out: Out) {
+        use params::attention as a;
+        let Some((kp, vp)) = g.pools.layer_kv(il) else { return };
+        let (n, hd) = (g.n, self.head_dim);
+        let (q_dim, kv_dim) = (self.q_dim(), self.kv_dim());
+        let q = g.scratch(q_dim);
+        let k = g.scratch(kv_dim);
+        let v = g.scratch(kv_dim);
+        let fresh = |b| Out { buf: b, alpha: 1.0, accumulate: false };
+        g.linear(self.wq, self.bq, h, fresh(&q), q_dim);
+        g.linear(self.wk, self.bk, h, fresh(&k), kv_dim);
+        g.linear(self.wv, self.bv, h, fresh(&v), kv_dim);
+        if let (Some(qn), Some(kn)) = (self.q_norm, self.k_norm) {
+            g.rms_norm_rows_inplace(&q, qn, n * self.n_head, hd, 1);
+            g.rms_norm_rows_inplace(&k, kn, n * self.n_head_kv, hd, 1);
+        }
+        if let Some(rope) = self.rope {
+            use params::rope as r;
+            for (buf, heads, stride) in [(&q, self.n_head, q_dim), (&k, self.n_head_kv, kv_dim)] {
+                let (gx, gy) = g.r.grid((n * heads * rope.n_rot / 2) as u64);
+                let p = r::Params {
+                    n_tok: n,
+                    n_heads: heads,
+                    head_dim: hd,
+                    n_rot: rope.n_rot,
+                    stride,
+                    neox: rope.neox as u32,
+                    base: rope.theta,
+                    groups_x: gx,
+                    ..Default::default()
+                };
+                g.r.dispatch(Shader::Rope, "rope", &[(r::v, buf), (r::positions, &g.batch.meta)], &p, (gx, gy, 1));
+            }
+        }
+        let p = a::Params {
+            n_tok: n,
+            n_head: self.n_head,
+            n_kv: self.n_head_kv,
+            head_dim: hd,
+            block: KV_BLOCK,
+            q_stride: q_dim,
+            kv_dim,
+            out_stride: q_dim,
+            scale: self.kq_scale,
+            window: self.window,
+        };
+        let (gx, gy) = g.r.grid((n * kv_dim) as u64);
+        let b = g.batch;
+        g.r.dispatch(
+            Shader::Attention,
+            "kv_store",
+            &[(a::tmeta, &b.meta), (a::tables, &b.tables), (a::knew, &k), (a::vnew, &v), (a::kpool, kp), (a::vpool, vp)],
+            &p,
+            (gx, gy, 1),
+        );
+        let att = g.scratch(q_dim);
+        g.r.dispatch(
+            Shader::Attention,
+            "attention",
+            &[(a::q, &q), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, &b.tables)],
+            &p,
+            (self.n_head, n, 1),
+        );
+        g.linear(self.wo, self.bo, &att, out, g.t(self.wo).info.n_rows() as u32);
+    }
+
+    /// The same for one token at position `pos`, with plain loops.
+    pub(crate) fn reference(&self, w: &RefWeights, st: &mut RefLayer, pos: usize, h: &[f32], eps: f32) -> Vec<f32> {
+        let (hd, nh, nkv) = (self.head_dim as usize, self.n_head as usize, self.n_head_kv as usize);
+        let proj = |m: T, b: Option<T>| {
+            let mut y = matvec(&w[m], h);
+            if let Some(b) = b {
+                y.iter_mut().zip(&w[b]).for_each(|(a, b)| *a += b);
+            }
+            y
+        };
+        let mut q = proj(self.wq, self.bq);
+        let mut k = proj(self.wk, self.bk);
+        let v = proj(self.wv, self.bv);
+        if let (Some(qn), Some(kn)) = (self.q_norm, self.k_norm) {
+            q = q.chunks_exact(hd).flat_map(|r| rms_norm(r, &w[qn], eps)).collect();
+            k = k.chunks_exact(hd).flat_map(|r| rms_norm(r, &w[kn], eps)).collect();
+        }
+        if let Some(r) = self.rope {
+            rope(&mut q, hd, r.n_rot as usize, pos, r.theta, r.neox);
+            rope(&mut k, hd, r.n_rot as usize, pos, r.theta, r.neox);
+        }
+        st.k.extend_from_slice(&k);
+        st.v.extend_from_slice(&v);
+        let n = pos + 1;
+        let first = if self.window > 0 { n.saturating_sub(self.window as usize) } else { 0 };
+        let mut o = vec![0.0; nh * hd];
+        for head in 0..nh {
+            let kvh = head / (nh / nkv);
+            let qh = &q[head * hd..(head + 1) * hd];
+            let scores: Vec<f32> = (first..n)
+                .map(|j| {
+                    let kj = &st.k[(j * nkv + kvh) * hd..(j * nkv + kvh + 1) * hd];
+                    qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * self.kq_scale
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let p: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
+            let sum: f32 = p.iter().sum();
+            for (jj, pj) in p.iter().enumerate() {
+                let j = first + jj;
+                let vj = &st.v[(j * nkv + kvh) * hd..(j * nkv + kvh + 1) * hd];
+                for d in 0..hd {
+                    o[head * hd + d] += pj / sum * vj[d];
+                }
+            }
+        }
+        let mut y = matvec(&w[self.wo], &o);
+        if let Some(b) = self.bo {
+            y.iter_mut().zip(&w[b]).for_each(|(a, b)| *a += b);
+        }
+        y
+    }
+}
+
+/// Rotate the first `n_rot` dims of each `hd`-sized head in place (ggml's theta recurrence).
+pub fn rope(x: &mut [f32], hd: usize, n_rot: usize, pos: usize, theta_base: f32, neox: bool) {
+    let scale = theta_base.powf(-2.0 / n_rot as f32);
+    for head in x.chunks_exact_mut(hd) {
+        let mut theta = pos as f32;
+        for i in 0..n_rot / 2 {
+            let (c, s) = (theta.cos(), theta.sin());
+            let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * c - x1 * s;
+            head[b] = x0 * s + x1 * c;
+            theta *= scale;
+        }
+    }
+}

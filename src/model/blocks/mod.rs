@@ -1,0 +1,9 @@
+//! The block library: every mixer and FFN kind once, each in its own file with its tensors
+//! (`resolve`, llama.cpp's names), what it keeps per sequence (`memory`), its GPU recording
+//! (`record`) and its plain-loop CPU reference (`reference`). Architectures compose them in
+//! `arch/`.
+
+pub mod attention;
+pub mod ffn;
+pub mod mamba2;
+pub mod short_conv;

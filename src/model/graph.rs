@@ -1,0 +1,125 @@
+//! What a block sees while one forward step is recorded on the GPU: the recorder, the
+//! weights, the memory pools, the batch's per-token and per-sequence tables, and the taps
+//! that copy named intermediates out. Blocks read a normed input `h` and write their output
+//! through an [`Out`] (usually accumulated into the residual stream with the layer's scale).
+
+use crate::gpu::ops::{Recorder, Shader};
+use crate::gpu::params;
+use crate::gpu::GpuTensor;
+use crate::memory::Pools;
+
+use super::plan::T;
+use super::taps::GpuTaps;
+
+/// The tokens of one forward step, laid out for the kernels (uploaded once per step).
+pub(crate) struct BatchBuffers {
+    pub tokens: wgpu::Buffer,
+    /// Per token: (position, offset of its session's block table in `tables`, 0, 0).
+    pub meta: wgpu::Buffer,
+    /// The sessions' block tables, one after another.
+    pub tables: wgpu::Buffer,
+    /// Per session: (first token, token count, state slot, 0).
+    pub seqs: wgpu::Buffer,
+    pub n_seqs: u32,
+    /// The state slot when the batch is one session (the chunked scan handles one).
+    pub single_slot: Option<u32>,
+}
+
+/// Where a block writes its [n_tok, width] result: `buf = alpha · result (+ buf)`.
+#[derive(Clone, Copy)]
+pub(crate) struct Out<'b> {
+    pub buf: &'b wgpu::Buffer,
+    pub alpha: f32,
+    pub accumulate: bool,
+}
+
+pub(crate) struct Graph<'a> {
+    pub r: Recorder<'a>,
+    pub tensors: &'a [GpuTensor],
+    pub pools: &'a Pools,
+    pub batch: &'a BatchBuffers,
+    /// Tokens in this step.
+    pub n: u32,
+    /// RMSNorm epsilon.
+    pub eps: f32,
+    pub taps: Option<GpuTaps>,
+}
+
+impl<'a> Graph<'a> {
+    pub fn t(&self, i: T) -> &'a GpuTensor {
+        &self.tensors[i]
+    }
+
+    /// The single buffer of a small F32 tensor.
+    pub fn vec(&self, i: T) -> &'a wgpu::Buffer {
+        &self.tensors[i].parts[0].buffer
+    }
+
+    /// `out = alpha · W·x (+ bias)` for the step's tokens, rows of `x` of W's row length.
+    pub fn linear(&mut self, w: T, bias: Option<T>, x: &wgpu::Buffer, out: Out, width: u32) {
+        let t = self.t(w);
+        let bias = bias.map(|b| self.vec(b));
+        let k = t.info.ne0() as u32;
+        self.r.matmul_bias(t, bias, x, 0, k, out.buf, 0, width, self.n, out.alpha, out.accumulate);
+    }
+
+    /// A fresh [n_tok, width] scratch buffer.
+    pub fn scratch(&mut self, width: u32) -> wgpu::Buffer {
+        self.r.scratch(self.n as u64 * width as u64)
+    }
+
+    /// y[rows] = RMSNorm(x[x_offset + rows]) · w for `rows` rows of `width` values.
+    pub fn rms_norm(&mut self, x: &wgpu::Buffer, x_offset: u32, w: T, y: &wgpu::Buffer, rows: u32, width: u32) {
+        use params::norm as b;
+        let p = b::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_offset, x_stride: width, y_offset: 0, y_stride: width };
+        let wb = self.vec(w);
+        self.r.dispatch(Shader::Norm, "rms_norm", &[(b::x, x), (b::w, wb), (b::y, y)], &p, (rows, 1, 1));
+    }
+
+    /// RMSNorm in place of `rows` contiguous rows of `width` values, row r scaled by weight
+    /// row `r % w_rows` (grouped norms, per-head q/k norms).
+    pub fn rms_norm_rows_inplace(&mut self, y: &wgpu::Buffer, w: T, rows: u32, width: u32, w_rows: u32) {
+        use params::norm as b;
+        let p = b::Params { n: width, n_rows: rows, w_rows, eps: self.eps, x_offset: 0, x_stride: width, y_offset: 0, y_stride: width };
+        let wb = self.vec(w);
+        self.r.dispatch(Shader::Norm, "rms_norm_inplace", &[(b::w, wb), (b::y, y)], &p, (rows, 1, 1));
+    }
+
+    /// An elementwise kernel of `elementwise.wgsl` over `len` values: `a = f(a, b)`.
+    pub fn elementwise(&mut self, entry: &'static str, a: &wgpu::Buffer, b: Option<&wgpu::Buffer>, len: u32, alpha: f32) {
+        use params::elementwise as e;
+        let (gx, gy) = self.r.grid(len as u64);
+        let p = e::Params { n: len, a_offset: 0, b_offset: 0, groups_x: gx, alpha };
+        match b {
+            Some(b) => self.r.dispatch(Shader::Elementwise, entry, &[(e::a, a), (e::b, b)], &p, (gx, gy, 1)),
+            None => self.r.dispatch(Shader::Elementwise, entry, &[(e::a, a)], &p, (gx, gy, 1)),
+        }
+    }
+
+    /// `out = alpha · src (+ out)` over [n_tok, width] (when a result must be kept apart for
+    /// a tap, then added to the residual).
+    pub fn add_into(&mut self, src: &wgpu::Buffer, out: Out, width: u32) {
+        let len = self.n * width;
+        if !out.accumulate {
+            self.r.copy(src, 0, out.buf, 0, len as u64 * 4);
+            if out.alpha != 1.0 {
+                // out = alpha · out: add (alpha − 1)·src to the copy
+                self.elementwise("add_scaled", out.buf, Some(src), len, out.alpha - 1.0);
+            }
+            return;
+        }
+        self.elementwise("add_scaled", out.buf, Some(src), len, out.alpha);
+    }
+
+    /// Copy [rows, width] of `buf` out as the tap `name` (`-il` appended for a layer).
+    pub fn tap(&mut self, name: &str, il: Option<usize>, buf: &wgpu::Buffer, offset_rows: u32, rows: u32, width: u32) {
+        if let Some(taps) = self.taps.as_mut() {
+            taps.record(&mut self.r, name, il, buf, offset_rows as u64 * width as u64, rows, width);
+        }
+    }
+
+    /// Whether taps are being captured (blocks then keep their outputs apart).
+    pub fn tapping(&self) -> bool {
+        self.taps.is_some()
+    }
+}

@@ -1,0 +1,283 @@
+//! Sessions: a sequence's memory plus its token history, and their operations — append,
+//! decode steps (one session or many in one batch), fork, rewind through checkpoints,
+//! save/restore, byte accounting. A session is nothing but [`SequenceMemory`] (KV blocks,
+//! state slot), the tokens it absorbed, and its checkpoints; many sessions share one model's
+//! weights and pools. The operations walk the memory layout, so they work for every layer
+//! kind without per-architecture code.
+//!
+//! Rewinding to n restores the newest checkpoint at or before n and recomputes the tokens from
+//! there to n out of the token history; position 0 needs no checkpoint (all-zero state), so a
+//! rewind always succeeds, at worst by recomputing from the start. Models without recurrent
+//! state need no checkpoints: their KV rows are simply cut.
+
+mod save;
+
+pub use save::{SAVE_MAGIC, SAVE_VERSION};
+
+use crate::gpu::GpuError;
+use crate::memory::{Checkpoint, CheckpointPolicy, Checkpoints, SequenceMemory};
+use crate::model::forward::{argmax, GpuModel, RunError, SeqStep, StepOut, Want, MAX_BATCH};
+
+/// One sequence: its memory, the tokens it holds and its checkpoints. Dropping it returns
+/// its KV blocks and state slot to the model's pools.
+pub struct Session {
+    /// Tokens held (the next token's position).
+    pub pos: u32,
+    /// The most tokens this session may hold (nothing is reserved for it up front).
+    pub n_ctx: u32,
+    pub tokens: Vec<u32>,
+    pub(crate) mem: SequenceMemory,
+    pub(crate) checkpoints: Checkpoints,
+    pub policy: CheckpointPolicy,
+}
+
+impl Session {
+    /// The KV pool blocks this session reads, in position order (shared with forks until
+    /// one side writes).
+    pub fn blocks(&self) -> &[u32] {
+        self.mem.blocks()
+    }
+
+    /// Its checkpoints, oldest first.
+    pub fn checkpoints(&self) -> &[Checkpoint] {
+        self.checkpoints.list()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SessionError {
+    #[error("{what} {value} is out of range {min}..={max}")]
+    Range { what: &'static str, value: i64, min: i64, max: i64 },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error("not a Braid session blob: {0}")]
+    BadBlob(String),
+    #[error("the session blob is version {0}; this build reads version {SAVE_VERSION}")]
+    Version(u32),
+    #[error("the session blob was saved from another model (fingerprint {found:016x}, this model {want:016x})")]
+    WrongModel { found: u64, want: u64 },
+    #[error("the session blob is corrupt (checksum mismatch)")]
+    Checksum,
+}
+
+/// Bytes a session holds on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct MemoryReport {
+    /// KV blocks held by attention layers (whole blocks, shared ones too).
+    pub kv: u64,
+    /// KV rows in use (tokens held).
+    pub kv_used: u64,
+    /// Recurrent state of every recurrent layer (the same at any length).
+    pub recurrent: u64,
+    pub checkpoints: u64,
+}
+
+impl GpuModel {
+    /// A new, empty session that may hold up to `n_ctx` tokens.
+    pub fn new_session(&self, n_ctx: u32) -> Session {
+        Session { pos: 0, n_ctx, tokens: vec![], mem: self.new_memory(), checkpoints: Checkpoints::default(), policy: Default::default() }
+    }
+
+    /// Evaluate `tokens` after what the session holds, in batches of at most [`MAX_BATCH`].
+    /// Returns the logits of every token (`all_logits`) or of the last one, row-major
+    /// [n, n_vocab]. Bad input is refused before anything runs.
+    pub async fn forward(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, RunError> {
+        self.validate(s.pos, s.n_ctx, tokens)?;
+        let mut out = vec![];
+        for piece in tokens.chunks(MAX_BATCH) {
+            let mut l = self.forward_multi(&mut [(&mut *s, piece)], all_logits).await?;
+            let l = l.pop().unwrap_or_default();
+            if all_logits {
+                out.extend(l);
+            } else {
+                out = l;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Advance several sessions in one forward step: their tokens form one batch, every
+    /// kernel is dispatched once for all of them (weights are read once). Returns, per
+    /// session, the logits of each of its tokens (`all_logits`) or of its last.
+    pub async fn forward_multi(&self, items: &mut [(&mut Session, &[u32])], all_logits: bool) -> Result<Vec<Vec<f32>>, RunError> {
+        let want = if all_logits { Want::All } else { Want::Last };
+        match self.step_sessions(items, want).await? {
+            StepOut::Logits(l) => Ok(l),
+            StepOut::Argmax(_) => Err(RunError::Empty),
+        }
+    }
+
+    async fn step_sessions(&self, items: &mut [(&mut Session, &[u32])], want: Want) -> Result<StepOut, RunError> {
+        if items.is_empty() {
+            return Err(RunError::Empty);
+        }
+        let total: usize = items.iter().map(|(_, t)| t.len()).sum();
+        if total > MAX_BATCH {
+            return Err(RunError::BatchTooLarge { n: total, max: MAX_BATCH });
+        }
+        for (s, tokens) in items.iter() {
+            self.validate(s.pos, s.n_ctx, tokens)?;
+        }
+        let mut steps: Vec<SeqStep> = items.iter_mut().map(|(s, t)| SeqStep { pos: s.pos, mem: &mut s.mem, tokens: t }).collect();
+        let out = self.eval(&mut steps, want).await?;
+        for (s, tokens) in items.iter_mut() {
+            s.pos += tokens.len() as u32;
+            s.tokens.extend_from_slice(tokens);
+        }
+        Ok(out)
+    }
+
+    /// Evaluate one token and return the argmax of its logits, computed on the GPU (4 bytes
+    /// read back instead of the vocabulary).
+    pub async fn step_argmax(&self, s: &mut Session, token: u32) -> Result<u32, RunError> {
+        match self.step_sessions(&mut [(s, &[token][..])], Want::Argmax).await? {
+            StepOut::Argmax(ids) => ids.first().copied().ok_or(RunError::Empty),
+            StepOut::Logits(_) => Err(RunError::Empty),
+        }
+    }
+
+    /// Greedy generation: evaluate `prompt`, then take the argmax `n` times.
+    pub async fn generate_greedy(&self, s: &mut Session, prompt: &[u32], n: usize) -> Result<Vec<u32>, RunError> {
+        let mut out = vec![];
+        if n == 0 {
+            return Ok(out);
+        }
+        let logits = self.forward(s, prompt, false).await?;
+        let mut next = argmax(&logits);
+        for i in 0..n {
+            out.push(next);
+            if i + 1 < n {
+                // argmax on the GPU: 4 bytes read back per token
+                next = self.step_argmax(s, next).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Snapshot the recurrent state now, as a turn boundary (a no-op without recurrent state).
+    pub fn checkpoint(&self, s: &mut Session) {
+        self.checkpoint_as(s, true)
+    }
+
+    fn checkpoint_as(&self, s: &mut Session, turn: bool) {
+        if s.mem.slot().is_none() || s.checkpoints.mark_if_at(s.pos, turn) {
+            return;
+        }
+        if let Some(snapshot) = s.mem.snapshot() {
+            s.checkpoints.push(Checkpoint { n_tokens: s.pos, turn, snapshot }, &s.policy);
+        }
+    }
+
+    /// Append a batch (a turn): evaluated in pieces that end on multiples of
+    /// `policy.every`, with a checkpoint after each piece. Returns the logits of every token
+    /// (`all_logits`) or of the last.
+    pub async fn append(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, SessionError> {
+        self.append_inner(s, tokens, all_logits, true).await
+    }
+
+    /// One decoded token: checkpoints only where the count crosses a multiple of `every`.
+    pub async fn step(&self, s: &mut Session, token: u32) -> Result<Vec<f32>, SessionError> {
+        self.append_inner(s, &[token], false, false).await
+    }
+
+    /// One decoded token; returns the argmax of its logits computed on the GPU (greedy
+    /// decoding without reading the vocabulary back). Checkpoints as [`GpuModel::step`].
+    pub async fn step_greedy(&self, s: &mut Session, token: u32) -> Result<u32, SessionError> {
+        let next = self.step_argmax(s, token).await?;
+        if s.policy.every > 0 && s.pos % s.policy.every == 0 {
+            self.checkpoint_as(s, false);
+        }
+        Ok(next)
+    }
+
+    /// One decoded token for each of several sessions, in one forward step (one dispatch
+    /// per kernel for all of them). Returns each session's logits.
+    pub async fn step_many(&self, sessions: &mut [&mut Session], tokens: &[u32]) -> Result<Vec<Vec<f32>>, SessionError> {
+        if sessions.len() != tokens.len() {
+            return Err(SessionError::Range { what: "tokens for sessions", value: tokens.len() as i64, min: sessions.len() as i64, max: sessions.len() as i64 });
+        }
+        let toks: Vec<[u32; 1]> = tokens.iter().map(|&t| [t]).collect();
+        let mut items: Vec<(&mut Session, &[u32])> = sessions.iter_mut().map(|s| &mut **s).zip(toks.iter().map(|t| &t[..])).collect();
+        let out = self.forward_multi(&mut items, false).await?;
+        for (s, _) in items.iter_mut() {
+            if s.policy.every > 0 && s.pos % s.policy.every == 0 {
+                self.checkpoint_as(s, false);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn append_inner(&self, s: &mut Session, tokens: &[u32], all_logits: bool, turn_end: bool) -> Result<Vec<f32>, SessionError> {
+        if tokens.is_empty() {
+            return Err(RunError::Empty.into());
+        }
+        let every = s.policy.every;
+        let mut out = vec![];
+        let mut at = 0;
+        while at < tokens.len() {
+            let room = if every > 0 && s.mem.slot().is_some() { (every - s.pos % every) as usize } else { usize::MAX };
+            let room = room.min(MAX_BATCH);
+            let end = (at + room).min(tokens.len());
+            let logits = self.forward(s, &tokens[at..end], all_logits).await?;
+            if all_logits || end == tokens.len() {
+                out.extend(logits);
+            }
+            let turn = turn_end && end == tokens.len();
+            if turn || (every > 0 && s.pos % every == 0) {
+                self.checkpoint_as(s, turn);
+            }
+            at = end;
+        }
+        Ok(out)
+    }
+
+    /// A new session with the same history: the KV blocks are shared copy-on-write (a block
+    /// is copied only when one side writes into it), the small recurrent state is copied,
+    /// checkpoints are shared (immutable).
+    pub fn fork(&self, s: &Session) -> Session {
+        Session {
+            pos: s.pos,
+            n_ctx: s.n_ctx,
+            tokens: s.tokens.clone(),
+            mem: s.mem.fork(),
+            checkpoints: s.checkpoints.clone(),
+            policy: s.policy,
+        }
+    }
+
+    /// Cut the session back to its first `n` tokens: attention layers drop their blocks past
+    /// n; recurrent layers restore the newest checkpoint at or before n and the tokens from
+    /// there to n are recomputed from the token history. Returns how many were recomputed.
+    pub async fn rewind(&self, s: &mut Session, n: i64) -> Result<u32, SessionError> {
+        if n < 0 || n > s.pos as i64 {
+            return Err(SessionError::Range { what: "rewind position", value: n, min: 0, max: s.pos as i64 });
+        }
+        let n = n as u32;
+        if n == s.pos {
+            return Ok(0);
+        }
+        let from = if s.mem.slot().is_some() {
+            let cp = s.checkpoints.cut(n);
+            s.mem.restore_state(cp.map(|c| &c.snapshot));
+            cp.map_or(0, |c| c.n_tokens)
+        } else {
+            n
+        };
+        let replay: Vec<u32> = s.tokens[from as usize..n as usize].to_vec();
+        s.mem.truncate(from);
+        s.pos = from;
+        s.tokens.truncate(from as usize);
+        if !replay.is_empty() {
+            self.append_inner(s, &replay, false, true).await?;
+        }
+        Ok(replay.len() as u32)
+    }
+
+    /// Bytes the session holds on the GPU. `kv` counts its blocks (shared ones too).
+    pub fn memory(&self, s: &Session) -> MemoryReport {
+        let b = s.mem.bytes(s.pos);
+        MemoryReport { kv: b.kv, kv_used: b.kv_used, recurrent: b.recurrent, checkpoints: s.checkpoints.bytes() }
+    }
+}

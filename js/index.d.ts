@@ -7,10 +7,19 @@ export interface Progress { phase: "download" | "upload"; loaded: number; total:
 export interface LoadOptions { onProgress?: (p: Progress) => void; signal?: AbortSignal; contextLength?: number; maxGpuBytes?: number }
 export interface ModelInfo {
   architecture: string; nEmbd: number; nLayer: number; nVocab: number; contextLength: number;
-  parameters: number; quantTypes: string[]; layers: { attention: boolean; recurrent: boolean }[];
+  parameters: number; quantTypes: string[]; layers: LayerInfo[];
   gpuBytes: number; adapter: unknown; hasTokenizer: boolean; hasChatTemplate: boolean;
   bos: number | null; eos: number | null;
 }
+/** One layer: its mixers on one normed input (none for an MLP-only layer), its FFN, and what it keeps per session. */
+export interface LayerInfo {
+  attention: boolean; recurrent: boolean;
+  mixers: ("attention" | "mamba2" | "short_conv")[];
+  ffn: "gated" | "plain" | null;
+  kvBytesPerToken: number; stateBytes: number;
+}
+export interface Architecture { name: string; about: string }
+export declare function supportedArchitectures(): Promise<Architecture[]>;
 export interface GenerateOptions {
   maxTokens?: number; temperature?: number; topK?: number; topP?: number; minP?: number;
   repeatPenalty?: number; presencePenalty?: number; frequencyPenalty?: number; seed?: number;

@@ -1,12 +1,21 @@
 // braid-llm — the public JavaScript API (ESM). Wraps the wasm engine (pkg/braid.js) with
 // promises, async iterators, AbortSignal, and an OpenAI-shaped chat API.
-import init, { WasmModel, loadWeights, inspectGguf, wasmMemoryBytes } from "../pkg/braid.js";
+import init, { WasmModel, loadWeights, inspectGguf, wasmMemoryBytes, supportedArchitectures as supported } from "../pkg/braid.js";
 
 let ready = null;
 /** Initialise the wasm module once (called by Model.load; may be called early). */
 export function initBraid(wasmUrl) {
   ready ??= init(wasmUrl ? { module_or_path: wasmUrl } : undefined);
   return ready;
+}
+
+/**
+ * The architectures Braid runs: `[{ name, about }]`, `name` as in a GGUF's
+ * `general.architecture` (from the engine's architecture registry).
+ */
+export async function supportedArchitectures() {
+  await initBraid();
+  return supported();
 }
 
 function error(code, message) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the llama.cpp golden fixtures in tests/fixtures/golden/:
-# synthetic models from `braid synth` (tiny shapes of every architecture, F32 and quantized,
+# synthetic models from `braid synth` (tiny, small and odd shapes of every architecture, F32,
+# Q8_0 and Q4_K_M,
 # plus the exact-F32 twin of each quantized file), and llama.cpp's teacher-forced logits at
 # every position, as one batch and token by token. Needs network access to npm once
 # (node-llama-cpp@3.21.1 ships prebuilt llama.cpp libraries and the matching source).
@@ -30,7 +31,9 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
             tiny-llama:q8_0 tiny-mamba2:q8_0 tiny-granitehybrid:q8_0 tiny-falcon-h1:q8_0 \
             small-llama:q4_k_m small-mamba2:q4_k_m small-granitehybrid:q4_k_m small-falcon-h1:q4_k_m \
             odd-llama:f32 odd-mamba2:f32 odd-granitehybrid:f32 odd-falcon-h1:f32 \
-            odd-llama:q8_0 odd-mamba2:q8_0 odd-granitehybrid:q8_0 odd-falcon-h1:q8_0; do
+            odd-llama:q8_0 odd-mamba2:q8_0 odd-granitehybrid:q8_0 odd-falcon-h1:q8_0 \
+            tiny-lfm2:f32 tiny-lfm2:q8_0 small-lfm2:q4_k_m odd-lfm2:f32 odd-lfm2:q8_0 \
+            tiny-nemotron-h:f32 tiny-nemotron-h:q8_0 small-nemotron-h:q4_k_m odd-nemotron-h:f32 odd-nemotron-h:q8_0; do
   preset=${spec%%:*}; ty=${spec##*:}
   f="$models/$preset-$ty.gguf"
   target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null
@@ -59,5 +62,46 @@ for mode in ("batch", "seq"):
     os.remove(p)
 json.dump(res, open(os.path.join(out, os.path.basename(f)[:-5] + ".json"), "w"), separators=(",", ":"))
 print("golden:", res["file"])
+PY
+done
+
+# Sessions: one script of operations (appends, a fork, batched steps of several sequences,
+# save / restore) run through llama.cpp's sequence API (llama_memory_seq_cp,
+# llama_state_seq_get/set_data) on the F32 file of each architecture, for
+# tests/sessions_llama_cpp.rs to compare `braid run` against.
+sout=tests/fixtures/sessions
+mkdir -p "$sout"
+rm -f "$sout"/*.json
+script="$models/session-script.txt"
+cat > "$script" <<'EOS'
+append A 1,17,200,5,99,256,3,42,7,150,250,0,18,19,33,64,65
+fork B A
+append A 7,150,250
+append B 9,8,7,6,5
+step A,B 11,12
+save A A
+restore C A
+step C,A 13,13
+append D 1,17,200
+step D,B,C 4,14,24
+append B 100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115,116,117
+EOS
+for preset in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2 tiny-nemotron-h; do
+  f="$models/$preset-f32.gguf"
+  "$ref/llama_ref" "$bins" "$f" script "$script" > "$models/$preset.session.jsonl"
+  python3 - "$f" "$script" "$models/$preset.session.jsonl" "$sout/$preset.json" <<'PY'
+import json, os, sys
+f, script, results, out = sys.argv[1:5]
+data = open(f, "rb").read()
+h = 0xcbf29ce484222325
+for b in data:
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+res = [json.loads(l) for l in open(results)]
+for r in res:
+    if "logits" in r:
+        r["logits"] = [[round(x, 6) for x in row] for row in r["logits"]]
+ops = [l.split() for l in open(script) if l.strip()]
+json.dump({"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "script": ops, "results": res}, open(out, "w"), separators=(",", ":"))
+print("session golden:", os.path.basename(out))
 PY
 done

@@ -2,46 +2,12 @@
 //! checkpoints, save/restore (bit-identical), bad blobs, range errors, byte accounting.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::rc::Rc;
+#[path = "support/sessions.rs"]
+mod support;
 
-use braid::gpu::{GpuContext, Requirements};
-use braid::loader::StreamLoader;
 use braid::memory::CheckpointPolicy;
 use braid::session::SessionError;
-use braid::model::forward::GpuModel;
-use braid::synth::{write_model, SynthConfig, WeightType};
-
-fn context() -> Rc<GpuContext> {
-    let req = Requirements { min_binding: 4, wanted_binding: 1 << 30, storage_buffers_per_stage: 8 };
-    Rc::new(pollster::block_on(GpuContext::new(&req)).expect("no WebGPU adapter (install mesa-vulkan-drivers)"))
-}
-
-fn model(ctx: &Rc<GpuContext>, preset: &str, ty: &str) -> GpuModel {
-    let mut bytes = vec![];
-    write_model(&SynthConfig::preset(preset).unwrap(), WeightType::parse(ty).unwrap(), 3, &mut bytes).unwrap();
-    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
-    pollster::block_on(l.feed(&bytes)).unwrap();
-    GpuModel::new(l.finish().unwrap()).unwrap()
-}
-
-fn toks(n: usize, seed: u32, v: u32) -> Vec<u32> {
-    (0..n as u32).map(|i| (i * 7919 + seed * 104729 + 13) % v).collect()
-}
-
-/// Logits of the last `k` positions of a fresh session fed `all`.
-fn fresh(m: &GpuModel, all: &[u32], k: usize) -> Vec<f32> {
-    let mut s = m.new_session(256);
-    let l = pollster::block_on(m.forward(&mut s, all, true)).unwrap();
-    let v = m.hp.n_vocab as usize;
-    l[(all.len() - k) * v..].to_vec()
-}
-
-fn close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}");
-    let m = b.iter().fold(0f32, |x, y| x.max(y.abs()));
-    let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-    assert!(d <= 1e-4 * m, "{what}: {d} vs max {m}");
-}
+use support::{close, context, fresh, model, toks};
 
 const PRESETS: [(&str, &str); 3] = [("tiny-granitehybrid", "q8_0"), ("tiny-falcon-h1", "f32"), ("tiny-llama", "q8_0")];
 

@@ -1,11 +1,21 @@
 // Reference logits from llama.cpp for Braid's golden fixtures.
 //
 //   llama_ref BINS_DIR MODEL.gguf TOKENS [seq|batch] > out.json
+//   llama_ref BINS_DIR MODEL.gguf script SCRIPT.txt > out.jsonl
 //
 // TOKENS is a comma-separated list of token ids. Evaluates them in a fresh context, as one
 // batch (`batch`) or one token at a time (`seq`), with the settings that make llama.cpp
 // precise (TOOLCHAIN.md): F32 K/V cache, no weight repacking, flash attention off, one thread
 // pool. Prints {"n_vocab": V, "logits": [[V floats] per token]}.
+//
+// `script` mode runs session operations on sequences of one context, one per line of SCRIPT:
+//   append NAME T1,T2,…      evaluate tokens after what sequence NAME holds (a new name starts
+//                            an empty sequence); prints the logits of every token
+//   fork NEW FROM            llama_memory_seq_cp(FROM → NEW)
+//   step N1,N2,… T1,T2,…     one batch: one token for each named sequence; prints each logits
+//   save NAME KEY            llama_state_seq_get_data(NAME) kept under KEY
+//   restore NEW KEY          llama_state_seq_set_data(KEY → NEW)
+// and prints one JSON line per operation: {"op": …, "logits": [[…]…]} (append / step).
 //
 // Built by scripts/make_goldens.sh against node-llama-cpp's prebuilt libraries.
 #include <stdio.h>
@@ -19,16 +29,144 @@ static void quiet(enum ggml_log_level level, const char *text, void *ud) {
     if (level >= GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
 }
 
+// ---- script mode (session operations on several sequences of one context)
+
+#define MAX_SEQ 8
+static char seq_name[MAX_SEQ][32];
+static int seq_pos[MAX_SEQ];
+static int n_seqs = 0;
+static char save_key[MAX_SEQ][32];
+static uint8_t *save_buf[MAX_SEQ];
+static size_t save_len[MAX_SEQ];
+static int n_saves = 0;
+
+static int seq_of(const char *name) {
+    for (int i = 0; i < n_seqs; i++) if (strcmp(seq_name[i], name) == 0) return i;
+    if (n_seqs == MAX_SEQ) { fprintf(stderr, "too many sequences\n"); exit(1); }
+    snprintf(seq_name[n_seqs], 32, "%s", name);
+    seq_pos[n_seqs] = 0;
+    return n_seqs++;
+}
+
+static int split_ints(char *s, int *out, int cap) {
+    int n = 0;
+    for (char *t = strtok(s, ","); t && n < cap; t = strtok(NULL, ",")) out[n++] = atoi(t);
+    return n;
+}
+
+static void print_rows(struct llama_context *ctx, const char *op, int first, int n, int n_vocab) {
+    printf("{\"op\": \"%s\", \"logits\": [", op);
+    for (int i = 0; i < n; i++) {
+        const float *l = llama_get_logits_ith(ctx, first + i);
+        printf(i ? ",[" : "[");
+        for (int j = 0; j < n_vocab; j++) printf(j ? ",%.9g" : "%.9g", l[j]);
+        printf("]");
+    }
+    printf("]}\n");
+}
+
+static int run_script(const char *bins, const char *path, const char *script_path) {
+    (void)bins;
+    struct llama_model_params mp = llama_model_default_params();
+    mp.use_extra_bufts = false;
+    mp.n_gpu_layers = 0;
+    struct llama_model *model = llama_model_load_from_file(path, mp);
+    if (!model) { fprintf(stderr, "load failed\n"); return 1; }
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_seq_max = MAX_SEQ;
+    cp.kv_unified = true;
+    cp.n_ctx = 1024;
+    cp.n_batch = 1024;
+    cp.n_ubatch = 1024;
+    cp.type_k = GGML_TYPE_F32;
+    cp.type_v = GGML_TYPE_F32;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.n_threads = 2;
+    cp.n_threads_batch = 2;
+    cp.no_perf = true;
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (!ctx) { fprintf(stderr, "context failed\n"); return 1; }
+    int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    FILE *f = fopen(script_path, "r");
+    if (!f) { fprintf(stderr, "cannot open %s\n", script_path); return 1; }
+    char line[65536];
+    int toks[4096], ids[MAX_SEQ];
+    while (fgets(line, sizeof line, f)) {
+        char op[16], a[4096], b[4096];
+        a[0] = b[0] = 0;
+        if (sscanf(line, "%15s %4095s %4095s", op, a, b) < 2) continue;
+        if (strcmp(op, "append") == 0) {
+            int s = seq_of(a);
+            int n = split_ints(b, toks, 4096);
+            struct llama_batch bt = llama_batch_init(n, 0, 1);
+            bt.n_tokens = n;
+            for (int i = 0; i < n; i++) {
+                bt.token[i] = toks[i]; bt.pos[i] = seq_pos[s] + i; bt.n_seq_id[i] = 1; bt.seq_id[i][0] = s; bt.logits[i] = 1;
+            }
+            if (llama_decode(ctx, bt)) { fprintf(stderr, "decode failed\n"); return 1; }
+            seq_pos[s] += n;
+            print_rows(ctx, "append", 0, n, n_vocab);
+            llama_batch_free(bt);
+        } else if (strcmp(op, "fork") == 0) {
+            int from = seq_of(b), to = seq_of(a);
+            llama_memory_seq_cp(llama_get_memory(ctx), from, to, -1, -1);
+            seq_pos[to] = seq_pos[from];
+            printf("{\"op\": \"fork\"}\n");
+        } else if (strcmp(op, "step") == 0) {
+            char names[4096];
+            snprintf(names, sizeof names, "%s", a);
+            int n = 0;
+            for (char *t = strtok(names, ","); t && n < MAX_SEQ; t = strtok(NULL, ",")) ids[n++] = seq_of(t);
+            int m = split_ints(b, toks, 4096);
+            if (m != n) { fprintf(stderr, "step: %d sequences, %d tokens\n", n, m); return 1; }
+            struct llama_batch bt = llama_batch_init(n, 0, 1);
+            bt.n_tokens = n;
+            for (int i = 0; i < n; i++) {
+                bt.token[i] = toks[i]; bt.pos[i] = seq_pos[ids[i]]; bt.n_seq_id[i] = 1; bt.seq_id[i][0] = ids[i]; bt.logits[i] = 1;
+            }
+            if (llama_decode(ctx, bt)) { fprintf(stderr, "decode failed\n"); return 1; }
+            for (int i = 0; i < n; i++) seq_pos[ids[i]]++;
+            print_rows(ctx, "step", 0, n, n_vocab);
+            llama_batch_free(bt);
+        } else if (strcmp(op, "save") == 0) {
+            int s = seq_of(a);
+            size_t len = llama_state_seq_get_size(ctx, s);
+            save_buf[n_saves] = malloc(len);
+            save_len[n_saves] = llama_state_seq_get_data(ctx, save_buf[n_saves], len, s);
+            snprintf(save_key[n_saves], 32, "%s", b);
+            n_saves++;
+            printf("{\"op\": \"save\"}\n");
+        } else if (strcmp(op, "restore") == 0) {
+            int s = seq_of(a), k = -1;
+            for (int i = 0; i < n_saves; i++) if (strcmp(save_key[i], b) == 0) k = i;
+            if (k < 0 || !llama_state_seq_set_data(ctx, save_buf[k], save_len[k], s)) { fprintf(stderr, "restore failed\n"); return 1; }
+            // the restored sequence continues after the saved one's last position
+            for (int i = 0; i < n_seqs; i++) if (strcmp(seq_name[i], b) == 0) seq_pos[s] = seq_pos[i];
+            printf("{\"op\": \"restore\"}\n");
+        } else {
+            fprintf(stderr, "unknown op %s\n", op);
+            return 1;
+        }
+        fflush(stdout);
+    }
+    fclose(f);
+    llama_free(ctx);
+    llama_model_free(model);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n", argv[0]);
         return 2;
     }
     int sequential = argc > 4 && strcmp(argv[4], "seq") == 0;
+    int script = strcmp(argv[3], "script") == 0;
     llama_log_set(quiet, NULL);
     ggml_backend_load_all_from_path(argv[1]);
     llama_backend_init();
 
+    if (script) return run_script(argv[1], argv[2], argc > 4 ? argv[4] : "");
     int n = 0, cap = 16;
     llama_token *toks = malloc(sizeof(llama_token) * cap);
     for (char *s = strtok(argv[3], ","); s; s = strtok(NULL, ",")) {

@@ -15,8 +15,7 @@ const el = (tag, props = {}, ...children) => {
 };
 
 // Presets: the file names were checked against public references to these repositories
-// (2026-11). Sizes are approximate. Only architectures Braid runs are offered as runnable;
-// LFM2 is listed to show the early, clear refusal (checked at the file's header).
+// (2026-11). Sizes are approximate.
 const HF = "https://huggingface.co";
 const PRESETS = [
   { id: "default", label: "Built-in default — Granite-4.0-H-shaped, 4.7 MB, random weights (offline)",
@@ -27,8 +26,8 @@ const PRESETS = [
     url: `${HF}/ibm-granite/granite-4.0-h-350m-GGUF/resolve/main/granite-4.0-h-350m-Q8_0.gguf`, note: "granitehybrid" },
   { id: "falcon-h1-0.5b", label: "TII Falcon-H1-0.5B-Instruct · Q4_K_M · ≈315 MB",
     url: `${HF}/tiiuae/Falcon-H1-0.5B-Instruct-GGUF/resolve/main/Falcon-H1-0.5B-Instruct-Q4_K_M.gguf`, note: "falcon-h1: attention and Mamba2 in every layer" },
-  { id: "lfm2-350m", label: "LiquidAI LFM2-350M · Q4_K_M · ≈229 MB (lfm2: not supported yet)",
-    url: `${HF}/LiquidAI/LFM2-350M-GGUF/resolve/main/LFM2-350M-Q4_K_M.gguf`, note: "refused at the header, before the download" },
+  { id: "lfm2-350m", label: "LiquidAI LFM2-350M · Q4_K_M · ≈229 MB",
+    url: `${HF}/LiquidAI/LFM2-350M-GGUF/resolve/main/LFM2-350M-Q4_K_M.gguf`, note: "lfm2: 10 short-convolution layers, 6 attention" },
 ];
 
 const ERRORS = {
@@ -40,7 +39,7 @@ const ERRORS = {
   GGUF_INVALID: ["This is not a valid GGUF model file",
     "Braid reads GGUF v2/v3 files as written by llama.cpp; this one is corrupt, truncated or another format."],
   UNSUPPORTED_ARCH: ["Braid cannot run this architecture yet",
-    "Supported: llama, mamba2, granitehybrid (Granite-4.0-H), falcon-h1. This was found in the file's header, before its weights were downloaded."],
+    "The message above names what the file needs and, for an unknown architecture, the ones Braid runs. This was found in the file's header, before its weights were downloaded."],
   UNSUPPORTED_TYPE: ["This model uses something Braid cannot run yet",
     "Try another quantization of it (Q4_K_M, Q8_0, Q4_0, …)."],
   DEVICE_LOST: ["The GPU device was lost", "The driver reset, or the GPU ran out of memory. Load the model again."],
@@ -230,10 +229,11 @@ function showModelInfo() {
   const info = state.model.info;
   const { label, random } = state.meta;
   const layers = info.layers;
-  const nA = layers.filter((l) => l.attention && !l.recurrent).length;
-  const nR = layers.filter((l) => l.recurrent && !l.attention).length;
-  const nP = layers.filter((l) => l.attention && l.recurrent).length;
-  const kinds = [nA && `${nA} attention`, nR && `${nR} recurrent`, nP && `${nP} attention+recurrent`].filter(Boolean).join(", ");
+  // Count layers by what they hold: "6 short_conv, 4 attention, 2 mlp".
+  const kindOf = (l) => l.mixers.length ? l.mixers.join(" + ") : (l.ffn ? "mlp" : "none");
+  const counts = new Map();
+  for (const l of layers) counts.set(kindOf(l), (counts.get(kindOf(l)) ?? 0) + 1);
+  const kinds = [...counts].map(([k, n]) => `${n} ${k.replace("_", " ")}`).join(", ");
   const facts = [
     ["Model", label], ["Architecture", info.architecture], ["Parameters", formatCount(info.parameters)],
     ["Layers", `${info.nLayer} (${kinds})`], ["Tensor types", info.quantTypes.join(", ")],
@@ -242,9 +242,14 @@ function showModelInfo() {
     ["GPU", state.adapterName || [info.adapter?.name, info.adapter?.driver].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],
   ];
   $("#model-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: v })]));
+  // One cell per layer, coloured by its mixers: attention, a recurrent mixer (Mamba2), a short
+  // convolution, both attention and Mamba2 (Falcon-H1), or none (an MLP-only layer).
+  const cell = (l) => l.mixers.length > 1 ? "k-p" : l.mixers[0] === "attention" ? "k-a"
+    : l.mixers[0] === "short_conv" ? "k-s" : l.mixers.length ? "k-r" : "k-m";
+  const words = { attention: "attention", mamba2: "Mamba2", short_conv: "short convolution" };
   $("#layer-strip").replaceChildren(...layers.map((l, i) => el("span", {
-    className: l.attention && l.recurrent ? "k-p" : l.attention ? "k-a" : "k-r",
-    title: `layer ${i}: ${l.attention && l.recurrent ? "attention + Mamba2" : l.attention ? "attention" : "Mamba2"}`,
+    className: cell(l),
+    title: `layer ${i}: ${l.mixers.map((m) => words[m] ?? m).join(" + ") || "no mixer"}${l.ffn ? ` · ${l.ffn === "plain" ? "ReLU² MLP" : "SwiGLU FFN"}` : ""}`,
   })));
   $("#random-note").hidden = !random;
   $("#model-info").hidden = false;
@@ -533,6 +538,13 @@ async function refreshMemory(conv) {
   updateControls();
 }
 
+// What the recurrent layers keep, from their mixers: "conv + SSM state", "conv window", …
+function recurrentWhat(info) {
+  const what = { mamba2: "conv + SSM state", short_conv: "conv window" };
+  const kinds = new Set(info.layers.flatMap((l) => l.mixers.filter((m) => m !== "attention")));
+  return [...kinds].map((k) => what[k] ?? k).join(", ") || "state";
+}
+
 function renderMemory() {
   const body = $("#memory-body");
   const conv = state.active;
@@ -545,7 +557,7 @@ function renderMemory() {
   const perTok = conv.length ? m.kvUsed / conv.length : 0;
   const rows = [
     ["k-a", "Attention KV cache", `${formatBytes(m.kv)} · ${formatBytes(m.kvUsed)} used`, `grows with every token: ${formatBytes(perTok)} per token in ${nAttn} of ${info.nLayer} layers`],
-    ["k-r", "Recurrent state", formatBytes(m.recurrent), `conv + SSM state of ${nRec} layers: the same size at any length`],
+    ["k-r", "Recurrent state", formatBytes(m.recurrent), `${recurrentWhat(info)} of ${nRec} layers: the same size at any length`],
     ["k-c", "Checkpoints", formatBytes(m.checkpoints), "recurrent-state snapshots at turn ends, so rewinding is cheap"],
   ];
   const all = state.convs.reduce((a, c) => a + (c.memory ? c.memory.kv + c.memory.recurrent + c.memory.checkpoints : 0), 0);

@@ -23,7 +23,7 @@ scripts/test_npm_consumer.sh
 
 echo "== braid inspect vs the gguf Python reader"
 dir=target/inspect-check; mkdir -p "$dir"
-for p in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2; do
+for p in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2 tiny-nemotron-h; do
   for t in f32 q8_0 q4_k_m bf16; do
     target/debug/braid synth --preset "$p" --type "$t" -o "$dir/$p-$t.gguf" 2>/dev/null
   done

@@ -10,10 +10,15 @@ wasm-bindgen --target web --out-dir pkg --out-name braid target/wasm32-unknown-u
 scripts/default_model.sh
 out=target/demo-e2e
 rm -rf "$out"; mkdir -p "$out"
-cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 -o "$out/lfm2.gguf" 2>/dev/null
+# A valid file of an architecture Braid does not run (llama.cpp's rwkv7 name on llama tensors).
+cargo run -q --bin braid -- synth --preset tiny-llama --type q8_0 --architecture rwkv7 -o "$out/unsupported.gguf" 2>/dev/null
+# LFM2 (short-conv layers) and Nemotron-H (Mamba2, attention, MLP-only layers) for the strip
+# and the memory panel.
+cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 --chat-template -o "$out/lfm2.gguf" 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-nemotron-h --type q8_0 --chat-template -o "$out/nemotron-h.gguf" 2>/dev/null
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
 sleep 1
-timeout 900 node tests/e2e/demo.mjs "http://127.0.0.1:$port" "$out" "$out/lfm2.gguf"
+timeout 900 node tests/e2e/demo.mjs "http://127.0.0.1:$port" "$out" "$out/unsupported.gguf"

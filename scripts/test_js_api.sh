@@ -8,11 +8,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build -q --target wasm32-unknown-unknown --lib
 wasm-bindgen --target web --out-dir pkg --out-name braid target/wasm32-unknown-unknown/debug/braid.wasm
 cargo run -q --bin braid -- synth --preset tiny-granitehybrid --type q8_0 --seed 7 --chat-template -o tests/e2e/model.gguf 2>/dev/null
-cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 -o tests/e2e/lfm2.gguf 2>/dev/null
+# A valid file of an architecture Braid does not run (llama.cpp's rwkv7 name on llama tensors).
+cargo run -q --bin braid -- synth --preset tiny-llama --type q8_0 --architecture rwkv7 -o tests/e2e/unsupported.gguf 2>/dev/null
+# The files of tests/fixtures/golden/{tiny-lfm2,tiny-nemotron-h}-q8_0*.json (same preset, type, seed).
+cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 --seed 7 -o tests/e2e/lfm2.gguf 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-nemotron-h --type q8_0 --seed 7 -o tests/e2e/nemotron-h.gguf 2>/dev/null
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf tests/e2e/lfm2.gguf' EXIT
+trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf tests/e2e/unsupported.gguf tests/e2e/lfm2.gguf tests/e2e/nemotron-h.gguf' EXIT
 sleep 1
 page() { timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/$1"; }
 check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
@@ -23,7 +27,10 @@ check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gp
   "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH", "errBadArg": "BAD_ARGUMENT",
   "errDisposed": "SESSION_DISPOSED", "chatFinish": "length", "chatTokens": 4, "streamChunks": 4,
   "streamFinish": "length", "chatSameAsStream": true, "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST",
-  "afterLost": 3, "errArch": "UNSUPPORTED_ARCH", "errNoGpu": "NO_WEBGPU"}'
+  "afterLost": 3, "errArch": "UNSUPPORTED_ARCH", "errNoGpu": "NO_WEBGPU",
+  "supported": "llama,mamba2,granitehybrid,falcon-h1,lfm2,nemotron_h",
+  "lfm2Match": true, "lfm2Layers": "short_conv,attention,short_conv,attention", "lfm2Sessions": true,
+  "nemotron_hMatch": true, "nemotron_hLayers": "mamba2,-,mamba2,attention,-,mamba2", "nemotron_hSessions": true}'
 check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true, "arch": "granitehybrid",
   "roundtrip": "the hybrid model", "sameAsMainThread": true, "length": 20, "forkLength": 20, "recomputed": 2,
   "restoredLength": 20, "logits": 300, "abortReason": "abort", "abortConsistent": true, "preAborted": true,

@@ -1,6 +1,9 @@
 // Rotary position embedding, in place, on [n_tok, n_heads, head_dim] rows (row stride
 // `stride`); token t is at position positions[t] (tokens of several sessions may mix). NORM rotates adjacent pairs (2i, 2i+1), NEOX split halves
-// (i, i + n_rot/2); dims ≥ n_rot are left alone. theta_i = pos · base^(−2i / n_rot).
+// (i, i + n_rot/2); dims ≥ n_rot are left alone. theta_i = pos · scale^i with scale =
+// base^(−2 / n_rot) computed on the host, multiplied up one step at a time in f32 exactly as
+// ggml's CPU rope does; cos and sin are computed here (`cos_sin`) to f32 precision on every
+// adapter (positions of thousands give angles of thousands of radians).
 
 struct Params {
     n_tok: u32,
@@ -11,13 +14,31 @@ struct Params {
     offset: u32,
     stride: u32,
     neox: u32,
-    base: f32,
+    theta_scale: f32,
     groups_x: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> v: array<f32>;
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> positions: array<vec4<u32>>;   // [n_tok] (pos, …)
+
+// (cos x, sin x) to about one ulp for |x| < 2^16·π/2, on any adapter: WGSL specifies cos/sin
+// only to 2^−11 on [−π, π] and software adapters (SwiftShader) are that coarse. Quadrant
+// reduction with π/2 split in three (Cody–Waite: j·DP1 is exact), then Cephes' sinf/cosf
+// polynomials on [−π/4, π/4].
+fn cos_sin(x: f32) -> vec2<f32> {
+    let j = round(x * 0.6366197723675814);
+    let r = ((x - j * 1.5703125) - j * 4.837512969970703e-4) - j * 7.549789954891882e-8;
+    let z = r * r;
+    let s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
+    let c = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
+    switch (u32(i32(j) & 3)) {
+        case 0u: { return vec2<f32>(c, s); }
+        case 1u: { return vec2<f32>(-s, c); }
+        case 2u: { return vec2<f32>(-c, -s); }
+        default: { return vec2<f32>(s, -c); }
+    }
+}
 
 @compute @workgroup_size(64)
 fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -27,9 +48,11 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = idx % half;
     let h = (idx / half) % p.n_heads;
     let t = idx / (half * p.n_heads);
-    let theta = f32(positions[t].x) * pow(p.base, -2.0 * f32(i) / f32(p.n_rot));
-    let c = cos(theta);
-    let s = sin(theta);
+    var theta = f32(positions[t].x);
+    for (var k = 0u; k < i; k++) { theta *= p.theta_scale; }
+    let cs = cos_sin(theta);
+    let c = cs.x;
+    let s = cs.y;
     let o = p.offset + t * p.stride + h * p.head_dim;
     var a = o + 2u * i;
     var b = a + 1u;

@@ -192,3 +192,47 @@ fn run_script_reports_each_operation_and_continues_after_errors() {
     }
     assert!(lines[11]["recurrent"].as_u64().unwrap() > 0 && lines[11]["kv"].as_u64().unwrap() > 0);
 }
+
+/// The README's architecture table is the registry, row for row.
+#[test]
+fn readme_lists_the_registered_architectures() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme.split("<!-- architectures: begin -->").nth(1).unwrap().split("<!-- architectures: end -->").next().unwrap();
+    let rows: Vec<String> = table.lines().filter(|l| l.starts_with("| `") && !l.contains("general.architecture")).map(str::to_string).collect();
+    let want: Vec<String> = braid::model::arch::ARCHS.iter().map(|a| format!("| `{}` | {} |", a.name, a.about)).collect();
+    assert_eq!(rows, want);
+}
+
+/// `braid plan` shows each layer's mixers and memory from the header; `braid diff` runs the
+/// GPU forward and the CPU reference with every tap and finds them equal.
+#[test]
+fn plan_and_diff_show_layers_and_agreement() {
+    let p = tmp("plan-nemotron.gguf");
+    let out = Command::new(BIN).args(["synth", "--preset", "tiny-nemotron-h", "--type", "q8_0", "-o"]).arg(&p).output().unwrap();
+    assert!(out.status.success());
+    let out = Command::new(BIN).args(["plan", "--json"]).arg(&p).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mixers: Vec<String> = j["layers"].as_array().unwrap().iter().map(|l| {
+        l["mixers"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect::<Vec<_>>().join("+")
+    }).collect();
+    // the preset's pattern "M-M*-M"
+    assert_eq!(mixers, ["mamba2", "", "mamba2", "attention", "", "mamba2"]);
+    assert_eq!(j["layers"][1]["ffn"], "plain (ReLU²)");
+    assert_eq!(j["layers"][1]["state_bytes"], 0);
+    let out = Command::new(BIN).args(["diff", "--model"]).arg(&p).args(["--tokens", "1,2,3,250,7", "--json"]).env("NODEVICE_SELECT", "1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let taps: Vec<&str> = j["taps"].as_array().unwrap().iter().map(|t| t["tap"].as_str().unwrap()).collect();
+    for name in ["inp_embd", "attn_norm-0", "ssm_out-0", "ffn_norm-1", "ffn_out-1", "attn_out-3", "l_out-5", "result_output"] {
+        assert!(taps.contains(&name), "{name} in {taps:?}");
+    }
+    assert!(j["first_over"].is_null(), "{j}");
+    // an unknown architecture: the typed code and the registry's list
+    let q = tmp("plan-rwkv7.gguf");
+    Command::new(BIN).args(["synth", "--preset", "tiny-llama", "--architecture", "rwkv7", "-o"]).arg(&q).output().unwrap();
+    let out = Command::new(BIN).args(["plan"]).arg(&q).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("UNSUPPORTED_ARCH") && err.contains("nemotron_h"), "{err}");
+}

@@ -177,7 +177,7 @@ async fn load_256_mib_q8_0_streaming() {
 }
 
 /// The forward pass on the browser's WebGPU (Tint compiles the kernels, SwiftShader runs
-/// them) against llama.cpp's logits for a hybrid model.
+/// them) against llama.cpp's logits for hybrid models of every recurrent layer kind.
 #[wasm_bindgen_test]
 async fn forward_pass_matches_llama_cpp_in_the_browser() {
     use braid::loader::StreamLoader;
@@ -186,6 +186,8 @@ async fn forward_pass_matches_llama_cpp_in_the_browser() {
     for (preset, ty, fixture) in [
         ("tiny-granitehybrid", "q8_0", include_str!("fixtures/golden/tiny-granitehybrid-q8_0.twin.json")),
         ("small-falcon-h1", "q4_k_m", include_str!("fixtures/golden/small-falcon-h1-q4_k_m.twin.json")),
+        ("tiny-lfm2", "q8_0", include_str!("fixtures/golden/tiny-lfm2-q8_0.twin.json")),
+        ("odd-nemotron-h", "q8_0", include_str!("fixtures/golden/odd-nemotron-h-q8_0.twin.json")),
     ] {
         let g: serde_json::Value = serde_json::from_str(fixture).unwrap();
         let mut bytes = vec![];

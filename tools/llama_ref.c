@@ -54,15 +54,23 @@ static int split_ints(char *s, int *out, int cap) {
     return n;
 }
 
-static void print_rows(struct llama_context *ctx, const char *op, int first, int n, int n_vocab) {
-    printf("{\"op\": \"%s\", \"logits\": [", op);
+// Rows of logits as a JSON array of arrays.
+static void print_matrix(const float *const *rows, int n, int n_vocab) {
+    printf("[");
     for (int i = 0; i < n; i++) {
-        const float *l = llama_get_logits_ith(ctx, first + i);
         printf(i ? ",[" : "[");
-        for (int j = 0; j < n_vocab; j++) printf(j ? ",%.9g" : "%.9g", l[j]);
+        for (int j = 0; j < n_vocab; j++) printf(j ? ",%.9g" : "%.9g", rows[i][j]);
         printf("]");
     }
-    printf("]}\n");
+    printf("]");
+}
+
+static void print_rows(struct llama_context *ctx, const char *op, int first, int n, int n_vocab) {
+    const float *rows[MAX_SEQ * 512];
+    for (int i = 0; i < n && i < MAX_SEQ * 512; i++) rows[i] = llama_get_logits_ith(ctx, first + i);
+    printf("{\"op\": \"%s\", \"logits\": ", op);
+    print_matrix(rows, n, n_vocab);
+    printf("}\n");
 }
 
 static int run_script(const char *bins, const char *path, const char *script_path) {
@@ -214,13 +222,11 @@ int main(int argc, char **argv) {
             memcpy(out + (size_t)i * n_vocab, llama_get_logits_ith(ctx, i), sizeof(float) * n_vocab);
         llama_batch_free(b);
     }
-    printf("{\"n_vocab\": %d, \"logits\": [", n_vocab);
-    for (int i = 0; i < n; i++) {
-        printf(i ? ",[" : "[");
-        for (int j = 0; j < n_vocab; j++) printf(j ? ",%.9g" : "%.9g", out[(size_t)i * n_vocab + j]);
-        printf("]");
-    }
-    printf("]}\n");
+    printf("{\"n_vocab\": %d, \"logits\": ", n_vocab);
+    const float **rows = malloc(sizeof(float *) * n);
+    for (int i = 0; i < n; i++) rows[i] = out + (size_t)i * n_vocab;
+    print_matrix(rows, n, n_vocab);
+    printf("}\n");
     llama_free(ctx);
     llama_model_free(model);
     return 0;

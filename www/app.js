@@ -229,11 +229,13 @@ function showModelInfo() {
   const info = state.model.info;
   const { label, random } = state.meta;
   const layers = info.layers;
-  // Count layers by what they hold: "6 short_conv, 4 attention, 2 mlp".
-  const kindOf = (l) => l.mixers.length ? l.mixers.join(" + ") : (l.ffn ? "mlp" : "none");
+  // Count layers by their mixers: "4 recurrent (Mamba2), 2 attention", "10 recurrent (short
+  // conv), 6 attention", "25 MLP only", "36 attention ∥ recurrent (Mamba2)".
+  const word = { attention: "attention", mamba2: "recurrent (Mamba2)", short_conv: "recurrent (short conv)" };
+  const kindOf = (l) => l.mixers.length ? l.mixers.map((m) => word[m] ?? m).join(" ∥ ") : "MLP only";
   const counts = new Map();
   for (const l of layers) counts.set(kindOf(l), (counts.get(kindOf(l)) ?? 0) + 1);
-  const kinds = [...counts].map(([k, n]) => `${n} ${k.replace("_", " ")}`).join(", ");
+  const kinds = [...counts].map(([k, n]) => `${n} ${k}`).join(", ");
   const facts = [
     ["Model", label], ["Architecture", info.architecture], ["Parameters", formatCount(info.parameters)],
     ["Layers", `${info.nLayer} (${kinds})`], ["Tensor types", info.quantTypes.join(", ")],

@@ -147,6 +147,23 @@ enum Command {
     Copy { src: wgpu::Buffer, src_offset: u64, dst: wgpu::Buffer, dst_offset: u64, bytes: u64 },
 }
 
+/// Where a matrix product reads and writes: rows of `x` (offset and stride in floats), rows
+/// of `y`, and the epilogue `y = alpha·(W·x + bias) (+ y)`.
+#[derive(Clone, Copy)]
+pub struct MatmulIo<'b> {
+    pub x: &'b wgpu::Buffer,
+    pub x_offset: u32,
+    pub x_stride: u32,
+    pub y: &'b wgpu::Buffer,
+    pub y_offset: u32,
+    pub y_stride: u32,
+    pub n_tok: u32,
+    pub alpha: f32,
+    pub accumulate: bool,
+    /// An F32 vector of W's row count.
+    pub bias: Option<&'b wgpu::Buffer>,
+}
+
 /// Records the commands of one submission (see the module docs).
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
@@ -241,26 +258,12 @@ impl<'a> Recorder<'a> {
         alpha: f32,
         accumulate: bool,
     ) {
-        self.matmul_bias(w, None, x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate)
+        self.matmul_io(w, MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias: None })
     }
 
-    /// y[t, row0..] (+)= alpha · (W · x[t] + bias) for every part of `w` (`bias`: an F32
-    /// vector of W's row count, or none).
-    #[allow(clippy::too_many_arguments)]
-    pub fn matmul_bias(
-        &mut self,
-        w: &GpuTensor,
-        bias: Option<&wgpu::Buffer>,
-        x: &wgpu::Buffer,
-        x_offset: u32,
-        x_stride: u32,
-        y: &wgpu::Buffer,
-        y_offset: u32,
-        y_stride: u32,
-        n_tok: u32,
-        alpha: f32,
-        accumulate: bool,
-    ) {
+    /// `io.y[t, row0..] (+)= alpha · (W · io.x[t] + bias)` for every part of `w`.
+    pub fn matmul_io(&mut self, w: &GpuTensor, io: MatmulIo) {
+        let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias } = io;
         use params::matmul as b;
         let k = w.info.ne0() as u32;
         let per_row = self.ctx.prefers_row_kernels();

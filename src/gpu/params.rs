@@ -114,7 +114,8 @@ pub mod rope {
             pub stride: u32,
             /// 1: NEOX (split halves), 0: NORM (adjacent pairs).
             pub neox: u32,
-            pub base: f32,
+            /// `base^(−2 / n_rot)`, computed on the host as ggml does (`powf`).
+            pub theta_scale: f32,
             pub groups_x: u32,
         }
     }

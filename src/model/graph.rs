@@ -3,7 +3,7 @@
 //! that copy named intermediates out. Blocks read a normed input `h` and write their output
 //! through an [`Out`] (usually accumulated into the residual stream with the layer's scale).
 
-use crate::gpu::ops::{Recorder, Shader};
+use crate::gpu::ops::{MatmulIo, Recorder, Shader};
 use crate::gpu::params;
 use crate::gpu::GpuTensor;
 use crate::memory::Pools;
@@ -60,7 +60,8 @@ impl<'a> Graph<'a> {
         let t = self.t(w);
         let bias = bias.map(|b| self.vec(b));
         let k = t.info.ne0() as u32;
-        self.r.matmul_bias(t, bias, x, 0, k, out.buf, 0, width, self.n, out.alpha, out.accumulate);
+        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias };
+        self.r.matmul_io(t, io);
     }
 
     /// A fresh [n_tok, width] scratch buffer.

@@ -1,6 +1,6 @@
 // End-to-end check of the public JS API (js/index.js) in headless Chromium; run by
 // scripts/test_js_api.sh, which reads #result.
-import { Model } from "../../js/index.js";
+import { Model, supportedArchitectures } from "../../js/index.js";
 
 const out = {};
 const codeOf = async (p) => { try { await p; return "no error"; } catch (e) { return e.code ?? String(e); } };
@@ -92,8 +92,41 @@ try {
   const s3 = m3.createSession();
   await s3.append([1, 2, 3]);
   out.afterLost = s3.length;
-  // An architecture Braid does not run yet, and a browser without WebGPU.
-  out.errArch = await codeOf(Model.load("lfm2.gguf"));
+  // LFM2 (short-conv layers) and Nemotron-H (Mamba2, attention without RoPE, MLP-only layers)
+  // through the public API: teacher-forced logits equal llama.cpp's on the F32 twin (token by
+  // token and as a batch), the layer plan in `info`, and fork / rewind / save / restore equal
+  // to a fresh session.
+  out.supported = (await supportedArchitectures()).map((a) => a.name).join(",");
+  for (const [file, golden, key] of [["lfm2.gguf", "tiny-lfm2-q8_0.twin", "lfm2"], ["nemotron-h.gguf", "tiny-nemotron-h-q8_0.twin", "nemotron_h"]]) {
+    const mm = await Model.load(file);
+    const gg = await (await fetch(`../fixtures/golden/${golden}.json`)).json();
+    let w = 0;
+    const a = mm.createSession();
+    for (let i = 0; i < gg.tokens.length; i++) { await a.append([gg.tokens[i]]); w = Math.max(w, rel(await a.logits(), gg.seq[i])); }
+    const b = mm.createSession();
+    await b.append(gg.tokens);
+    w = Math.max(w, rel(await b.logits(), gg.batch[gg.tokens.length - 1]));
+    out[`${key}Match`] = w <= 1e-3;
+    out[`${key}Worst`] = w;
+    out[`${key}Layers`] = mm.info.layers.map((l) => l.mixers.join("+") || "-").join(",");
+    // fork at 8, rewind to 5, save / restore: each continues exactly like a fresh session
+    const head = gg.tokens.slice(0, 8), tail = gg.tokens.slice(8);
+    const p = mm.createSession();
+    await p.append(head);
+    const c = await p.fork();
+    await c.append(tail);
+    const forkOk = rel(await c.logits(), gg.batch[gg.tokens.length - 1]) <= 1e-3;
+    await c.rewind(5);
+    await c.append(gg.tokens.slice(5));
+    const rewindOk = rel(await c.logits(), gg.batch[gg.tokens.length - 1]) <= 1e-3;
+    const r = await mm.restoreSession(await p.save());
+    await r.append(tail);
+    const restoreOk = rel(await r.logits(), gg.batch[gg.tokens.length - 1]) <= 1e-3;
+    out[`${key}Sessions`] = forkOk && rewindOk && restoreOk;
+    mm.dispose();
+  }
+  // An architecture Braid does not run, and a browser without WebGPU.
+  out.errArch = await codeOf(Model.load("unsupported.gguf"));
   const gpu = navigator.gpu;
   Object.defineProperty(Navigator.prototype, "gpu", { configurable: true, get: () => undefined });
   out.errNoGpu = await codeOf(Model.load("model.gguf"));

@@ -50,9 +50,9 @@ try {
   await logitsOf(await cachedSource("model.gguf", { stream: true }));
   out.streamSecondFetches = fetches() - before5;
   // an unsupported model is refused from the streamed header
-  out.streamArch = await Model.load(await cachedSource("lfm2.gguf", { stream: true })).then(() => "no error", (e) => e.code);
+  out.streamArch = await Model.load(await cachedSource("unsupported.gguf", { stream: true })).then(() => "no error", (e) => e.code);
   await deleteCachedModel("model.gguf");
-  await deleteCachedModel("lfm2.gguf");
+  await deleteCachedModel("unsupported.gguf");
   out.done = true;
 } catch (e) {
   out.error = (e.code ?? "") + ": " + (e.message ?? e);

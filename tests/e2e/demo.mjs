@@ -3,14 +3,14 @@
 // conversations, save and load a conversation, the memory panel, the weight cache, and the
 // visible errors (malformed file, unsupported architecture, over the GPU budget, no WebGPU).
 // Every step takes a screenshot (kept in OUT_DIR) and checks that it is not blank.
-//   node tests/e2e/demo.mjs BASE_URL OUT_DIR LFM2_FILE
+//   node tests/e2e/demo.mjs BASE_URL OUT_DIR UNSUPPORTED_FILE   (OUT_DIR also holds lfm2.gguf, nemotron-h.gguf)
 import { createRequire } from "node:module";
 import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { formatBytes } from "../../www/chat.js";
 const require = createRequire(import.meta.url);
 const { chromium } = require("../../target/e2e/node_modules/playwright-core");
 
-const [base, outDir, lfm2File] = process.argv.slice(2);
+const [base, outDir, unsupportedFile] = process.argv.slice(2);
 mkdirSync(outDir, { recursive: true });
 const results = [];
 let failed = 0;
@@ -269,7 +269,7 @@ try {
   const good = readFileSync("www/models/default.gguf");
   await errorCase("12-malformed-file", { name: "broken.gguf", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a gguf file at all") }, "GGUF_INVALID", /not a valid GGUF/);
   await errorCase("13-truncated-file", { name: "truncated.gguf", mimeType: "application/octet-stream", buffer: good.subarray(0, 200000) }, "GGUF_INVALID", /not a valid GGUF/);
-  await errorCase("14-unsupported-arch", lfm2File, "UNSUPPORTED_ARCH", /cannot run this architecture/);
+  await errorCase("14-unsupported-arch", unsupportedFile, "UNSUPPORTED_ARCH", /cannot run this architecture/);
   await page.fill("#url", `${base}/www/models/no-such-model.gguf`);
   await page.click("#url-form button[type=submit]");
   await page.waitForSelector("#error:not([hidden])", { timeout: 60000 });
@@ -321,6 +321,36 @@ try {
   await page4.waitForFunction(() => document.getElementById("cache-info").textContent === "Browser cache: empty");
   check("clear empties the browser cache", true);
   await page4.close();
+
+  // ---- LFM2 and Nemotron-H: the strip shows short-conv and MLP-only layers, a reply works, and
+  // the memory panel's figures equal the closed forms (spec §3.1):
+  //   tiny-lfm2: 2 short-conv layers × (L_cache 3 − 1) × 64 channels × 4 B = 1024 B of state;
+  //     2 attention layers × (K + V) × 2 KV heads × 16 × 4 B = 512 B per token;
+  //   tiny-nemotron-h: 3 Mamba2 layers × (conv (4 − 1) × (128 + 2 × 2 × 16) + SSM 16 × 128) ×
+  //     4 B = 31488 B; 1 attention layer × 2 × 2 × 16 × 4 B = 256 B per token; MLP layers: 0.
+  for (const [file, cells, state, perToken, what] of [
+    ["lfm2.gguf", { "k-s": 2, "k-a": 2 }, 1024, 512, /conv window of 2 layers/],
+    ["nemotron-h.gguf", { "k-r": 3, "k-a": 1, "k-m": 2 }, 31488, 256, /conv \+ SSM state of 3 layers/],
+  ]) {
+    const p5 = await openPage();
+    await setValue(p5, "#max-tokens", 8);
+    await p5.fill("#url", `${base}/${outDir}/${file}`);
+    await p5.click("#url-form button[type=submit]");
+    await p5.waitForSelector("#model-info:not([hidden])", { timeout: 120000 });
+    const got = {};
+    for (const k of Object.keys(cells)) got[k] = await count(p5, `#layer-strip span.${k}`);
+    check(`${file}: the layer strip shows each layer's mixer`, JSON.stringify(got) === JSON.stringify(cells), JSON.stringify(got));
+    const f = await text(p5, "#model-facts");
+    check(`${file}: the model facts count the layer kinds`, file.startsWith("lfm2") ? /2 recurrent \(short conv\), 2 attention/.test(f) : /3 recurrent \(Mamba2\), 2 MLP only, 1 attention/.test(f), f.slice(0, 200));
+    await sendAndWatch(p5, "Hello!");
+    const mem5 = await text(p5, "#memory-body");
+    const toks5 = Number(/· (\d+) tokens ·/.exec(mem5)?.[1]);
+    const rec5 = await p5.locator("#memory-body .mem-row").nth(1).locator(".v").textContent();
+    check(`${file}: recurrent state = ${state} B`, rec5 === formatBytes(state) && what.test(mem5), `${rec5}; ${mem5.slice(0, 200)}`);
+    check(`${file}: KV bytes used = tokens × ${perToken} B`, /([\d.]+ [KM]?i?B) used/.exec(mem5)?.[1] === formatBytes(toks5 * perToken), mem5.slice(0, 160));
+    await screenshot(p5, `19-${file.replace(".gguf", "")}`);
+    await p5.close();
+  }
 
   // ---- no WebGPU
   const page3 = await ctx.newPage();

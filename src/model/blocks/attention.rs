@@ -145,7 +145,7 @@ impl Attention {
                     n_rot: rope.n_rot,
                     stride,
                     neox: rope.neox as u32,
-                    base: rope.theta,
+                    theta_scale: rope.theta.powf(-2.0 / rope.n_rot as f32),
                     groups_x: gx,
                     ..Default::default()
                 };

@@ -15,7 +15,9 @@ export interface ModelInfo {
 export interface LayerInfo {
   attention: boolean; recurrent: boolean;
   mixers: ("attention" | "mamba2" | "short_conv")[];
-  ffn: "gated" | "plain" | null;
+  ffn: "gated" | "plain" | "moe" | null;
+  /** A mixture-of-experts layer: experts, used per token, shared experts. */
+  experts: { count: number; used: number; shared: number } | null;
   kvBytesPerToken: number; stateBytes: number;
 }
 export interface Architecture { name: string; about: string }

@@ -33,7 +33,12 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
             odd-llama:f32 odd-mamba2:f32 odd-granitehybrid:f32 odd-falcon-h1:f32 \
             odd-llama:q8_0 odd-mamba2:q8_0 odd-granitehybrid:q8_0 odd-falcon-h1:q8_0 \
             tiny-lfm2:f32 tiny-lfm2:q8_0 small-lfm2:q4_k_m odd-lfm2:f32 odd-lfm2:q8_0 \
-            tiny-nemotron-h:f32 tiny-nemotron-h:q8_0 small-nemotron-h:q4_k_m odd-nemotron-h:f32 odd-nemotron-h:q8_0; do
+            tiny-nemotron-h:f32 tiny-nemotron-h:q8_0 small-nemotron-h:q4_k_m odd-nemotron-h:f32 odd-nemotron-h:q8_0 \
+            tiny-granitehybrid-moe:f32 tiny-granitehybrid-moe:q8_0 small-granitehybrid-moe:q4_k_m \
+            odd-granitehybrid-moe:f32 odd-granitehybrid-moe:q8_0 \
+            tiny-lfm2moe:f32 tiny-lfm2moe:q8_0 small-lfm2moe:q4_k_m odd-lfm2moe:f32 odd-lfm2moe:q8_0 \
+            tiny-nemotron-h-moe:f32 tiny-nemotron-h-moe:q8_0 small-nemotron-h-moe:q4_k_m \
+            odd-nemotron-h-moe:f32 odd-nemotron-h-moe:q8_0; do
   preset=${spec%%:*}; ty=${spec##*:}
   f="$models/$preset-$ty.gguf"
   target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null
@@ -86,7 +91,8 @@ append D 1,17,200
 step D,B,C 4,14,24
 append B 100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115,116,117
 EOS
-for preset in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2 tiny-nemotron-h; do
+for preset in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2 tiny-nemotron-h \
+              tiny-granitehybrid-moe tiny-lfm2moe tiny-nemotron-h-moe; do
   f="$models/$preset-f32.gguf"
   "$ref/llama_ref" "$bins" "$f" script "$script" > "$models/$preset.session.jsonl"
   python3 - "$f" "$script" "$models/$preset.session.jsonl" "$sout/$preset.json" <<'PY'

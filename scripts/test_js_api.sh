@@ -13,10 +13,13 @@ cargo run -q --bin braid -- synth --preset tiny-llama --type q8_0 --architecture
 # The files of tests/fixtures/golden/{tiny-lfm2,tiny-nemotron-h}-q8_0*.json (same preset, type, seed).
 cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 --seed 7 -o tests/e2e/lfm2.gguf 2>/dev/null
 cargo run -q --bin braid -- synth --preset tiny-nemotron-h --type q8_0 --seed 7 -o tests/e2e/nemotron-h.gguf 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-granitehybrid-moe --type q8_0 --seed 7 -o tests/e2e/granite-moe.gguf 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-lfm2moe --type q8_0 --seed 7 -o tests/e2e/lfm2moe.gguf 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-nemotron-h-moe --type q8_0 --seed 7 -o tests/e2e/nemotron-h-moe.gguf 2>/dev/null
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf tests/e2e/unsupported.gguf tests/e2e/lfm2.gguf tests/e2e/nemotron-h.gguf' EXIT
+trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf tests/e2e/unsupported.gguf tests/e2e/lfm2.gguf tests/e2e/nemotron-h.gguf tests/e2e/granite-moe.gguf tests/e2e/lfm2moe.gguf tests/e2e/nemotron-h-moe.gguf' EXIT
 sleep 1
 page() { timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/$1"; }
 check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
@@ -28,7 +31,10 @@ check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gp
   "errDisposed": "SESSION_DISPOSED", "chatFinish": "length", "chatTokens": 4, "streamChunks": 4,
   "streamFinish": "length", "chatSameAsStream": true, "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST",
   "afterLost": 3, "errArch": "UNSUPPORTED_ARCH", "errNoGpu": "NO_WEBGPU",
-  "supported": "llama,mamba2,granitehybrid,falcon-h1,lfm2,nemotron_h",
+  "supported": "llama,mamba2,granitehybrid,falcon-h1,lfm2,lfm2moe,nemotron_h,nemotron_h_moe",
+  "granitehybridMatch": true, "granitehybridLayers": "mamba2,attention,mamba2,attention", "granitehybridSessions": true,
+  "granitehybridExperts": "8/2/1", "lfm2moeMatch": true, "lfm2moeSessions": true, "lfm2moeExperts": "6/2/0",
+  "nemotron_h_moeMatch": true, "nemotron_h_moeSessions": true, "nemotron_h_moeExperts": "8/2/1",
   "lfm2Match": true, "lfm2Layers": "short_conv,attention,short_conv,attention", "lfm2Sessions": true,
   "nemotron_hMatch": true, "nemotron_hLayers": "mamba2,-,mamba2,attention,-,mamba2", "nemotron_hSessions": true}'
 check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true, "arch": "granitehybrid",

@@ -39,3 +39,12 @@ fn relu_sqr(@builtin(global_invocation_id) gid: vec3<u32>) {
     let v = max(a[p.a_offset + i], 0.0);
     a[p.a_offset + i] = v * v;
 }
+
+// a = silu(a)  (an ungated SiLU FFN)
+@compute @workgroup_size(64)
+fn silu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let v = a[p.a_offset + i];
+    a[p.a_offset + i] = v / (1.0 + exp(-v));
+}

@@ -22,6 +22,11 @@ struct Params {
     alpha: f32,
     groups_x: u32,   // workgroups along x (rows = y * groups_x + x)
     has_bias: u32,   // add bias[row0 + r] before scaling
+    // matmul_id only (mixture of experts): a 3-D weight [k, rows_per_expert, n_expert]
+    expert_rows: u32, // rows of one expert
+    x_per_pair: u32,  // 1: input row = the pair; 0: input row = pair / experts_per_token
+    experts_per_token: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;     // one part, GPU layout
@@ -30,6 +35,8 @@ struct Params {
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read> tokens: array<u32>;      // [n_tok] (embed only)
 @group(0) @binding(5) var<storage, read> bias: array<f32>;        // [rows of the whole tensor]
+@group(0) @binding(6) var<storage, read> pairs: array<u32>;       // (token · k + slot) grouped by expert (matmul_id)
+@group(0) @binding(7) var<storage, read> tiles: array<vec4<u32>>; // (expert, first in pairs, count, _) (matmul_id)
 
 // The shared epilogue: bias, scale, residual accumulate, store.
 fn store_row(idx: u32, r: u32, acc: f32) {
@@ -229,4 +236,90 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     let w = p.alpha * LOAD_FN((tok - p.row0) * (p.k / BS) + j / GPB, j % GPB, p.head);
     let o = p.y_offset + t * p.y_stride + 4u * j;
     y[o] = w.x; y[o + 1u] = w.y; y[o + 2u] = w.z; y[o + 3u] = w.w;
+}
+
+// ---- mixture of experts (llama.cpp's mul_mat_id): y[pair, r] = W_e[r, :] · x[in(pair)] for the
+// pairs (token, slot) routed to expert e, grouped by expert into tiles (moe.wgsl `moe_group`)
+// so each expert row is read once per tile, and only the chosen experts' rows are read. The
+// grid comes from the GPU (indirect dispatch): tiles × rows. Global weight row g = e ·
+// expert_rows + r; a part only computes the rows it holds.
+
+fn id_x_row(pair: u32) -> u32 {
+    if (p.x_per_pair != 0u) { return pair; }
+    return pair / p.experts_per_token;
+}
+
+// One invocation per row, up to 16 pairs of a tile each (CPU adapters).
+@compute @workgroup_size(64)
+fn matmul_id_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    let tile = tiles[wg.x];
+    let r = gid.y * 64u + (gid.x % 64u);
+    if (r >= p.expert_rows || tile.z == 0u) { return; }
+    let g = tile.x * p.expert_rows + r;
+    if (g < p.row0 || g >= p.row0 + p.n_rows) { return; }
+    let lr = g - p.row0;
+    let groups = p.k / 4u;
+    let bpr = p.k / BS;
+    let nt = min(tile.z, TR);
+    var xo: array<u32, 16>;
+    for (var t = 0u; t < TR; t++) { xo[t] = (p.x_offset + id_x_row(pairs[tile.y + min(t, nt - 1u)]) * p.x_stride) / 4u; }
+    let o0 = vec4<u32>(xo[0], xo[1], xo[2], xo[3]);
+    let o1 = vec4<u32>(xo[4], xo[5], xo[6], xo[7]);
+    let o2 = vec4<u32>(xo[8], xo[9], xo[10], xo[11]);
+    let o3 = vec4<u32>(xo[12], xo[13], xo[14], xo[15]);
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    for (var j = 0u; j < groups; j++) {
+        let w = LOAD_FN(lr * bpr + j / GPB, j % GPB, p.head);
+        a0 += vec4<f32>(dot(w, x[o0.x + j]), dot(w, x[o0.y + j]), dot(w, x[o0.z + j]), dot(w, x[o0.w + j]));
+        if (nt > 4u) { a1 += vec4<f32>(dot(w, x[o1.x + j]), dot(w, x[o1.y + j]), dot(w, x[o1.z + j]), dot(w, x[o1.w + j])); }
+        if (nt > 8u) {
+            a2 += vec4<f32>(dot(w, x[o2.x + j]), dot(w, x[o2.y + j]), dot(w, x[o2.z + j]), dot(w, x[o2.w + j]));
+            a3 += vec4<f32>(dot(w, x[o3.x + j]), dot(w, x[o3.y + j]), dot(w, x[o3.z + j]), dot(w, x[o3.w + j]));
+        }
+    }
+    for (var t = 0u; t < nt; t++) {
+        var v = a0[t % 4u];
+        if (t >= 12u) { v = a3[t % 4u]; } else if (t >= 8u) { v = a2[t % 4u]; } else if (t >= 4u) { v = a1[t % 4u]; }
+        y[p.y_offset + pairs[tile.y + t] * p.y_stride + r] = p.alpha * v;
+    }
+}
+
+// One workgroup per (tile, row): 64 lanes along the row, a workgroup reduction, up to 8 pairs
+// of the tile (GPUs).
+var<workgroup> id_tile: vec4<u32>;
+
+@compute @workgroup_size(64)
+fn matmul_id(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // The tile through workgroup memory, so that branching on it stays uniform (barriers below).
+    if (lid.x == 0u) { id_tile = tiles[wg.x]; }
+    let tile = workgroupUniformLoad(&id_tile);
+    let r = wg.y;
+    if (r >= p.expert_rows || tile.z == 0u) { return; }
+    let g = tile.x * p.expert_rows + r;
+    if (g < p.row0 || g >= p.row0 + p.n_rows) { return; }
+    let lr = g - p.row0;
+    let nt = min(tile.z, TT);
+    let groups = p.k / 4u;
+    let bpr = p.k / BS;
+    var acc: array<f32, 8>;
+    for (var j = lid.x; j < groups; j += 64u) {
+        let w = LOAD_FN(lr * bpr + j / GPB, j % GPB, p.head);
+        for (var t = 0u; t < nt; t++) {
+            acc[t] += dot(w, x[(p.x_offset + id_x_row(pairs[tile.y + t]) * p.x_stride) / 4u + j]);
+        }
+    }
+    for (var t = 0u; t < TT; t++) { red[lid.x][t] = acc[t]; }
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (lid.x < s) {
+            for (var t = 0u; t < TT; t++) { red[lid.x][t] += red[lid.x + s][t]; }
+        }
+        workgroupBarrier();
+    }
+    if (lid.x < nt) {
+        y[p.y_offset + pairs[tile.y + lid.x] * p.y_stride + r] = p.alpha * red[0][lid.x];
+    }
 }

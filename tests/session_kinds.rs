@@ -1,5 +1,5 @@
 //! Sessions on the layer kinds LFM2 and Nemotron-H bring (short-conv layers whose only state is
-//! a conv window, MLP-only layers that keep nothing, attention without RoPE): fork, rewind
+//! a conv window, MLP-only layers that keep nothing, attention without RoPE) and on MoE models: fork, rewind
 //! through checkpoints, save/restore and batched steps equal fresh sessions; the bytes a
 //! session holds equal the closed form per layer kind, computed here from the file's metadata
 //! (spec §1.2, §3.1) — not from Braid's memory layout.
@@ -13,7 +13,15 @@ use braid::memory::CheckpointPolicy;
 use braid::model::forward::GpuModel;
 use support::{close, context, fresh, model, toks};
 
-const KINDS: [(&str, &str); 4] = [("tiny-lfm2", "q8_0"), ("tiny-nemotron-h", "q8_0"), ("odd-lfm2", "f32"), ("odd-nemotron-h", "f32")];
+const KINDS: [(&str, &str); 7] = [
+    ("tiny-lfm2", "q8_0"),
+    ("tiny-nemotron-h", "q8_0"),
+    ("odd-lfm2", "f32"),
+    ("odd-nemotron-h", "f32"),
+    ("tiny-granitehybrid-moe", "q8_0"),
+    ("tiny-lfm2moe", "f32"),
+    ("odd-nemotron-h-moe", "f32"),
+];
 
 #[test]
 fn fork_rewind_save_restore_and_batched_steps_equal_fresh_sessions() {
@@ -108,11 +116,11 @@ fn bytes_per_session_equal_the_closed_form_per_layer_kind() {
         let (mut state, mut kv_tok, mut layers) = (0u64, 0u64, vec![]);
         for il in 0..m.hp.n_layer as usize {
             let (s, k) = match m.hp.arch {
-                "lfm2" if kv[il] == 0 => ((key(&m, "shortconv.l_cache") - 1) * e, 0),
-                "lfm2" | "llama" => (0, 2 * kv[il] * hd),
-                "nemotron_h" if ff[il] > 0 => (0, 0),
-                "nemotron_h" | "granitehybrid" if kv[il] == 0 => (mamba2(), 0),
-                "nemotron_h" | "granitehybrid" => (0, 2 * kv[il] * hd),
+                "lfm2" | "lfm2moe" if kv[il] == 0 => ((key(&m, "shortconv.l_cache") - 1) * e, 0),
+                "lfm2" | "lfm2moe" | "llama" => (0, 2 * kv[il] * hd),
+                "nemotron_h" | "nemotron_h_moe" if ff[il] > 0 => (0, 0),
+                "nemotron_h" | "nemotron_h_moe" | "granitehybrid" if kv[il] == 0 => (mamba2(), 0),
+                "nemotron_h" | "nemotron_h_moe" | "granitehybrid" => (0, 2 * kv[il] * hd),
                 "falcon-h1" => (mamba2(), 2 * kv[il] * hd),
                 "mamba2" => (mamba2(), 0),
                 a => panic!("{a}"),

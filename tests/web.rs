@@ -188,6 +188,8 @@ async fn forward_pass_matches_llama_cpp_in_the_browser() {
         ("small-falcon-h1", "q4_k_m", include_str!("fixtures/golden/small-falcon-h1-q4_k_m.twin.json")),
         ("tiny-lfm2", "q8_0", include_str!("fixtures/golden/tiny-lfm2-q8_0.twin.json")),
         ("odd-nemotron-h", "q8_0", include_str!("fixtures/golden/odd-nemotron-h-q8_0.twin.json")),
+        ("tiny-granitehybrid-moe", "q8_0", include_str!("fixtures/golden/tiny-granitehybrid-moe-q8_0.twin.json")),
+        ("odd-nemotron-h-moe", "q8_0", include_str!("fixtures/golden/odd-nemotron-h-moe-q8_0.twin.json")),
     ] {
         let g: serde_json::Value = serde_json::from_str(fixture).unwrap();
         let mut bytes = vec![];

@@ -236,9 +236,12 @@ function showModelInfo() {
   const counts = new Map();
   for (const l of layers) counts.set(kindOf(l), (counts.get(kindOf(l)) ?? 0) + 1);
   const kinds = [...counts].map(([k, n]) => `${n} ${k}`).join(", ");
+  const moe = layers.filter((l) => l.experts);
+  const ex = moe[0]?.experts;
   const facts = [
     ["Model", label], ["Architecture", info.architecture], ["Parameters", formatCount(info.parameters)],
-    ["Layers", `${info.nLayer} (${kinds})`], ["Tensor types", info.quantTypes.join(", ")],
+    ["Layers", `${info.nLayer} (${kinds})`],
+    ...(ex ? [["Experts", `${moe.length} mixture-of-experts layers: ${ex.count} experts, ${ex.used} used per token${ex.shared ? ", 1 shared" : ""}`]] : []), ["Tensor types", info.quantTypes.join(", ")],
     ["Weights on GPU", formatBytes(info.gpuBytes)], ["Context", formatCount(info.contextLength) + " tokens"],
     ["Vocabulary", formatCount(info.nVocab)], ["Chat template", info.hasChatTemplate ? "from the file" : "none (plain text)"],
     ["GPU", state.adapterName || [info.adapter?.name, info.adapter?.driver].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],

@@ -490,11 +490,13 @@ mod cli {
                 "prefill_tokens": p, "prefill_tok_s": pp, "decode_tokens": g, "decode_tok_s": tg,
                 "weight_bytes_per_token": bytes, "decode_effective_gb_s": eff, "copy_gb_s": bw,
                 "fraction_of_copy": eff / bw, "adapter": ctx.adapter, "batched_decode": batched, "per_decoded_token": work,
+                "gpu_bytes": m.weights.gpu_bytes(), "experts_counted": if m.has_experts() { "active only" } else { "none" },
             })));
         } else {
+            let experts = if m.has_experts() { " (of the experts, only the k used per token are counted)" } else { "" };
             out_text(&format!(
-                "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB → {eff:.2} GB/s effective\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
-                bytes as f64 / 1e6, 100.0 * eff / bw, ctx.adapter.name, ctx.adapter.backend
+                "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB{experts} → {eff:.2} GB/s effective\nweights on the GPU: {:.1} MB\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
+                bytes as f64 / 1e6, m.weights.gpu_bytes() as f64 / 1e6, 100.0 * eff / bw, ctx.adapter.name, ctx.adapter.backend
             ));
             out_text(&format!(
                 "per decoded token: {} dispatches, {} bind groups created, {} submits, {} buffers created\n",
@@ -510,7 +512,12 @@ mod cli {
     /// A layer's mixers and FFN as words: "attention", "mamba2 + attention", "mlp (relu²)".
     fn layer_words(l: &braid::model::LayerPlan) -> (Vec<&'static str>, Option<&'static str>) {
         let mixers = l.mixers.iter().map(|m| m.name()).collect();
-        let ffn = l.ffn.as_ref().map(|f| if f.ffn.gate.is_some() { "gated (SwiGLU)" } else { "plain (ReLU²)" });
+        let ffn = l.ffn.as_ref().map(|f| match &f.ffn {
+            braid::model::plan::Ffn::Dense(d) if d.gate.is_some() => "gated (SwiGLU)",
+            braid::model::plan::Ffn::Dense(_) => "plain (ReLU²)",
+            braid::model::plan::Ffn::Moe(m) if m.gate.is_some() => "MoE (SwiGLU experts)",
+            braid::model::plan::Ffn::Moe(_) => "MoE (ReLU² experts)",
+        });
         (mixers, ffn)
     }
 

@@ -298,7 +298,11 @@ impl GpuContext {
         if let Some(b) = self.scratch.borrow_mut().get_mut(&bytes).and_then(Vec::pop) {
             return b;
         }
-        self.create_buffer("scratch", bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST)
+        self.create_buffer(
+            "scratch",
+            bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::INDIRECT,
+        )
     }
 
     /// Return scratch buffers once the submission that uses them is queued (later

@@ -22,6 +22,7 @@ pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
 pub const SHORT_CONV_WGSL: &str = include_str!("../../shaders/short_conv.wgsl");
+pub const MOE_WGSL: &str = include_str!("../../shaders/moe.wgsl");
 pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
@@ -82,6 +83,7 @@ pub enum Shader {
     Attention,
     Ssm,
     ShortConv,
+    Moe,
     Elementwise,
     Copy,
     Ssd,
@@ -98,6 +100,7 @@ impl Shader {
             Shader::Attention => "attention",
             Shader::Ssm => "ssm",
             Shader::ShortConv => "short_conv",
+            Shader::Moe => "moe",
             Shader::Elementwise => "elementwise",
             Shader::Copy => "copy",
             Shader::Ssd => "ssd",
@@ -113,6 +116,7 @@ impl Shader {
             Shader::Attention => ATTENTION_WGSL.into(),
             Shader::Ssm => SSM_WGSL.into(),
             Shader::ShortConv => SHORT_CONV_WGSL.into(),
+            Shader::Moe => MOE_WGSL.into(),
             Shader::Elementwise => ELEMENTWISE_WGSL.into(),
             Shader::Copy => COPY_WGSL.into(),
             Shader::Ssd => SSD_WGSL.into(),
@@ -128,6 +132,7 @@ impl Shader {
             Shader::Attention => params::attention::p,
             Shader::Ssm => params::ssm::p,
             Shader::ShortConv => params::short_conv::p,
+            Shader::Moe => params::moe::p,
             Shader::Elementwise => params::elementwise::p,
             Shader::Copy => params::copy::p,
             Shader::Ssd => params::ssd::p,
@@ -136,13 +141,21 @@ impl Shader {
     }
 }
 
+/// Workgroups of a dispatch: counted on the host, or read from a buffer the GPU wrote.
+#[derive(Clone)]
+pub enum Groups {
+    Direct(u32, u32, u32),
+    /// (x, y, z) as three u32 at this byte offset of the buffer.
+    Indirect(wgpu::Buffer, u64),
+}
+
 enum Command {
     Dispatch {
         pipeline: Rc<Pipeline>,
         bufs: Vec<(u32, wgpu::Buffer)>,
         /// Binding, byte offset and size of the parameters in the submission's uniform buffer.
         params: (u32, u64, u64),
-        groups: (u32, u32, u32),
+        groups: Groups,
     },
     Copy { src: wgpu::Buffer, src_offset: u64, dst: wgpu::Buffer, dst_offset: u64, bytes: u64 },
 }
@@ -214,6 +227,18 @@ impl<'a> Recorder<'a> {
         bufs: &[(Binding, &wgpu::Buffer)],
         params: &P,
         groups: (u32, u32, u32),
+    ) {
+        self.dispatch_groups(shader, entry, bufs, params, Groups::Direct(groups.0, groups.1, groups.2))
+    }
+
+    /// As [`Recorder::dispatch`], with the workgroup counts given as [`Groups`].
+    pub fn dispatch_groups<P: WgslStruct>(
+        &mut self,
+        shader: Shader,
+        entry: &'static str,
+        bufs: &[(Binding, &wgpu::Buffer)],
+        params: &P,
+        groups: Groups,
     ) {
         let src = move || shader.source();
         let pipeline = self.ctx.pipeline(shader.name(), &src, entry);
@@ -290,6 +315,7 @@ impl<'a> Recorder<'a> {
                 alpha,
                 groups_x: gx,
                 has_bias: bias.is_some() as u32,
+                ..Default::default()
             };
             // Without a bias the binding still needs a buffer: the weights (read-only too).
             let bufs = [(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, bias.unwrap_or(&part.buffer))];
@@ -325,6 +351,53 @@ impl<'a> Recorder<'a> {
             };
             self.dispatch(Shader::Matmul(w.info.ty), "embed", &[(b::weights, &part.buffer), (b::y, y), (b::tokens, tokens)], &p, (gx, gy, 1));
         }
+    }
+
+    /// Mixture of experts: `y[pair, r] = alpha · W_e[r] · x[in(pair)]` for the (token, slot)
+    /// pairs of every tile, e the tile's expert, on a 3-D weight `w` = [k, expert_rows,
+    /// n_expert] (any parts). `pairs` / `tiles` / `args` come from `moe_group`; `args_offset`
+    /// picks this family's indirect (x = tiles, y = row groups) triple. `x_per_pair`: the input
+    /// row is the pair (else the token = pair / experts_per_token).
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_id(
+        &mut self,
+        w: &GpuTensor,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        pairs: &wgpu::Buffer,
+        tiles: &wgpu::Buffer,
+        args: &wgpu::Buffer,
+        args_offset: u64,
+        x_per_pair: bool,
+        experts_per_token: u32,
+    ) {
+        use params::matmul as b;
+        let k = w.info.ne0() as u32;
+        let expert_rows = w.info.dims.get(1).copied().unwrap_or(1) as u32;
+        let per_row = self.ctx.prefers_row_kernels();
+        for part in &w.parts {
+            let p = b::Params {
+                k,
+                n_rows: part.n_rows as u32,
+                row0: part.row0 as u32,
+                x_stride: k,
+                y_stride: expert_rows,
+                head: part.head_word as u32,
+                alpha: 1.0,
+                expert_rows,
+                x_per_pair: x_per_pair as u32,
+                experts_per_token,
+                ..Default::default()
+            };
+            let bufs = [(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::pairs, pairs), (b::tiles, tiles)];
+            let entry = if per_row { "matmul_id_rows" } else { "matmul_id" };
+            self.dispatch_groups(Shader::Matmul(w.info.ty), entry, &bufs, &p, Groups::Indirect(args.clone(), args_offset));
+        }
+    }
+
+    /// Pairs per tile and indirect row count of [`Recorder::matmul_id`] for `expert_rows` rows.
+    pub fn matmul_id_shape(&self, expert_rows: u32) -> (u32, u32) {
+        if self.ctx.prefers_row_kernels() { (16, expert_rows.div_ceil(64)) } else { (8, expert_rows) }
     }
 
     fn rows_grid(&self, rows: u64) -> (u32, u32) {
@@ -367,7 +440,10 @@ impl<'a> Recorder<'a> {
                 let group = ctx.bind_group(pipeline, &entries, cacheable);
                 pass.set_pipeline(&pipeline.pipeline);
                 pass.set_bind_group(0, &group, &[]);
-                pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+                match groups {
+                    Groups::Direct(x, y, z) => pass.dispatch_workgroups(*x, *y, *z),
+                    Groups::Indirect(b, offset) => pass.dispatch_workgroups_indirect(b, *offset),
+                }
                 ctx.count(|s| s.dispatches += 1);
                 i += 1;
             }

@@ -71,9 +71,52 @@ pub mod matmul {
             pub groups_x: u32,
             /// Add `bias[row0 + r]` before scaling.
             pub has_bias: u32,
+            /// matmul_id: rows of one expert of a 3-D weight.
+            pub expert_rows: u32,
+            /// matmul_id: 1 — the input row is the (token, slot) pair; 0 — the token.
+            pub x_per_pair: u32,
+            /// matmul_id: slots (experts) per token.
+            pub experts_per_token: u32,
+            pub _pad: u32,
         }
     }
-    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5);
+    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7);
+}
+
+/// `shaders/moe.wgsl`: mixture-of-experts routing, grouping by expert, combination.
+pub mod moe {
+    use super::*;
+    pub const FILE: &str = "moe.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub n_expert: u32,
+            /// Experts per token.
+            pub k: u32,
+            /// 1 softmax, 2 sigmoid, 3 softmax over the chosen weights.
+            pub gating: u32,
+            /// `exp_probs_b` added to the selection scores.
+            pub has_bias: u32,
+            pub norm_w: u32,
+            /// 0 or 1: none.
+            pub w_scale: f32,
+            /// Expert groups (≤ 1: none) and how many of them are used.
+            pub n_groups: u32,
+            pub group_used: u32,
+            /// Pairs per tile (moe_group).
+            pub tile: u32,
+            /// Indirect y of the two matmul families (moe_group).
+            pub y_a: u32,
+            pub y_b: u32,
+            /// Values per output row (moe_combine).
+            pub width: u32,
+            pub alpha: f32,
+            pub accumulate: u32,
+            /// 0 none, 1 add the shared expert, 2 add it × sigmoid(gate[t]).
+            pub shared_mode: u32,
+        }
+    }
+    bindings!(logits = 0, bias = 1, ids = 2, weights = 3, p = 4, pairs = 5, tiles = 6, args = 7, down = 8, shexp = 9, sgate = 10, out = 11);
 }
 
 /// `shaders/norm.wgsl`: RMSNorm of rows, optionally grouped.
@@ -276,6 +319,7 @@ pub fn shader_mirrors() -> Vec<(&'static str, &'static [Binding], Vec<(&'static 
         (ssm::FILE, ssm::ALL, ssm::Params::members()),
         (ssd::FILE, ssd::ALL, ssd::Params::members()),
         (short_conv::FILE, short_conv::ALL, short_conv::Params::members()),
+        (moe::FILE, moe::ALL, moe::Params::members()),
         (elementwise::FILE, elementwise::ALL, elementwise::Params::members()),
         (argmax::FILE, argmax::ALL, argmax::Params::members()),
         (copy::FILE, copy::ALL, copy::Params::members()),

@@ -103,6 +103,13 @@ pub fn rows_per_part(info: &TensorInfo, max_bytes: u64) -> Option<u64> {
     while rows > 1 && part_bytes(info.ty, rows * bpr) > max_bytes {
         rows -= 1;
     }
+    // A 3-D tensor (a mixture of experts' [k, rows, n_expert]) splits at expert boundaries
+    // when at least one expert fits a part, so a part holds whole experts.
+    if let [_, per_expert, n_expert] = info.dims[..] {
+        if n_expert > 1 && rows < info.n_rows() && rows >= per_expert {
+            rows -= rows % per_expert;
+        }
+    }
     Some(rows)
 }
 

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::graph::{BatchBuffers, Graph, Out};
 use super::hparams::{HParams, ModelError};
-use super::plan::{Mixer, ModelPlan, Role, T};
+use super::plan::{Ffn, FfnPlan, Mixer, ModelPlan, Role, T};
 use super::reference::mixer_tap;
 use super::taps::{GpuTaps, Taps};
 use crate::gguf::{GgmlType, Value};
@@ -137,14 +137,34 @@ impl GpuModel {
         self.fingerprint
     }
 
-    /// Bytes of weights one decoded token reads: every matrix once, one embedding row.
+    /// Bytes of weights one decoded token reads: every matrix once, one embedding row, and of
+    /// a mixture of experts only the experts it uses (`k / n_expert` of each expert tensor).
     pub fn weight_bytes_per_token(&self) -> u64 {
+        let mut active: std::collections::HashMap<T, (u64, u64)> = Default::default();
+        for l in &self.plan.layers {
+            if let Some(FfnPlan { ffn: Ffn::Moe(m), .. }) = &l.ffn {
+                for t in [Some(m.up), m.gate, Some(m.down)].into_iter().flatten() {
+                    active.insert(t, (m.spec.k as u64, m.spec.n_expert as u64));
+                }
+            }
+        }
         let mut total = 0;
         for i in self.plan.used() {
             let t = self.t(i);
-            total += if i == self.plan.token_embd && i != self.plan.output { t.gpu_bytes() / t.info.n_rows() } else { t.gpu_bytes() };
+            total += if i == self.plan.token_embd && i != self.plan.output {
+                t.gpu_bytes() / t.info.n_rows()
+            } else if let Some((k, n)) = active.get(&i) {
+                t.gpu_bytes() * k / n
+            } else {
+                t.gpu_bytes()
+            };
         }
         total
+    }
+
+    /// Whether some layer is a mixture of experts (bench reports say so).
+    pub fn has_experts(&self) -> bool {
+        self.plan.layers.iter().any(|l| matches!(&l.ffn, Some(FfnPlan { ffn: Ffn::Moe(_), .. })))
     }
 
     /// Check a sequence's new tokens before anything runs.
@@ -284,13 +304,19 @@ impl GpuModel {
             if let Some(f) = &layer.ffn {
                 g.rms_norm(&x, 0, f.norm, &h, n, e);
                 g.tap("ffn_norm", Some(il), &h, 0, n, e);
+                let o = if g.tapping() { g.scratch(e) } else { x.clone() };
+                let out = if g.tapping() {
+                    Out { buf: &o, alpha: 1.0, accumulate: false }
+                } else {
+                    Out { buf: &x, alpha: layer.residual_scale, accumulate: true }
+                };
+                match &f.ffn {
+                    Ffn::Dense(d) => d.record(&mut g, &h, out),
+                    Ffn::Moe(m) => m.record(&mut g, &h, out),
+                }
                 if g.tapping() {
-                    let o = g.scratch(e);
-                    f.ffn.record(&mut g, &h, Out { buf: &o, alpha: 1.0, accumulate: false });
                     g.tap("ffn_out", Some(il), &o, 0, n, e);
                     g.add_into(&o, Out { buf: &x, alpha: layer.residual_scale, accumulate: true }, e);
-                } else {
-                    f.ffn.record(&mut g, &h, Out { buf: &x, alpha: layer.residual_scale, accumulate: true });
                 }
             }
             g.tap("l_out", Some(il), &x, 0, n, e);

@@ -33,6 +33,13 @@ pub(crate) struct Out<'b> {
     pub accumulate: bool,
 }
 
+impl<'b> Out<'b> {
+    /// `buf = result` (a fresh intermediate).
+    pub fn fresh(buf: &'b wgpu::Buffer) -> Out<'b> {
+        Out { buf, alpha: 1.0, accumulate: false }
+    }
+}
+
 pub(crate) struct Graph<'a> {
     pub r: Recorder<'a>,
     pub tensors: &'a [GpuTensor],

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use super::arch;
-use super::blocks::{attention::Attention, ffn::Ffn, mamba2::Mamba2, short_conv::ShortConv};
+use super::blocks::{attention::Attention, ffn::DenseFfn, mamba2::Mamba2, moe::Moe, short_conv::ShortConv};
 use super::hparams::{HParams, LayerKind, Meta, ModelError};
 use crate::gguf::{GgmlType, GgufIndex};
 use crate::memory::{LayerMemory, MemoryLayout};
@@ -39,6 +39,24 @@ impl Mixer {
             Mixer::Attention(a) => a.memory(),
             Mixer::Mamba2(m) => m.memory(),
             Mixer::ShortConv(c) => c.memory(),
+        }
+    }
+}
+
+/// A feed-forward block.
+#[derive(Debug, Clone)]
+pub enum Ffn {
+    Dense(DenseFfn),
+    Moe(Moe),
+}
+
+impl Ffn {
+    /// The name reports and the JS API use: `gated`, `plain` (dense) or `moe`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Ffn::Dense(f) if f.gate.is_some() => "gated",
+            Ffn::Dense(_) => "plain",
+            Ffn::Moe(_) => "moe",
         }
     }
 }

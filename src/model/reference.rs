@@ -4,7 +4,7 @@
 //! `braid diff` compares its taps with the GPU's.
 
 use super::hparams::ModelError;
-use super::plan::{Mixer, ModelPlan};
+use super::plan::{Ffn, Mixer, ModelPlan};
 use super::taps::{tap_name, Tap, Taps};
 use crate::gguf::quant::dequantize;
 use crate::gguf::{parse_index, GgufIndex};
@@ -147,7 +147,10 @@ impl RefModel {
             if let Some(f) = &layer.ffn {
                 let h = rms_norm(&x, &w[f.norm], eps);
                 tap("ffn_norm", Some(il), &h);
-                let o = f.ffn.reference(w, &h);
+                let o = match &f.ffn {
+                    Ffn::Dense(d) => d.reference(w, &h),
+                    Ffn::Moe(m) => m.reference(w, &h),
+                };
                 tap("ffn_out", Some(il), &o);
                 add_scaled(&mut x, &o, layer.residual_scale);
             }

@@ -102,6 +102,16 @@ pub struct SynthConfig {
     /// Write this `general.architecture` (and key prefix) instead of `arch`: a valid file of
     /// an architecture Braid does not run, for tests of the refusal.
     pub arch_name: Option<String>,
+    /// Mixture of experts: experts, used per token, one expert's width, the shared expert's
+    /// width (0: none), leading dense layers, latent width around the experts (0: none),
+    /// expert groups and groups used (0: none).
+    pub n_expert: u64,
+    pub n_expert_used: u64,
+    pub n_ff_exp: u64,
+    pub n_ff_shexp: u64,
+    pub n_dense_lead: u64,
+    pub moe_latent: u64,
+    pub expert_groups: (u64, u64),
 }
 
 impl SynthConfig {
@@ -131,6 +141,13 @@ impl SynthConfig {
             granite_rope: false,
             chat_template: false,
             arch_name: None,
+            n_expert: 0,
+            n_expert_used: 0,
+            n_ff_exp: 0,
+            n_ff_shexp: 0,
+            n_dense_lead: 0,
+            moe_latent: 0,
+            expert_groups: (0, 0),
         }
     }
 }
@@ -173,7 +190,8 @@ fn tensor_type(wt: WeightType, name: &str, dims: &[u64], layer: Option<u64>, tie
         && name.ends_with(".weight")
         && !name.contains("norm")
         && !name.contains("conv1d")
-        && !name.contains("shortconv.conv");
+        && !name.contains("shortconv.conv")
+        && !name.contains("ffn_gate_inp");
     if !quantizable {
         return GgmlType::F32;
     }
@@ -373,6 +391,59 @@ impl<'a> Synth<'a> {
         }
         self.tensor(b("ffn_up.weight"), &[e, n_ff], Some(il), Init::Normal(std_e));
         self.tensor(b("ffn_down.weight"), &[n_ff, e], Some(il), Init::Normal(1.0 / (n_ff as f32).sqrt()));
+    }
+
+    /// An MoE layer's tensors (after its norm, named `norm`): router, experts (`gated`:
+    /// with `ffn_gate_exps`), `exp_probs_b` when `probs_bias`, latent projections when the
+    /// config has a latent width, and a shared expert (`shared_gated`: SwiGLU, else ReLU²).
+    pub fn moe_tensors(&mut self, il: u64, norm: Option<String>, gated: bool, probs_bias: bool, shared_gated: bool) {
+        let c = self.cfg;
+        let (e, ne, ff) = (c.n_embd, c.n_expert, c.n_ff_exp);
+        let d = if c.moe_latent > 0 { c.moe_latent } else { e };
+        let b = |s: &str| format!("blk.{il}.{s}");
+        let l = Some(il);
+        let std_e = self.std_e();
+        if let Some(norm) = norm {
+            self.norm(norm, e, l);
+        }
+        self.tensor(b("ffn_gate_inp.weight"), &[e, ne], l, Init::Normal(std_e));
+        if probs_bias {
+            self.tensor(b("exp_probs_b.bias"), &[ne], l, Init::Normal(0.1));
+        }
+        if c.moe_latent > 0 {
+            self.tensor(b("ffn_latent_down.weight"), &[e, d], l, Init::Normal(std_e));
+            self.tensor(b("ffn_latent_up.weight"), &[d, e], l, Init::Normal(1.0 / (d as f32).sqrt()));
+        }
+        let std_d = 1.0 / (d as f32).sqrt();
+        if gated {
+            self.tensor(b("ffn_gate_exps.weight"), &[d, ff, ne], l, Init::Normal(std_d));
+        }
+        self.tensor(b("ffn_up_exps.weight"), &[d, ff, ne], l, Init::Normal(std_d));
+        self.tensor(b("ffn_down_exps.weight"), &[ff, d, ne], l, Init::Normal(1.0 / (ff as f32).sqrt()));
+        if c.n_ff_shexp > 0 {
+            let sf = c.n_ff_shexp;
+            if shared_gated {
+                self.tensor(b("ffn_gate_shexp.weight"), &[e, sf], l, Init::Normal(std_e));
+            }
+            self.tensor(b("ffn_up_shexp.weight"), &[e, sf], l, Init::Normal(std_e));
+            self.tensor(b("ffn_down_shexp.weight"), &[sf, e], l, Init::Normal(1.0 / (sf as f32).sqrt()));
+        }
+    }
+
+    /// The MoE keys llama.cpp reads: expert count / used / widths / groups.
+    pub fn moe_kv(&mut self) {
+        let c = self.cfg;
+        self.arch_kv("expert_count", Value::U32(c.n_expert as u32));
+        self.arch_kv("expert_used_count", Value::U32(c.n_expert_used as u32));
+        self.arch_kv("expert_feed_forward_length", Value::U32(c.n_ff_exp as u32));
+        if c.n_ff_shexp > 0 {
+            self.arch_kv("expert_shared_feed_forward_length", Value::U32(c.n_ff_shexp as u32));
+            self.arch_kv("expert_shared_count", Value::U32(1));
+        }
+        if c.expert_groups.0 > 1 {
+            self.arch_kv("expert_group_count", Value::U32(c.expert_groups.0 as u32));
+            self.arch_kv("expert_group_used_count", Value::U32(c.expert_groups.1 as u32));
+        }
     }
 
     /// The final norm (named `norm`) and, unless tied, `output.weight`.

@@ -123,7 +123,13 @@ impl WasmModel {
                 serde_json::json!({
                     "attention": k.attention, "recurrent": k.recurrent,
                     "mixers": l.mixers.iter().map(|x| x.name()).collect::<Vec<_>>(),
-                    "ffn": l.ffn.as_ref().map(|f| if f.ffn.gate.is_some() { "gated" } else { "plain" }),
+                    "ffn": l.ffn.as_ref().map(|f| f.ffn.name()),
+                    "experts": l.ffn.as_ref().and_then(|f| match &f.ffn {
+                        crate::model::plan::Ffn::Moe(m) => Some(serde_json::json!({
+                            "count": m.spec.n_expert, "used": m.spec.k, "shared": m.shared.is_some() as u32,
+                        })),
+                        _ => None,
+                    }),
                     "kvBytesPerToken": mem.kv.map_or(0, |kv| 4 * (kv.k + kv.v)),
                     "stateBytes": mem.states.iter().map(|s| 4 * s.floats as u64).sum::<u64>(),
                 })

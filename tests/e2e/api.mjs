@@ -97,7 +97,10 @@ try {
   // token and as a batch), the layer plan in `info`, and fork / rewind / save / restore equal
   // to a fresh session.
   out.supported = (await supportedArchitectures()).map((a) => a.name).join(",");
-  for (const [file, golden, key] of [["lfm2.gguf", "tiny-lfm2-q8_0.twin", "lfm2"], ["nemotron-h.gguf", "tiny-nemotron-h-q8_0.twin", "nemotron_h"]]) {
+  // The MoE architectures too (routing on the GPU): `info.layers[i].experts` = {count, used, shared}.
+  for (const [file, golden, key] of [["lfm2.gguf", "tiny-lfm2-q8_0.twin", "lfm2"], ["nemotron-h.gguf", "tiny-nemotron-h-q8_0.twin", "nemotron_h"],
+      ["granite-moe.gguf", "tiny-granitehybrid-moe-q8_0.twin", "granitehybrid"], ["lfm2moe.gguf", "tiny-lfm2moe-q8_0.twin", "lfm2moe"],
+      ["nemotron-h-moe.gguf", "tiny-nemotron-h-moe-q8_0.twin", "nemotron_h_moe"]]) {
     const mm = await Model.load(file);
     const gg = await (await fetch(`../fixtures/golden/${golden}.json`)).json();
     let w = 0;
@@ -109,6 +112,8 @@ try {
     out[`${key}Match`] = w <= 1e-3;
     out[`${key}Worst`] = w;
     out[`${key}Layers`] = mm.info.layers.map((l) => l.mixers.join("+") || "-").join(",");
+    const ex = mm.info.layers.find((l) => l.experts)?.experts;
+    if (ex) out[`${key}Experts`] = `${ex.count}/${ex.used}/${ex.shared}`;
     // fork at 8, rewind to 5, save / restore: each continues exactly like a fresh session
     const head = gg.tokens.slice(0, 8), tail = gg.tokens.slice(8);
     const p = mm.createSession();

@@ -27,6 +27,21 @@ impl Golden {
     pub fn quantized(&self) -> bool {
         self.ty != "f32" && !self.twin
     }
+
+    /// The loose tolerance for a quantized file: 7% of max|logit|, or, where llama.cpp's own
+    /// activation quantization moves it further from its exact-F32 twin (a mixture of experts
+    /// can route a token to other experts), 1.1 × that distance. Braid computes the exact
+    /// dequantized product, so it sits at the twin.
+    pub fn quantized_tolerance(&self, all: &[Golden]) -> f32 {
+        let Some(twin) = all.iter().find(|g| g.twin && g.preset == self.preset && g.ty == self.ty) else { return 0.07 };
+        let gap = self
+            .batch
+            .iter()
+            .zip(&twin.batch)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / max_abs(b))
+            .fold(0f32, f32::max);
+        0.07f32.max(1.1 * gap + 1e-3)
+    }
     /// Rebuild the exact file llama.cpp ran on; fails loudly if `braid synth` changed.
     pub fn model_bytes(&self) -> Vec<u8> {
         let cfg = SynthConfig::preset(&self.preset).unwrap();

@@ -3,10 +3,10 @@
 //! folded into the weights by the converter (spec §2.5). llama.cpp: `src/models/falcon-h1.cpp`.
 
 use super::super::blocks::attention::{Attention, QkNorm, Rope};
-use super::super::blocks::ffn::{Activation, Ffn};
+use super::super::blocks::ffn::{Activation, DenseFfn};
 use super::super::blocks::mamba2::{Mamba2, Mamba2Needs};
 use super::super::hparams::{HParams, Meta, ModelError};
-use super::super::plan::{FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
+use super::super::plan::{Ffn, FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
 use super::super::synth::{Synth, SynthConfig};
 use super::Arch;
 use crate::gguf::Value;
@@ -32,7 +32,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
             ffn: Some(FfnPlan {
                 // the converter names it without ".weight" (spec §1.3)
                 norm: t.f32_either(&b("ffn_norm.weight"), &b("ffn_norm"), &[e as u64])?,
-                ffn: Ffn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)?,
+                ffn: Ffn::Dense(DenseFfn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)?),
             }),
             residual_scale: 1.0,
         });

@@ -4,10 +4,10 @@
 //! conv block is `blocks/short_conv.rs`. llama.cpp: `src/models/lfm2.cpp`.
 
 use super::super::blocks::attention::{Attention, QkNorm, Rope};
-use super::super::blocks::ffn::{Activation, Ffn};
+use super::super::blocks::ffn::{Activation, DenseFfn};
 use super::super::blocks::short_conv::ShortConv;
 use super::super::hparams::{HParams, Meta, ModelError};
-use super::super::plan::{FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
+use super::super::plan::{Ffn, FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
 use super::super::synth::{Synth, SynthConfig};
 use super::Arch;
 use crate::gguf::Value;
@@ -15,12 +15,22 @@ use crate::gguf::Value;
 pub static ARCH: Arch = Arch { name: "lfm2", about: "LiquidAI LFM2 / LFM2.5: short-convolution and attention layers", build, presets, synth };
 
 fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
-    let hp = HParams::read(m, ARCH.name)?;
+    if m.u32("expert_count").unwrap_or(0) > 0 {
+        return Err(ModelError::UnsupportedFeature("an lfm2 file with experts (LFM2 MoE files are lfm2moe)".into()));
+    }
+    build_family(m, t, ARCH.name, |t, il, e, hp| Ok(Ffn::Dense(DenseFfn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)?)))
+}
+
+/// The LFM2 layer plan with each layer's FFN from `ffn` (dense here, MoE in `lfm2moe`).
+pub(super) fn build_family(
+    m: &Meta,
+    t: &mut Tensors,
+    arch: &'static str,
+    ffn: impl Fn(&mut Tensors, usize, u32, &HParams) -> Result<Ffn, ModelError>,
+) -> Result<ModelPlan, ModelError> {
+    let hp = HParams::read(m, arch)?;
     let (e, v) = (hp.n_embd, hp.n_vocab);
     let l_cache = m.req_u32("shortconv.l_cache")?;
-    if m.u32("expert_count").unwrap_or(0) > 0 {
-        return Err(ModelError::UnsupportedFeature("mixture-of-experts LFM2 (expert_count > 0)".into()));
-    }
     let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0) };
     // The sliding-window variant masks attention to the last `sliding_window` positions.
     let window = m.u32("attention.sliding_window").unwrap_or(0);
@@ -39,7 +49,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         layers.push(LayerPlan {
             mixer_norm: Some(t.f32(&b("attn_norm.weight"), &[e as u64])?),
             mixers: vec![mixer],
-            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: Ffn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)? }),
+            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: ffn(t, il, e, &hp)? }),
             residual_scale: 1.0,
         });
     }
@@ -79,12 +89,19 @@ fn presets() -> Vec<(&'static str, SynthConfig)> {
 }
 
 fn synth(s: &mut Synth) {
+    synth_family(s, |_| {})
+}
+
+/// LFM2's keys and tensors; `extra_kv` adds the MoE keys of `lfm2moe`, whose layers from
+/// `n_dense_lead` on are MoE.
+pub(super) fn synth_family(s: &mut Synth, extra_kv: impl Fn(&mut Synth)) {
     let c = s.cfg;
     s.common_kv();
     s.arch_kv("feed_forward_length", Value::U32(c.n_ff as u32));
     let kv = s.head_count_kv_per_layer(|il| c.attn_layers.contains(&il));
     s.attention_kv(kv);
     s.arch_kv("shortconv.l_cache", Value::U32(c.d_conv as u32));
+    extra_kv(s);
     s.tokenizer();
     s.token_embd();
     for il in 0..c.n_layer {
@@ -94,7 +111,11 @@ fn synth(s: &mut Synth) {
         } else {
             s.short_conv_tensors(il);
         }
-        s.ffn_tensors(il, Some(format!("blk.{il}.ffn_norm.weight")), c.n_ff, true);
+        if c.n_expert > 0 && il >= c.n_dense_lead {
+            s.moe_tensors(il, Some(format!("blk.{il}.ffn_norm.weight")), true, true, true);
+        } else {
+            s.ffn_tensors(il, Some(format!("blk.{il}.ffn_norm.weight")), c.n_ff, true);
+        }
     }
     s.output("token_embd_norm.weight");
 }

@@ -2,9 +2,9 @@
 //! llama.cpp: `src/models/llama.cpp`.
 
 use super::super::blocks::attention::{Attention, QkNorm, Rope};
-use super::super::blocks::ffn::{Activation, Ffn};
+use super::super::blocks::ffn::{Activation, DenseFfn};
 use super::super::hparams::{HParams, Meta, ModelError};
-use super::super::plan::{FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
+use super::super::plan::{Ffn, FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
 use super::super::synth::{Synth, SynthConfig};
 use super::Arch;
 use crate::gguf::Value;
@@ -27,7 +27,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         layers.push(LayerPlan {
             mixer_norm: Some(t.f32(&b("attn_norm.weight"), &[e as u64])?),
             mixers: vec![Mixer::Attention(attn)],
-            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: Ffn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)? }),
+            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: Ffn::Dense(DenseFfn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)?) }),
             residual_scale: 1.0,
         });
     }

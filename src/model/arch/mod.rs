@@ -13,9 +13,11 @@ use super::synth::{Synth, SynthConfig, WeightType};
 pub mod falcon_h1;
 pub mod granitehybrid;
 pub mod lfm2;
+pub mod lfm2moe;
 pub mod llama;
 pub mod mamba2;
 pub mod nemotron_h;
+pub mod nemotron_h_moe;
 
 /// An architecture Braid runs.
 pub struct Arch {
@@ -32,7 +34,16 @@ pub struct Arch {
 }
 
 /// Every architecture Braid runs.
-pub static ARCHS: &[&Arch] = &[&llama::ARCH, &mamba2::ARCH, &granitehybrid::ARCH, &falcon_h1::ARCH, &lfm2::ARCH, &nemotron_h::ARCH];
+pub static ARCHS: &[&Arch] = &[
+    &llama::ARCH,
+    &mamba2::ARCH,
+    &granitehybrid::ARCH,
+    &falcon_h1::ARCH,
+    &lfm2::ARCH,
+    &lfm2moe::ARCH,
+    &nemotron_h::ARCH,
+    &nemotron_h_moe::ARCH,
+];
 
 pub fn find(name: &str) -> Option<&'static Arch> {
     ARCHS.iter().copied().find(|a| a.name == name)

@@ -5,10 +5,11 @@
 //! (spec §1.2, §2.6). llama.cpp: `src/models/nemotron-h.cpp`.
 
 use super::super::blocks::attention::{Attention, QkNorm};
-use super::super::blocks::ffn::{Activation, Ffn};
+use super::super::blocks::ffn::{Activation, DenseFfn};
 use super::super::blocks::mamba2::{Mamba2, Mamba2Needs};
+use super::super::blocks::moe::{Gating, Moe, MoeSpec, Need};
 use super::super::hparams::{HParams, Meta, ModelError};
-use super::super::plan::{FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
+use super::super::plan::{Ffn, FfnPlan, LayerPlan, Mixer, ModelPlan, Tensors};
 use super::super::synth::{Synth, SynthConfig};
 use super::Arch;
 use crate::gguf::{Array, Value};
@@ -16,11 +17,19 @@ use crate::gguf::{Array, Value};
 pub static ARCH: Arch = Arch { name: "nemotron_h", about: "NVIDIA Nemotron-H: Mamba2, attention and MLP layers", build, presets, synth };
 
 fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
-    let hp = HParams::read(m, ARCH.name)?;
+    build_family(m, t, ARCH.name)
+}
+
+/// Nemotron-H's plan; its MLP layers are MoE when the file has experts (as in llama.cpp, the
+/// same code serves `nemotron_h_moe`): sigmoid routing with `exp_probs_b` for selection,
+/// `expert_weights_norm` / `_scale`, ReLU² experts, optional latent projections, a ReLU²
+/// shared expert.
+pub(super) fn build_family(m: &Meta, t: &mut Tensors, arch: &'static str) -> Result<ModelPlan, ModelError> {
+    let hp = HParams::read(m, arch)?;
     let (e, v) = (hp.n_embd, hp.n_vocab);
-    if m.u32("expert_count").unwrap_or(0) > 0 {
-        return Err(ModelError::UnsupportedFeature("mixture-of-experts Nemotron-H (expert_count > 0)".into()));
-    }
+    let n_expert = m.u32("expert_count").unwrap_or(0);
+    let k = m.per_layer("expert_used_count", hp.n_layer, 0)?;
+    let n_ff_exp = m.per_layer("expert_feed_forward_length", hp.n_layer, 0)?;
     if m.u32("nextn_predict_layers").unwrap_or(0) > 0 {
         return Err(ModelError::UnsupportedFeature("Nemotron-H multi-token-prediction layers (nextn_predict_layers > 0)".into()));
     }
@@ -31,7 +40,28 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         let (kv, ff) = (hp.n_head_kv[il], hp.n_ff_layer[il]);
         let layer = if ff > 0 {
             // MLP-only layer: its one norm is attn_norm.
-            let ffn = Ffn::resolve(t, il, e, ff, false, Activation::ReluSqr)?;
+            let ffn = if n_expert > 0 {
+                let spec = MoeSpec {
+                    n_expert,
+                    k: k[il],
+                    // the per-layer expert width, else n_ff / k (older files)
+                    n_ff: if n_ff_exp[il] > 0 { n_ff_exp[il] } else { ff / k[il].max(1) },
+                    gated: Some(false),
+                    act: Activation::ReluSqr,
+                    gating: Gating::Sigmoid,
+                    probs_bias: Need::Required,
+                    norm_w: m.bool("expert_weights_norm").unwrap_or(false),
+                    w_scale: m.f32("expert_weights_scale").unwrap_or(0.0),
+                    groups: (m.u32("expert_group_count").unwrap_or(0), m.u32("expert_group_used_count").unwrap_or(0)),
+                    shared_ff: m.u32("expert_shared_feed_forward_length").unwrap_or(0),
+                    shared_gated: false,
+                    shared_gate: false,
+                    latent: m.u32("moe_latent_size").unwrap_or(0),
+                };
+                Ffn::Moe(Moe::resolve(t, il, e, spec)?)
+            } else {
+                Ffn::Dense(DenseFfn::resolve(t, il, e, ff, false, Activation::ReluSqr)?)
+            };
             LayerPlan { mixer_norm: None, mixers: vec![], ffn: Some(FfnPlan { norm, ffn }), residual_scale: 1.0 }
         } else {
             let mixer = if kv == 0 {
@@ -75,9 +105,14 @@ fn presets() -> Vec<(&'static str, SynthConfig)> {
     ]
 }
 
-/// Keys as llama.cpp's converter writes them (`NemotronHModel`): per-layer `head_count_kv`
-/// and `feed_forward_length` as INT32 arrays, a scalar `head_count`, both epsilons, no RoPE.
 fn synth(s: &mut Synth) {
+    synth_family(s)
+}
+
+/// Keys as llama.cpp's converter writes them (`NemotronHModel`): per-layer `head_count_kv`
+/// and `feed_forward_length` as INT32 arrays, a scalar `head_count`, both epsilons, no RoPE;
+/// with experts, the MoE keys (MLP layers' `feed_forward_length` = the expert width).
+pub(super) fn synth_family(s: &mut Synth) {
     let c = s.cfg;
     let kind = |il: u64| c.pattern.as_bytes().get(il as usize).copied().unwrap_or(b'M');
     s.common_kv();
@@ -89,12 +124,21 @@ fn synth(s: &mut Synth) {
     s.arch_kv("attention.layer_norm_epsilon", Value::F32(1e-5));
     s.ssm_kv();
     s.arch_kv("rope.scaling.finetuned", Value::Bool(false));
+    if c.n_expert > 0 {
+        s.moe_kv();
+        s.arch_kv("expert_weights_norm", Value::Bool(true));
+        s.arch_kv("expert_weights_scale", Value::F32(2.5));
+        if c.moe_latent > 0 {
+            s.arch_kv("moe_latent_size", Value::U32(c.moe_latent as u32));
+        }
+    }
     s.tokenizer();
     s.token_embd();
     for il in 0..c.n_layer {
         s.norm(format!("blk.{il}.attn_norm.weight"), c.n_embd, Some(il));
         match kind(il) {
             b'*' => s.attention_tensors(il, false),
+            b'-' if c.n_expert > 0 => s.moe_tensors(il, None, false, true, false),
             b'-' => s.ffn_tensors(il, None, c.n_ff, false),
             _ => s.mamba2_tensors(il),
         }

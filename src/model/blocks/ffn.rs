@@ -15,7 +15,7 @@ pub enum Activation {
 }
 
 #[derive(Debug, Clone)]
-pub struct Ffn {
+pub struct DenseFfn {
     pub act: Activation,
     /// [n_embd, n_ff] — present for gated FFNs
     pub gate: Option<T>,
@@ -29,9 +29,14 @@ pub struct Ffn {
     pub n_ff: u32,
 }
 
-impl Ffn {
+impl DenseFfn {
     /// `ffn_gate` / `ffn_up` / `ffn_down` of layer `il` (`gated`: with `ffn_gate`).
-    pub fn resolve(t: &mut Tensors, il: usize, n_embd: u32, n_ff: u32, gated: bool, act: Activation) -> Result<Ffn, ModelError> {
+    pub fn resolve(t: &mut Tensors, il: usize, n_embd: u32, n_ff: u32, gated: bool, act: Activation) -> Result<DenseFfn, ModelError> {
+        Self::resolve_named(t, il, n_embd, n_ff, gated, act, "")
+    }
+
+    /// As [`DenseFfn::resolve`] with a name suffix (`_shexp`: an MoE layer's shared expert).
+    pub fn resolve_named(t: &mut Tensors, il: usize, n_embd: u32, n_ff: u32, gated: bool, act: Activation, suffix: &str) -> Result<DenseFfn, ModelError> {
         if n_ff == 0 {
             return Err(ModelError::BadHparams(format!("layer {il}: feed_forward_length is 0")));
         }
@@ -39,16 +44,16 @@ impl Ffn {
         if gated != (act == Activation::Silu) {
             return Err(ModelError::UnsupportedFeature(format!("layer {il}: {} FFN with {act:?}", if gated { "gated" } else { "plain" })));
         }
-        let b = |s: &str| format!("blk.{il}.{s}");
+        let b = |s: &str, kind: &str| format!("blk.{il}.{s}{suffix}.{kind}");
         let (e, f) = (n_embd as u64, n_ff as u64);
-        Ok(Ffn {
+        Ok(DenseFfn {
             act,
-            gate: if gated { Some(t.matrix(&b("ffn_gate.weight"), &[e, f])?) } else { None },
-            gate_b: if gated { t.opt_f32(&b("ffn_gate.bias"), &[f])? } else { None },
-            up: t.matrix(&b("ffn_up.weight"), &[e, f])?,
-            down: t.matrix(&b("ffn_down.weight"), &[f, e])?,
-            up_b: t.opt_f32(&b("ffn_up.bias"), &[f])?,
-            down_b: t.opt_f32(&b("ffn_down.bias"), &[e])?,
+            gate: if gated { Some(t.matrix(&b("ffn_gate", "weight"), &[e, f])?) } else { None },
+            gate_b: if gated { t.opt_f32(&b("ffn_gate", "bias"), &[f])? } else { None },
+            up: t.matrix(&b("ffn_up", "weight"), &[e, f])?,
+            down: t.matrix(&b("ffn_down", "weight"), &[f, e])?,
+            up_b: t.opt_f32(&b("ffn_up", "bias"), &[f])?,
+            down_b: t.opt_f32(&b("ffn_down", "bias"), &[e])?,
             n_ff,
         })
     }

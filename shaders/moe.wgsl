@@ -170,7 +170,8 @@ fn moe_route(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     }
 }
 
-// Counting sort of the pairs by expert (stable), then tiles of at most `tile` pairs.
+// Counting sort of the pairs by expert, then tiles of at most `tile` pairs. (The order of
+// the pairs within an expert does not matter: each pair's product is computed on its own.)
 var<workgroup> counts: array<atomic<u32>, 1024>;
 var<workgroup> starts: array<u32, 1024>;
 
@@ -195,14 +196,15 @@ fn moe_group(@builtin(local_invocation_id) l: vec3<u32>) {
                 s += p.tile;
             }
             at += c;
-        }
-        for (var i = 0u; i < n_pairs; i++) {
-            let e = ids[i];
-            pairs[starts[e]] = i;
-            starts[e]++;
+            atomicStore(&counts[e], 0u);
         }
         args[0] = n_tiles; args[1] = p.y_a; args[2] = 1u;
         args[3] = n_tiles; args[4] = p.y_b; args[5] = 1u;
+    }
+    workgroupBarrier();
+    for (var i = lid; i < n_pairs; i += 64u) {
+        let e = ids[i];
+        pairs[starts[e] + atomicAdd(&counts[e], 1u)] = i;
     }
 }
 

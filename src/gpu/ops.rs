@@ -185,11 +185,32 @@ pub struct Recorder<'a> {
     held: Vec<wgpu::Buffer>,
     /// Scratch buffers too large to be pooled: bind groups that bind them are not cached.
     transient: Vec<wgpu::Buffer>,
+    /// Scratch buffers whose contents are dead (their scope ended), free for later commands
+    /// of this same submission, by size.
+    free: std::collections::HashMap<u64, Vec<wgpu::Buffer>>,
+    /// Scratch buffers taken in the open scopes, in order.
+    scoped: Vec<wgpu::Buffer>,
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext) -> Recorder<'a> {
-        Recorder { ctx, list: vec![], params: vec![], held: vec![], transient: vec![] }
+        Recorder { ctx, list: vec![], params: vec![], held: vec![], transient: vec![], free: Default::default(), scoped: vec![] }
+    }
+
+    /// Start a scope of scratch buffers (e.g. one layer).
+    pub fn scope(&self) -> usize {
+        self.scoped.len()
+    }
+
+    /// End a scope: the scratch buffers taken since `mark` hold nothing later commands read, so
+    /// later commands of this submission may reuse them (commands run in order, and WebGPU
+    /// orders a later write after earlier reads). A 40-layer step then needs one layer's
+    /// intermediates, not forty. Taking and freeing in the same order every step keeps the
+    /// assignment (and so the cached bind groups) the same.
+    pub fn end_scope(&mut self, mark: usize) {
+        for b in self.scoped.drain(mark.min(self.scoped.len())..) {
+            self.free.entry(b.size()).or_default().push(b);
+        }
     }
 
     /// A storage buffer of `n` f32 for this submission only (pooled between submissions).
@@ -200,11 +221,16 @@ impl<'a> Recorder<'a> {
     /// A storage buffer of at least `bytes` (rounded to a multiple of 16) for this submission.
     pub fn scratch_bytes(&mut self, bytes: u64) -> wgpu::Buffer {
         let size = bytes.max(16).next_multiple_of(16);
+        if let Some(b) = self.free.get_mut(&size).and_then(Vec::pop) {
+            self.scoped.push(b.clone());
+            return b;
+        }
         let b = self.ctx.take_scratch(size);
         if size > SCRATCH_POOL_MAX_BYTES {
             self.transient.push(b.clone());
         }
         self.held.push(b.clone());
+        self.scoped.push(b.clone());
         b
     }
 
@@ -212,7 +238,13 @@ impl<'a> Recorder<'a> {
     /// rounded up to a power of two so a growing table keeps reusing the same buffer).
     pub fn upload_u32(&mut self, data: &[u32]) -> wgpu::Buffer {
         let bytes = ((data.len().max(4) * 4) as u64).next_power_of_two();
-        let b = self.scratch_bytes(bytes);
+        // Written now (queue.write_buffer runs before the submission): never a buffer freed
+        // for reuse inside this submission.
+        let b = self.ctx.take_scratch(bytes);
+        if bytes > SCRATCH_POOL_MAX_BYTES {
+            self.transient.push(b.clone());
+        }
+        self.held.push(b.clone());
         if !data.is_empty() {
             self.ctx.queue.write_buffer(&b, 0, bytemuck::cast_slice(data));
         }

@@ -276,6 +276,8 @@ impl GpuModel {
         g.r.embed(self.t(plan.token_embd), &batch.tokens, n, &x, plan.embed_scale);
         g.tap("inp_embd", None, &x, 0, n, e);
         for (il, layer) in plan.layers.iter().enumerate() {
+            // A layer's intermediates are dead after it: the next layer reuses them.
+            let mark = g.r.scope();
             // ---- x += scale · Σ mixer(RMSNorm(x))
             if let Some(norm) = layer.mixer_norm {
                 g.rms_norm(&x, 0, norm, &h, n, e);
@@ -320,6 +322,7 @@ impl GpuModel {
                 }
             }
             g.tap("l_out", Some(il), &x, 0, n, e);
+            g.r.end_scope(mark);
         }
 
         // ---- final norm and LM head, only for the rows whose logits are wanted: every row,

@@ -14,7 +14,7 @@ export interface ModelInfo {
 /** One layer: its mixers on one normed input (none for an MLP-only layer), its FFN, and what it keeps per session. */
 export interface LayerInfo {
   attention: boolean; recurrent: boolean;
-  mixers: ("attention" | "mamba2" | "short_conv")[];
+  mixers: ("attention" | "mamba2" | "mamba1" | "short_conv" | "delta_net")[];
   ffn: "gated" | "plain" | "moe" | null;
   /** A mixture-of-experts layer: experts, used per token, shared experts. */
   experts: { count: number; used: number; shared: number } | null;

@@ -38,7 +38,11 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
             odd-granitehybrid-moe:f32 odd-granitehybrid-moe:q8_0 \
             tiny-lfm2moe:f32 tiny-lfm2moe:q8_0 small-lfm2moe:q4_k_m odd-lfm2moe:f32 odd-lfm2moe:q8_0 \
             tiny-nemotron-h-moe:f32 tiny-nemotron-h-moe:q8_0 small-nemotron-h-moe:q4_k_m \
-            odd-nemotron-h-moe:f32 odd-nemotron-h-moe:q8_0; do
+            odd-nemotron-h-moe:f32 odd-nemotron-h-moe:q8_0 \
+            tiny-qwen35:f32 tiny-qwen35:q8_0 small-qwen35:q4_k_m odd-qwen35:f32 odd-qwen35:q8_0 \
+            tiny-qwen35moe:f32 tiny-qwen35moe:q8_0 small-qwen35moe:q4_k_m odd-qwen35moe:f32 odd-qwen35moe:q8_0 \
+            tiny-qwen3next:f32 tiny-qwen3next:q8_0 small-qwen3next:q4_k_m odd-qwen3next:f32 odd-qwen3next:q8_0 \
+            tiny-jamba:f32 tiny-jamba:q8_0 small-jamba:q4_k_m odd-jamba:f32 odd-jamba:q8_0; do
   preset=${spec%%:*}; ty=${spec##*:}
   f="$models/$preset-$ty.gguf"
   target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null
@@ -92,7 +96,7 @@ step D,B,C 4,14,24
 append B 100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115,116,117
 EOS
 for preset in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2 tiny-nemotron-h \
-              tiny-granitehybrid-moe tiny-lfm2moe tiny-nemotron-h-moe; do
+              tiny-granitehybrid-moe tiny-lfm2moe tiny-nemotron-h-moe tiny-qwen35 tiny-qwen35moe tiny-qwen3next tiny-jamba; do
   f="$models/$preset-f32.gguf"
   "$ref/llama_ref" "$bins" "$f" script "$script" > "$models/$preset.session.jsonl"
   python3 - "$f" "$script" "$models/$preset.session.jsonl" "$sout/$preset.json" <<'PY'
@@ -109,5 +113,34 @@ for r in res:
 ops = [l.split() for l in open(script) if l.strip()]
 json.dump({"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "script": ops, "results": res}, open(out, "w"), separators=(",", ":"))
 print("session golden:", os.path.basename(out))
+PY
+done
+
+# Long prompts (200 tokens: three full 64-token chunks and a partial one) for the chunked
+# prefill paths, on the F32 files of the architectures that have one: llama.cpp's logits of
+# the last 8 positions (batch, and token by token) in tests/fixtures/golden-long/.
+lout=tests/fixtures/golden-long
+mkdir -p "$lout"
+rm -f "$lout"/*.json
+long=$(python3 -c "print(','.join(str((i * 37 + 11) % 251) for i in range(200)))")
+for preset in tiny-qwen35 odd-qwen3next tiny-qwen35moe tiny-mamba2 tiny-granitehybrid; do
+  f="$models/$preset-f32.gguf"
+  for mode in batch seq; do
+    "$ref/llama_ref" "$bins" "$f" "$long" "$mode" > "$models/$preset.long.$mode.json"
+  done
+  python3 - "$f" "$long" "$lout" "$models/$preset" <<'PY'
+import json, os, sys
+f, toks, out, stem = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], sys.argv[3], sys.argv[4]
+data = open(f, "rb").read()
+h = 0xcbf29ce484222325
+for b in data:
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+res = {"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "tokens": toks, "last": 8}
+for mode in ("batch", "seq"):
+    d = json.load(open(f"{stem}.long.{mode}.json"))
+    res["n_vocab"] = d["n_vocab"]
+    res[mode] = [[round(x, 6) for x in row] for row in d["logits"][-8:]]
+json.dump(res, open(os.path.join(out, os.path.basename(f)[:-5] + ".json"), "w"), separators=(",", ":"))
+print("long golden:", res["file"])
 PY
 done

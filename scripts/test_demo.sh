@@ -16,6 +16,7 @@ cargo run -q --bin braid -- synth --preset tiny-llama --type q8_0 --architecture
 # and the memory panel.
 cargo run -q --bin braid -- synth --preset tiny-lfm2 --type q8_0 --chat-template -o "$out/lfm2.gguf" 2>/dev/null
 cargo run -q --bin braid -- synth --preset tiny-nemotron-h --type q8_0 --chat-template -o "$out/nemotron-h.gguf" 2>/dev/null
+cargo run -q --bin braid -- synth --preset tiny-qwen35 --type q8_0 --chat-template -o "$out/qwen35.gguf" 2>/dev/null
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!

@@ -18,6 +18,8 @@ struct Params {
     out_stride: u32,
     scale: f32,
     window: u32,     // sliding window in positions (0: none)
+    q_head: u32,     // floats between a query token's heads (hd; 2·hd when gated)
+    gated: u32,      // 1: out ·= sigmoid(gate), the gate stored after each query head (Qwen3.5)
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;          // [n_tok, n_head, hd]
@@ -58,7 +60,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let hd = p.head_dim;
     let kvh = h / (p.n_head / p.n_kv);
     let table = tmeta[t].y;
-    for (var d = lid.x; d < hd; d += TILE) { qs[d] = q[t * p.q_stride + h * hd + d]; }
+    for (var d = lid.x; d < hd; d += TILE) { qs[d] = q[t * p.q_stride + h * p.q_head + d]; }
     workgroupBarrier();
     let n_keys = tmeta[t].x + 1u;
     var first = 0u;
@@ -99,6 +101,8 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         workgroupBarrier();
     }
     for (var c = 0u; c * TILE + lid.x < hd; c++) {
-        out[t * p.out_stride + h * hd + c * TILE + lid.x] = acc[c] / l;
+        var gate = 1.0;
+        if (p.gated != 0u) { gate = 1.0 / (1.0 + exp(-q[t * p.q_stride + h * p.q_head + hd + c * TILE + lid.x])); }
+        out[t * p.out_stride + h * hd + c * TILE + lid.x] = acc[c] / l * gate;
     }
 }

@@ -48,3 +48,20 @@ fn silu(@builtin(global_invocation_id) gid: vec3<u32>) {
     let v = a[p.a_offset + i];
     a[p.a_offset + i] = v / (1.0 + exp(-v));
 }
+
+// a = a · silu(b)  (gated RMSNorm's gate: DeltaNet's SiLU(z))
+@compute @workgroup_size(64)
+fn mul_silu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let g = b[p.b_offset + i];
+    a[p.a_offset + i] *= g / (1.0 + exp(-g));
+}
+
+// a = a · sigmoid(b)  (Qwen3.5 / Qwen3-Next attention output gate)
+@compute @workgroup_size(64)
+fn mul_sigmoid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    a[p.a_offset + i] *= 1.0 / (1.0 + exp(-b[p.b_offset + i]));
+}

@@ -16,6 +16,15 @@ struct Params {
     neox: u32,
     theta_scale: f32,
     groups_x: u32,
+    /// 1: Qwen3.5's interleaved M-RoPE (IMROPE) for text: pair i rotates by the position when
+    /// its sector i % sect_dims falls in section t, h or w (sector % 3 picks which, below
+    /// 3·section), else by the 4th position, which is 0 for text — no rotation (ggml's
+    /// `ggml_mrope_cache_init`).
+    imrope: u32,
+    sect0: u32,
+    sect1: u32,
+    sect2: u32,
+    sect_dims: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> v: array<f32>;
@@ -50,6 +59,12 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = idx / (half * p.n_heads);
     var theta = f32(positions[t].x);
     for (var k = 0u; k < i; k++) { theta *= p.theta_scale; }
+    if (p.imrope != 0u) {
+        let sector = i % p.sect_dims;
+        let m = sector % 3u;
+        let on = (m == 1u && sector < 3u * p.sect1) || (m == 2u && sector < 3u * p.sect2) || (m == 0u && sector < 3u * p.sect0);
+        if (!on) { theta = 0.0; }
+    }
     let cs = cos_sin(theta);
     let c = cs.x;
     let s = cs.y;

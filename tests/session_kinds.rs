@@ -1,5 +1,7 @@
-//! Sessions on the layer kinds LFM2 and Nemotron-H bring (short-conv layers whose only state is
-//! a conv window, MLP-only layers that keep nothing, attention without RoPE) and on MoE models: fork, rewind
+//! Sessions on the layer kinds LFM2, Nemotron-H, Qwen3.5 and Jamba bring (short-conv layers whose
+//! only state is a conv window, MLP-only layers that keep nothing, attention without RoPE, gated
+//! DeltaNet layers with a conv window and a matrix per value head, Mamba-1 layers) and on MoE
+//! models: fork, rewind
 //! through checkpoints, save/restore and batched steps equal fresh sessions; the bytes a
 //! session holds equal the closed form per layer kind, computed here from the file's metadata
 //! (spec §1.2, §3.1) — not from Braid's memory layout.
@@ -13,7 +15,7 @@ use braid::memory::CheckpointPolicy;
 use braid::model::forward::GpuModel;
 use support::{close, context, fresh, model, toks};
 
-const KINDS: [(&str, &str); 7] = [
+const KINDS: [(&str, &str); 11] = [
     ("tiny-lfm2", "q8_0"),
     ("tiny-nemotron-h", "q8_0"),
     ("odd-lfm2", "f32"),
@@ -21,6 +23,10 @@ const KINDS: [(&str, &str); 7] = [
     ("tiny-granitehybrid-moe", "q8_0"),
     ("tiny-lfm2moe", "f32"),
     ("odd-nemotron-h-moe", "f32"),
+    ("tiny-qwen35", "q8_0"),
+    ("odd-qwen3next", "f32"),
+    ("tiny-qwen35moe", "f32"),
+    ("odd-jamba", "f32"),
 ];
 
 #[test]
@@ -113,6 +119,12 @@ fn bytes_per_session_equal_the_closed_form_per_layer_kind() {
         // spec §3.1: Mamba2 conv (d_conv−1)·(d_inner+2·G·N) + SSM N·d_inner floats; LFM2 conv
         // (L−1)·E floats; attention K and V of n_kv·head_dim floats per token.
         let mamba2 = || (ssm("conv_kernel") - 1) * (ssm("inner_size") + 2 * ssm("group_count") * ssm("state_size")) + ssm("state_size") * ssm("inner_size");
+        // Gated DeltaNet (llama.cpp n_embd_r / n_embd_s for qwen35): conv (d_conv−1)·(2·n_k·S +
+        // n_v·S) and S·S per value head; Mamba-1: conv (d_conv−1)·d_inner, SSM N·d_inner.
+        let delta = || (ssm("conv_kernel") - 1) * (2 * ssm("group_count") * ssm("state_size") + ssm("inner_size")) + ssm("state_size") * ssm("state_size") * ssm("time_step_rank");
+        let mamba1 = || (ssm("conv_kernel") - 1) * ssm("inner_size") + ssm("state_size") * ssm("inner_size");
+        let interval = m.weights.index.get(&format!("{}.full_attention_interval", m.hp.arch)).and_then(|v| v.as_u64()).unwrap_or(4) as usize;
+        let jamba_hd = key(&m, "embedding_length") / m.weights.index.get("jamba.attention.head_count").and_then(|v| v.as_u64()).unwrap_or(1);
         let (mut state, mut kv_tok, mut layers) = (0u64, 0u64, vec![]);
         for il in 0..m.hp.n_layer as usize {
             let (s, k) = match m.hp.arch {
@@ -123,6 +135,10 @@ fn bytes_per_session_equal_the_closed_form_per_layer_kind() {
                 "nemotron_h" | "nemotron_h_moe" | "granitehybrid" => (0, 2 * kv[il] * hd),
                 "falcon-h1" => (mamba2(), 2 * kv[il] * hd),
                 "mamba2" => (mamba2(), 0),
+                "qwen35" | "qwen35moe" | "qwen3next" if (il + 1) % interval != 0 => (delta(), 0),
+                "qwen35" | "qwen35moe" | "qwen3next" => (0, 2 * kv[il] * hd),
+                "jamba" if kv[il] == 0 => (mamba1(), 0),
+                "jamba" => (0, 2 * kv[il] * jamba_hd),
                 a => panic!("{a}"),
             };
             state += 4 * s;

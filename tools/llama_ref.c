@@ -2,6 +2,7 @@
 //
 //   llama_ref BINS_DIR MODEL.gguf TOKENS [seq|batch] > out.json
 //   llama_ref BINS_DIR MODEL.gguf script SCRIPT.txt > out.jsonl
+//   llama_ref BINS_DIR MODEL.gguf bench P,G        (timing, llama.cpp's default settings)
 //
 // TOKENS is a comma-separated list of token ids. Evaluates them in a fresh context, as one
 // batch (`batch`) or one token at a time (`seq`), with the settings that make llama.cpp
@@ -19,6 +20,7 @@
 //
 // Built by scripts/make_goldens.sh against node-llama-cpp's prebuilt libraries.
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include "llama.h"
@@ -163,9 +165,53 @@ static int run_script(const char *bins, const char *path, const char *script_pat
     return 0;
 }
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Timing on the CPU backend with llama.cpp's defaults (2 threads): a prefill of P tokens as one
+ * batch (logits of the last), then G single-token decode steps. Prints one JSON object. */
+static int run_bench(const char *path, int p, int g) {
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    struct llama_model *model = llama_model_load_from_file(path, mp);
+    if (!model) { fprintf(stderr, "load failed\n"); return 1; }
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = p + g + 16;
+    cp.n_batch = p;
+    cp.n_ubatch = p < 512 ? p : 512;
+    cp.n_threads = 2;
+    cp.n_threads_batch = 2;
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (!ctx) { fprintf(stderr, "context failed\n"); return 1; }
+    int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    struct llama_batch b = llama_batch_init(p, 0, 1);
+    b.n_tokens = p;
+    for (int i = 0; i < p; i++) {
+        b.token[i] = (i * 37 + 11) % n_vocab; b.pos[i] = i; b.n_seq_id[i] = 1; b.seq_id[i][0] = 0; b.logits[i] = i == p - 1;
+    }
+    double t0 = now_s();
+    if (llama_decode(ctx, b)) { fprintf(stderr, "decode failed\n"); return 1; }
+    double t1 = now_s();
+    llama_batch_free(b);
+    for (int i = 0; i < g; i++) {
+        struct llama_batch d = llama_batch_init(1, 0, 1);
+        d.n_tokens = 1; d.token[0] = (i * 7 + 3) % n_vocab; d.pos[0] = p + i; d.n_seq_id[0] = 1; d.seq_id[0][0] = 0; d.logits[0] = 1;
+        if (llama_decode(ctx, d)) { fprintf(stderr, "decode failed\n"); return 1; }
+        llama_batch_free(d);
+    }
+    double t2 = now_s();
+    printf("{\"prompt_tokens\": %d, \"prefill_tok_s\": %.3f, \"gen_tokens\": %d, \"decode_tok_s\": %.3f}\n", p, p / (t1 - t0), g, g / (t2 - t1));
+    llama_free(ctx);
+    llama_model_free(model);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n", argv[0]);
+        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n       %s BINS_DIR MODEL script FILE\n       %s BINS_DIR MODEL bench P,G\n", argv[0], argv[0], argv[0]);
         return 2;
     }
     int sequential = argc > 4 && strcmp(argv[4], "seq") == 0;
@@ -175,6 +221,11 @@ int main(int argc, char **argv) {
     llama_backend_init();
 
     if (script) return run_script(argv[1], argv[2], argc > 4 ? argv[4] : "");
+    if (strcmp(argv[3], "bench") == 0) {
+        int p = 512, g = 16;
+        if (argc > 4) sscanf(argv[4], "%d,%d", &p, &g);
+        return run_bench(argv[2], p, g);
+    }
     int n = 0, cap = 16;
     llama_token *toks = malloc(sizeof(llama_token) * cap);
     for (char *s = strtok(argv[3], ","); s; s = strtok(NULL, ",")) {

@@ -231,7 +231,7 @@ function showModelInfo() {
   const layers = info.layers;
   // Count layers by their mixers: "4 recurrent (Mamba2), 2 attention", "10 recurrent (short
   // conv), 6 attention", "25 MLP only", "36 attention ∥ recurrent (Mamba2)".
-  const word = { attention: "attention", mamba2: "recurrent (Mamba2)", short_conv: "recurrent (short conv)" };
+  const word = { attention: "attention", mamba2: "recurrent (Mamba2)", mamba1: "recurrent (Mamba-1)", short_conv: "recurrent (short conv)", delta_net: "recurrent (gated DeltaNet)" };
   const kindOf = (l) => l.mixers.length ? l.mixers.map((m) => word[m] ?? m).join(" ∥ ") : "MLP only";
   const counts = new Map();
   for (const l of layers) counts.set(kindOf(l), (counts.get(kindOf(l)) ?? 0) + 1);
@@ -247,14 +247,16 @@ function showModelInfo() {
     ["GPU", state.adapterName || [info.adapter?.name, info.adapter?.driver].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],
   ];
   $("#model-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: v })]));
-  // One cell per layer, coloured by its mixers: attention, a recurrent mixer (Mamba2), a short
-  // convolution, both attention and Mamba2 (Falcon-H1), or none (an MLP-only layer).
+  // One cell per layer, coloured by its mixers: attention, a recurrent mixer (Mamba2, Mamba-1),
+  // a short convolution, a gated DeltaNet, both attention and Mamba2 (Falcon-H1), or none (an
+  // MLP-only layer).
   const cell = (l) => l.mixers.length > 1 ? "k-p" : l.mixers[0] === "attention" ? "k-a"
-    : l.mixers[0] === "short_conv" ? "k-s" : l.mixers.length ? "k-r" : "k-m";
-  const words = { attention: "attention", mamba2: "Mamba2", short_conv: "short convolution" };
+    : l.mixers[0] === "short_conv" ? "k-s" : l.mixers[0] === "delta_net" ? "k-d" : l.mixers.length ? "k-r" : "k-m";
+  const words = { attention: "attention", mamba2: "Mamba2", mamba1: "Mamba-1", short_conv: "short convolution", delta_net: "gated DeltaNet" };
+  const ffnWord = { plain: "ReLU² MLP", gated: "SwiGLU FFN", moe: "mixture of experts" };
   $("#layer-strip").replaceChildren(...layers.map((l, i) => el("span", {
     className: cell(l),
-    title: `layer ${i}: ${l.mixers.map((m) => words[m] ?? m).join(" + ") || "no mixer"}${l.ffn ? ` · ${l.ffn === "plain" ? "ReLU² MLP" : "SwiGLU FFN"}` : ""}`,
+    title: `layer ${i}: ${l.mixers.map((m) => words[m] ?? m).join(" + ") || "no mixer"}${l.ffn ? ` · ${ffnWord[l.ffn] ?? l.ffn}` : ""}`,
   })));
   $("#random-note").hidden = !random;
   $("#model-info").hidden = false;
@@ -545,7 +547,7 @@ async function refreshMemory(conv) {
 
 // What the recurrent layers keep, from their mixers: "conv + SSM state", "conv window", …
 function recurrentWhat(info) {
-  const what = { mamba2: "conv + SSM state", short_conv: "conv window" };
+  const what = { mamba2: "conv + SSM state", mamba1: "conv + SSM state", short_conv: "conv window", delta_net: "conv + DeltaNet matrices" };
   const kinds = new Set(info.layers.flatMap((l) => l.mixers.filter((m) => m !== "attention")));
   return [...kinds].map((k) => what[k] ?? k).join(", ") || "state";
 }

@@ -249,6 +249,22 @@ impl GpuContext {
         }
     }
 
+    /// Use the chunked (WY) DeltaNet form for a batch of `n_tok` tokens of one session: from
+    /// one 64-token chunk up on every adapter (the sequential recurrence is n_tok dependent
+    /// steps of a d_k·d_v state per head). `BRAID_SCAN` / `set_chunked_scan` force either.
+    pub fn use_chunked_delta(&self, n_tok: u32) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.chunked_scan.get().is_none() {
+            if let Ok(v) = std::env::var("BRAID_SCAN") {
+                return v == "chunked" && n_tok > 1;
+            }
+        }
+        match self.chunked_scan.get() {
+            Some(v) => v && n_tok > 1,
+            None => n_tok >= 64,
+        }
+    }
+
     pub fn set_chunked_scan(&self, v: Option<bool>) {
         self.chunked_scan.set(v);
     }

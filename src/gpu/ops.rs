@@ -22,6 +22,9 @@ pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
 pub const SHORT_CONV_WGSL: &str = include_str!("../../shaders/short_conv.wgsl");
+pub const CONV_WGSL: &str = include_str!("../../shaders/conv.wgsl");
+pub const DELTA_NET_WGSL: &str = include_str!("../../shaders/delta_net.wgsl");
+pub const MAMBA1_WGSL: &str = include_str!("../../shaders/mamba1.wgsl");
 pub const MOE_WGSL: &str = include_str!("../../shaders/moe.wgsl");
 pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
@@ -83,6 +86,9 @@ pub enum Shader {
     Attention,
     Ssm,
     ShortConv,
+    Conv,
+    DeltaNet,
+    Mamba1,
     Moe,
     Elementwise,
     Copy,
@@ -100,6 +106,9 @@ impl Shader {
             Shader::Attention => "attention",
             Shader::Ssm => "ssm",
             Shader::ShortConv => "short_conv",
+            Shader::Conv => "conv",
+            Shader::DeltaNet => "delta_net",
+            Shader::Mamba1 => "mamba1",
             Shader::Moe => "moe",
             Shader::Elementwise => "elementwise",
             Shader::Copy => "copy",
@@ -116,6 +125,9 @@ impl Shader {
             Shader::Attention => ATTENTION_WGSL.into(),
             Shader::Ssm => SSM_WGSL.into(),
             Shader::ShortConv => SHORT_CONV_WGSL.into(),
+            Shader::Conv => CONV_WGSL.into(),
+            Shader::DeltaNet => DELTA_NET_WGSL.into(),
+            Shader::Mamba1 => MAMBA1_WGSL.into(),
             Shader::Moe => MOE_WGSL.into(),
             Shader::Elementwise => ELEMENTWISE_WGSL.into(),
             Shader::Copy => COPY_WGSL.into(),
@@ -132,6 +144,9 @@ impl Shader {
             Shader::Attention => params::attention::p,
             Shader::Ssm => params::ssm::p,
             Shader::ShortConv => params::short_conv::p,
+            Shader::Conv => params::conv::p,
+            Shader::DeltaNet => params::delta_net::p,
+            Shader::Mamba1 => params::mamba1::p,
             Shader::Moe => params::moe::p,
             Shader::Elementwise => params::elementwise::p,
             Shader::Copy => params::copy::p,

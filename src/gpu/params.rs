@@ -160,6 +160,13 @@ pub mod rope {
             /// `base^(−2 / n_rot)`, computed on the host as ggml does (`powf`).
             pub theta_scale: f32,
             pub groups_x: u32,
+            /// 1: interleaved M-RoPE sections for text (Qwen3.5); rotation is NEOX.
+            pub imrope: u32,
+            pub sect0: u32,
+            pub sect1: u32,
+            pub sect2: u32,
+            /// Sum of the four sections.
+            pub sect_dims: u32,
         }
     }
     bindings!(v = 0, p = 1, positions = 2);
@@ -185,6 +192,10 @@ pub mod attention {
             pub scale: f32,
             /// Sliding window: a token sees the last `window` positions (0: all).
             pub window: u32,
+            /// Floats between a query token's heads (head_dim; 2·head_dim when gated).
+            pub q_head: u32,
+            /// 1: multiply the output by sigmoid of the gate stored after each query head.
+            pub gated: u32,
         }
     }
     bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6, knew = 7, vnew = 8, kpool = 9, vpool = 10);
@@ -243,6 +254,71 @@ pub mod short_conv {
         }
     }
     bindings!(bcx = 0, w = 1, state = 2, y = 3, p = 4, seqs = 5);
+}
+
+/// `shaders/conv.wgsl`: causal depthwise conv with carried window (Mamba-1, DeltaNet).
+pub mod conv {
+    use super::*;
+    pub const FILE: &str = "conv.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            /// Channels convolved: the first `channels` floats of each input row.
+            pub channels: u32,
+            pub d_conv: u32,
+            /// Floats between input rows.
+            pub x_stride: u32,
+            pub has_bias: u32,
+            /// 1: SiLU after the bias.
+            pub silu: u32,
+            pub _pad0: u32,
+            pub _pad1: u32,
+        }
+    }
+    bindings!(x = 0, w = 1, bias = 2, state = 3, y = 4, p = 5, seqs = 6);
+}
+
+/// `shaders/delta_net.wgsl`: gated DeltaNet prep, recurrence and chunked (WY) prefill.
+pub mod delta_net {
+    use super::*;
+    pub const FILE: &str = "delta_net.wgsl";
+    /// Tokens per chunk of the chunked form.
+    pub const CHUNK: u32 = 64;
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub n_k: u32,
+            pub n_v: u32,
+            pub s_k: u32,
+            pub s_v: u32,
+            /// 0: value head h reads key head h % n_k (Qwen3.5); 1: h / (n_v / n_k).
+            pub head_map: u32,
+            /// 0: [b | a] rows; 1: per key head [b | a] (Qwen3-Next's `ssm_ba`).
+            pub ba_interleaved: u32,
+            pub n_chunks: u32,
+            /// Floats: the session's slot in the state pool (chunked path).
+            pub state_off: u32,
+            pub eps: f32,
+            pub scale: f32,
+            pub _pad: u32,
+        }
+    }
+    bindings!(xc = 0, ba = 1, dt_b = 2, a = 3, bg = 4, state = 5, out = 6, p = 7, seqs = 8, lm = 9, mm = 10, tm = 11, uw = 12);
+}
+
+/// `shaders/mamba1.wgsl`: the Mamba-1 selective scan.
+pub mod mamba1 {
+    use super::*;
+    pub const FILE: &str = "mamba1.wgsl";
+    wgsl_struct! {
+        pub struct Params {
+            pub n_tok: u32,
+            pub d_inner: u32,
+            pub d_state: u32,
+            pub _pad: u32,
+        }
+    }
+    bindings!(xc = 0, dbc = 1, xz = 2, a = 3, dsk = 4, state = 5, y = 6, p = 7, seqs = 8);
 }
 
 /// `shaders/elementwise.wgsl`: activations and residual adds.
@@ -319,6 +395,9 @@ pub fn shader_mirrors() -> Vec<(&'static str, &'static [Binding], Vec<(&'static 
         (ssm::FILE, ssm::ALL, ssm::Params::members()),
         (ssd::FILE, ssd::ALL, ssd::Params::members()),
         (short_conv::FILE, short_conv::ALL, short_conv::Params::members()),
+        (conv::FILE, conv::ALL, conv::Params::members()),
+        (delta_net::FILE, delta_net::ALL, delta_net::Params::members()),
+        (mamba1::FILE, mamba1::ALL, mamba1::Params::members()),
         (moe::FILE, moe::ALL, moe::Params::members()),
         (elementwise::FILE, elementwise::ALL, elementwise::Params::members()),
         (argmax::FILE, argmax::ALL, argmax::Params::members()),

@@ -294,6 +294,8 @@ impl GpuModel {
                         Mixer::Attention(a) => a.record(&mut g, il, &h, out),
                         Mixer::Mamba2(mb) => mb.record(&mut g, states, &h, out),
                         Mixer::ShortConv(c) => c.record(&mut g, states, &h, out),
+                        Mixer::DeltaNet(d) => d.record(&mut g, states, &h, out),
+                        Mixer::Mamba1(mb) => mb.record(&mut g, states, &h, out),
                     }
                     if g.tapping() {
                         g.tap(mixer_tap(m), Some(il), &o, 0, n, e);

@@ -81,7 +81,7 @@ impl<'a> Graph<'a> {
         use params::norm as b;
         let p = b::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_offset, x_stride: width, y_offset: 0, y_stride: width };
         let wb = self.vec(w);
-        self.r.dispatch(Shader::Norm, "rms_norm", &[(b::x, x), (b::w, wb), (b::y, y)], &p, (rows, 1, 1));
+        self.norm_rows("rms_norm", Some(x), wb, y, p);
     }
 
     /// RMSNorm in place of `rows` contiguous rows of `width` values, row r scaled by weight
@@ -90,7 +90,43 @@ impl<'a> Graph<'a> {
         use params::norm as b;
         let p = b::Params { n: width, n_rows: rows, w_rows, eps: self.eps, x_offset: 0, x_stride: width, y_offset: 0, y_stride: width };
         let wb = self.vec(w);
-        self.r.dispatch(Shader::Norm, "rms_norm_inplace", &[(b::w, wb), (b::y, y)], &p, (rows, 1, 1));
+        self.norm_rows("rms_norm_inplace", None, wb, y, p);
+    }
+
+    /// RMSNorm in place of `rows` rows of `width` values, `stride` floats apart (a gated
+    /// query's heads), each scaled by `w`.
+    pub fn rms_norm_rows_strided_inplace(&mut self, y: &wgpu::Buffer, w: T, rows: u32, width: u32, stride: u32) {
+        use params::norm as b;
+        let p = b::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_offset: 0, x_stride: stride, y_offset: 0, y_stride: stride };
+        let wb = self.vec(w);
+        self.norm_rows("rms_norm_inplace", None, wb, y, p);
+    }
+
+    /// y[y_offset + r·y_stride ..][..width] = RMSNorm(x[x_offset + r·x_stride ..][..width]) · w
+    /// for the step's `rows` rows (column slices of wider rows: Mamba-1's dt | B | C).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rms_norm_strided(&mut self, x: &wgpu::Buffer, x_offset: u32, x_stride: u32, w: T, y: &wgpu::Buffer, y_offset: u32, y_stride: u32, rows: u32, width: u32) {
+        use params::norm as b;
+        let p = b::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_offset, x_stride, y_offset, y_stride };
+        let wb = self.vec(w);
+        self.norm_rows("rms_norm", Some(x), wb, y, p);
+    }
+
+    /// One workgroup per row, in dispatches of at most 65,535 rows (a whole number of weight
+    /// rows each).
+    fn norm_rows(&mut self, entry: &'static str, x: Option<&wgpu::Buffer>, w: &wgpu::Buffer, y: &wgpu::Buffer, p: params::norm::Params) {
+        use params::norm as b;
+        let step = (65535 / p.w_rows) * p.w_rows;
+        let mut r0 = 0;
+        while r0 < p.n_rows {
+            let rows = step.min(p.n_rows - r0);
+            let q = b::Params { n_rows: rows, x_offset: p.x_offset + r0 * p.x_stride, y_offset: p.y_offset + r0 * p.y_stride, ..p };
+            match x {
+                Some(x) => self.r.dispatch(Shader::Norm, entry, &[(b::x, x), (b::w, w), (b::y, y)], &q, (rows, 1, 1)),
+                None => self.r.dispatch(Shader::Norm, entry, &[(b::w, w), (b::y, y)], &q, (rows, 1, 1)),
+            }
+            r0 += rows;
+        }
     }
 
     /// An elementwise kernel of `elementwise.wgsl` over `len` values: `a = f(a, b)`.

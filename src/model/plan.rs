@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use super::arch;
-use super::blocks::{attention::Attention, ffn::DenseFfn, mamba2::Mamba2, moe::Moe, short_conv::ShortConv};
+use super::blocks::{attention::Attention, delta_net::DeltaNet, ffn::DenseFfn, mamba1::Mamba1, mamba2::Mamba2, moe::Moe, short_conv::ShortConv};
 use super::hparams::{HParams, LayerKind, Meta, ModelError};
 use crate::gguf::{GgmlType, GgufIndex};
 use crate::memory::{LayerMemory, MemoryLayout};
@@ -21,15 +21,20 @@ pub enum Mixer {
     Attention(Attention),
     Mamba2(Mamba2),
     ShortConv(ShortConv),
+    DeltaNet(DeltaNet),
+    Mamba1(Mamba1),
 }
 
 impl Mixer {
-    /// The name reports and the JS API use: `attention`, `mamba2`, `short_conv`.
+    /// The name reports and the JS API use: `attention`, `mamba2`, `short_conv`,
+    /// `delta_net`, `mamba1`.
     pub fn name(&self) -> &'static str {
         match self {
             Mixer::Attention(_) => "attention",
             Mixer::Mamba2(_) => "mamba2",
             Mixer::ShortConv(_) => "short_conv",
+            Mixer::DeltaNet(_) => "delta_net",
+            Mixer::Mamba1(_) => "mamba1",
         }
     }
 
@@ -39,6 +44,8 @@ impl Mixer {
             Mixer::Attention(a) => a.memory(),
             Mixer::Mamba2(m) => m.memory(),
             Mixer::ShortConv(c) => c.memory(),
+            Mixer::DeltaNet(d) => d.memory(),
+            Mixer::Mamba1(m) => m.memory(),
         }
     }
 }
@@ -167,11 +174,23 @@ impl ModelPlan {
 pub struct Tensors<'a> {
     pub index: &'a GgufIndex,
     roles: Vec<Option<Role>>,
+    /// Tensors the file may hold that the plan deliberately does not run (multi-token-
+    /// prediction blocks): neither loaded nor an error.
+    skipped: Vec<bool>,
 }
 
 impl<'a> Tensors<'a> {
     pub fn new(index: &'a GgufIndex) -> Tensors<'a> {
-        Tensors { index, roles: vec![None; index.tensors.len()] }
+        Tensors { index, roles: vec![None; index.tensors.len()], skipped: vec![false; index.tensors.len()] }
+    }
+
+    /// Every tensor whose name starts with `prefix` is not run (and not loaded).
+    pub fn skip_prefix(&mut self, prefix: &str) {
+        for (i, t) in self.index.tensors.iter().enumerate() {
+            if t.name.starts_with(prefix) {
+                self.skipped[i] = true;
+            }
+        }
     }
 
     fn check(&self, i: T, name: &str, shape: &[u64]) -> Result<T, ModelError> {
@@ -241,7 +260,7 @@ impl<'a> Tensors<'a> {
 
     /// The roles of every tensor; an unread tensor is an error.
     fn finish(self) -> Result<Vec<Option<Role>>, ModelError> {
-        let unused: HashSet<usize> = self.roles.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect();
+        let unused: HashSet<usize> = self.roles.iter().enumerate().filter(|(i, r)| r.is_none() && !self.skipped[*i]).map(|(i, _)| i).collect();
         if let Some(i) = (0..self.index.tensors.len()).find(|i| unused.contains(i)) {
             return Err(ModelError::UnexpectedTensor(self.index.tensors[i].name.clone()));
         }

@@ -136,6 +136,8 @@ impl RefModel {
                         Mixer::Attention(a) => a.reference(w, ls, st.pos, &h, eps),
                         Mixer::Mamba2(m) => m.reference(w, &mut ls.states[base..], &h, eps),
                         Mixer::ShortConv(c) => c.reference(w, &mut ls.states[base..], &h),
+                        Mixer::DeltaNet(d) => d.reference(w, &mut ls.states[base..], &h, eps),
+                        Mixer::Mamba1(m) => m.reference(w, &mut ls.states[base..], &h, eps),
                     };
                     tap(mixer_tap(m), Some(il), &o);
                     add_scaled(&mut mix, &o, 1.0);
@@ -172,5 +174,7 @@ pub fn mixer_tap(m: &Mixer) -> &'static str {
         Mixer::Attention(_) => "attn_out",
         Mixer::Mamba2(_) => "ssm_out",
         Mixer::ShortConv(_) => "shortconv_out",
+        Mixer::DeltaNet(_) => "linear_attn_out",
+        Mixer::Mamba1(_) => "ssm_out",
     }
 }

@@ -112,6 +112,17 @@ pub struct SynthConfig {
     pub n_dense_lead: u64,
     pub moe_latent: u64,
     pub expert_groups: (u64, u64),
+    /// Mamba-1 (Jamba): `ssm.time_step_rank`, the dt projection's rank.
+    pub dt_rank: u64,
+    /// Qwen3.5 / Qwen3-Next: one attention layer every `full_attention_interval` layers.
+    pub full_attention_interval: u64,
+    /// Qwen3.5: `rope.dimension_sections` (interleaved M-RoPE).
+    pub rope_sections: Option<[u32; 4]>,
+    /// Multi-token-prediction blocks appended after the trunk (`nextn_predict_layers`), as
+    /// llama.cpp's converter writes Qwen3.5 / Qwen3-Next checkpoints that have them.
+    pub nextn: u64,
+    /// Jamba: MoE in layers `offset + k·period` (`expert_layer_offset` / `_period`).
+    pub moe_every: (u64, u64),
 }
 
 impl SynthConfig {
@@ -148,6 +159,11 @@ impl SynthConfig {
             n_dense_lead: 0,
             moe_latent: 0,
             expert_groups: (0, 0),
+            dt_rank: 0,
+            full_attention_interval: 4,
+            rope_sections: None,
+            nextn: 0,
+            moe_every: (0, 0),
         }
     }
 }
@@ -235,6 +251,13 @@ pub struct Synth<'a> {
 impl<'a> Synth<'a> {
     pub fn new(cfg: &'a SynthConfig, wt: WeightType) -> Synth<'a> {
         Synth { cfg, wt, g: GgufWriter::new(), plan: vec![] }
+    }
+
+    /// Take over the metadata and tensors described by `other` (a family writer that
+    /// described the file under an adjusted config).
+    pub fn adopt(&mut self, other: Synth<'_>) {
+        self.g = other.g;
+        self.plan = other.plan;
     }
 
     /// The architecture name written to the file.
@@ -344,6 +367,67 @@ impl<'a> Synth<'a> {
             self.norm(b("attn_q_norm.weight"), c.head_dim, Some(il));
             self.norm(b("attn_k_norm.weight"), c.head_dim, Some(il));
         }
+    }
+
+    /// Gated attention (Qwen3.5 / Qwen3-Next) tensors of layer il: `attn_q` carries each
+    /// head's output gate ([E, 2·n_head·hd]); per-head q/k norms.
+    pub fn gated_attention_tensors(&mut self, il: u64) {
+        let c = self.cfg;
+        let b = |s: &str| format!("blk.{il}.{s}");
+        let (e, q, kv) = (c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim);
+        let std_e = self.std_e();
+        self.tensor(b("attn_q.weight"), &[e, 2 * q], Some(il), Init::Normal(std_e));
+        self.tensor(b("attn_k.weight"), &[e, kv], Some(il), Init::Normal(std_e));
+        self.tensor(b("attn_v.weight"), &[e, kv], Some(il), Init::Normal(std_e));
+        self.tensor(b("attn_output.weight"), &[q, e], Some(il), Init::Normal(1.0 / (q as f32).sqrt()));
+        self.norm(b("attn_q_norm.weight"), c.head_dim, Some(il));
+        self.norm(b("attn_k_norm.weight"), c.head_dim, Some(il));
+    }
+
+    /// Gated DeltaNet tensors of layer il (`n_group` key heads, `ssm_heads` value heads,
+    /// head dim `d_state`); `fused_ba`: Qwen3-Next's `ssm_ba`.
+    pub fn delta_net_tensors(&mut self, il: u64, fused_ba: bool) {
+        let c = self.cfg;
+        let b = |s: &str| format!("blk.{il}.{s}");
+        let l = Some(il);
+        let (nk, nv, s) = (c.n_group, c.ssm_heads, c.d_state);
+        let (kd, vd) = (nk * s, nv * s);
+        let cd = 2 * kd + vd;
+        let std_e = self.std_e();
+        self.tensor(b("attn_qkv.weight"), &[c.n_embd, cd], l, Init::Normal(std_e));
+        self.tensor(b("attn_gate.weight"), &[c.n_embd, vd], l, Init::Normal(std_e));
+        if fused_ba {
+            self.tensor(b("ssm_ba.weight"), &[c.n_embd, 2 * nv], l, Init::Normal(std_e));
+        } else {
+            self.tensor(b("ssm_beta.weight"), &[c.n_embd, nv], l, Init::Normal(std_e));
+            self.tensor(b("ssm_alpha.weight"), &[c.n_embd, nv], l, Init::Normal(std_e));
+        }
+        self.tensor(b("ssm_conv1d.weight"), &[c.d_conv, cd], l, Init::Normal(0.5));
+        self.tensor(b("ssm_dt.bias"), &[nv], l, Init::Const(-1.0, 1.0));
+        self.tensor(b("ssm_a"), &[nv], l, Init::NegExp);
+        self.norm(b("ssm_norm.weight"), s, l);
+        self.tensor(b("ssm_out.weight"), &[vd, c.n_embd], l, Init::Normal(1.0 / (vd as f32).sqrt()));
+    }
+
+    /// Jamba's Mamba-1 tensors of layer il (with the dt / B / C norms).
+    pub fn mamba1_tensors(&mut self, il: u64) {
+        let c = self.cfg;
+        let b = |s: &str| format!("blk.{il}.{s}");
+        let l = Some(il);
+        let (e, di, ds, r) = (c.n_embd, c.d_inner, c.d_state, c.dt_rank);
+        let std_e = self.std_e();
+        self.tensor(b("ssm_in.weight"), &[e, 2 * di], l, Init::Normal(std_e));
+        self.tensor(b("ssm_conv1d.weight"), &[c.d_conv, di], l, Init::Normal(0.5));
+        self.tensor(b("ssm_conv1d.bias"), &[di], l, Init::Normal(0.1));
+        self.tensor(b("ssm_x.weight"), &[di, r + 2 * ds], l, Init::Normal(1.0 / (di as f32).sqrt()));
+        self.norm(b("ssm_dt_norm.weight"), r, l);
+        self.tensor(b("ssm_dt.weight"), &[r, di], l, Init::Normal(1.0 / (r as f32).sqrt()));
+        self.tensor(b("ssm_dt.bias"), &[di], l, Init::Const(-1.0, 1.0));
+        self.norm(b("ssm_b_norm.weight"), ds, l);
+        self.norm(b("ssm_c_norm.weight"), ds, l);
+        self.tensor(b("ssm_a"), &[ds, di], l, Init::NegExp);
+        self.tensor(b("ssm_d"), &[di], l, Init::Const(1.0, 0.2));
+        self.tensor(b("ssm_out.weight"), &[di, e], l, Init::Normal(1.0 / (di as f32).sqrt()));
     }
 
     /// The Mamba2 `ssm_*` tensors of layer il.

@@ -3,7 +3,7 @@
 // conversations, save and load a conversation, the memory panel, the weight cache, and the
 // visible errors (malformed file, unsupported architecture, over the GPU budget, no WebGPU).
 // Every step takes a screenshot (kept in OUT_DIR) and checks that it is not blank.
-//   node tests/e2e/demo.mjs BASE_URL OUT_DIR UNSUPPORTED_FILE   (OUT_DIR also holds lfm2.gguf, nemotron-h.gguf)
+//   node tests/e2e/demo.mjs BASE_URL OUT_DIR UNSUPPORTED_FILE   (OUT_DIR also holds lfm2.gguf, nemotron-h.gguf, qwen35.gguf)
 import { createRequire } from "node:module";
 import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { formatBytes } from "../../www/chat.js";
@@ -328,9 +328,12 @@ try {
   //     2 attention layers × (K + V) × 2 KV heads × 16 × 4 B = 512 B per token;
   //   tiny-nemotron-h: 3 Mamba2 layers × (conv (4 − 1) × (128 + 2 × 2 × 16) + SSM 16 × 128) ×
   //     4 B = 31488 B; 1 attention layer × 2 × 2 × 16 × 4 B = 256 B per token; MLP layers: 0.
-  for (const [file, cells, state, perToken, what] of [
-    ["lfm2.gguf", { "k-s": 2, "k-a": 2 }, 1024, 512, /conv window of 2 layers/],
-    ["nemotron-h.gguf", { "k-r": 3, "k-a": 1, "k-m": 2 }, 31488, 256, /conv \+ SSM state of 3 layers/],
+  //   tiny-qwen35: 3 gated DeltaNet layers × (conv (4 − 1) × (2 × 2 × 16 + 4 × 16) + 4 value
+  //     heads × 16 × 16) × 4 B = 16896 B; 1 attention layer × 2 × 2 × 16 × 4 B = 256 B per token.
+  for (const [file, cells, state, perToken, what, kinds] of [
+    ["lfm2.gguf", { "k-s": 2, "k-a": 2 }, 1024, 512, /conv window of 2 layers/, /2 recurrent \(short conv\), 2 attention/],
+    ["nemotron-h.gguf", { "k-r": 3, "k-a": 1, "k-m": 2 }, 31488, 256, /conv \+ SSM state of 3 layers/, /3 recurrent \(Mamba2\), 2 MLP only, 1 attention/],
+    ["qwen35.gguf", { "k-d": 3, "k-a": 1 }, 16896, 256, /conv \+ DeltaNet matrices of 3 layers/, /3 recurrent \(gated DeltaNet\), 1 attention/],
   ]) {
     const p5 = await openPage();
     await setValue(p5, "#max-tokens", 8);
@@ -341,7 +344,7 @@ try {
     for (const k of Object.keys(cells)) got[k] = await count(p5, `#layer-strip span.${k}`);
     check(`${file}: the layer strip shows each layer's mixer`, JSON.stringify(got) === JSON.stringify(cells), JSON.stringify(got));
     const f = await text(p5, "#model-facts");
-    check(`${file}: the model facts count the layer kinds`, file.startsWith("lfm2") ? /2 recurrent \(short conv\), 2 attention/.test(f) : /3 recurrent \(Mamba2\), 2 MLP only, 1 attention/.test(f), f.slice(0, 200));
+    check(`${file}: the model facts count the layer kinds`, kinds.test(f), f.slice(0, 200));
     await sendAndWatch(p5, "Hello!");
     const mem5 = await text(p5, "#memory-body");
     const toks5 = Number(/· (\d+) tokens ·/.exec(mem5)?.[1]);

@@ -17,7 +17,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
     if t.index.tensor_index("rope_freqs.weight").is_some() {
         return Err(ModelError::UnsupportedFeature("Llama 3 RoPE scaling (rope_freqs.weight)".into()));
     }
-    let rope = Rope { neox: false, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0) };
+    let rope = Rope { neox: false, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None };
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
     let mut layers = vec![];
     for il in 0..hp.n_layer as usize {

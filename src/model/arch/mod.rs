@@ -12,12 +12,16 @@ use super::synth::{Synth, SynthConfig, WeightType};
 
 pub mod falcon_h1;
 pub mod granitehybrid;
+pub mod jamba;
 pub mod lfm2;
 pub mod lfm2moe;
 pub mod llama;
 pub mod mamba2;
 pub mod nemotron_h;
 pub mod nemotron_h_moe;
+pub mod qwen35;
+pub mod qwen35moe;
+pub mod qwen3next;
 
 /// An architecture Braid runs.
 pub struct Arch {
@@ -43,6 +47,10 @@ pub static ARCHS: &[&Arch] = &[
     &lfm2moe::ARCH,
     &nemotron_h::ARCH,
     &nemotron_h_moe::ARCH,
+    &qwen35::ARCH,
+    &qwen35moe::ARCH,
+    &qwen3next::ARCH,
+    &jamba::ARCH,
 ];
 
 pub fn find(name: &str) -> Option<&'static Arch> {

@@ -19,6 +19,25 @@ pub struct Rope {
     pub n_rot: u32,
     /// `rope.freq_base`.
     pub theta: f32,
+    /// Qwen3.5's interleaved M-RoPE sections (`rope.dimension_sections`); for text tokens
+    /// pairs outside the t/h/w sections are not rotated (see `rope_on`).
+    pub sections: Option<[u32; 4]>,
+}
+
+impl Rope {
+    /// Whether rotary pair `i` rotates by the token's position (always, unless IMROPE
+    /// sections leave it to the 4th position, which is 0 for text; ggml
+    /// `ggml_mrope_cache_init`).
+    pub fn rope_on(&self, i: u32) -> bool {
+        let Some(s) = self.sections else { return true };
+        let dims: u32 = s.iter().sum();
+        let sector = i % dims.max(1);
+        match sector % 3 {
+            1 => sector < 3 * s[1],
+            2 => sector < 3 * s[2],
+            _ => sector < 3 * s[0],
+        }
+    }
 }
 
 /// Whether an architecture's attention has per-head q/k RMSNorm.
@@ -50,6 +69,9 @@ pub struct Attention {
     pub kq_scale: f32,
     /// Sliding window in positions (0: every position).
     pub window: u32,
+    /// Qwen3.5 / Qwen3-Next: `attn_q` also produces an output gate per head ([q(hd), gate(hd)]
+    /// per head) and the attention output is multiplied by sigmoid(gate).
+    pub gated: bool,
 }
 
 impl Attention {
@@ -66,6 +88,24 @@ impl Attention {
         qk_norm: QkNorm,
         rope: Option<Rope>,
         kq_scale: f32,
+    ) -> Result<Attention, ModelError> {
+        Self::resolve_gated(t, il, n_embd, n_head, n_head_kv, head_dim, qk_norm, rope, kq_scale, false)
+    }
+
+    /// As [`Attention::resolve`]; `gated`: `attn_q` is [n_embd, 2·n_head·hd] with each head's
+    /// output gate after its query (Qwen3.5, Qwen3-Next).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resolve_gated(
+        t: &mut Tensors,
+        il: usize,
+        n_embd: u32,
+        n_head: u32,
+        n_head_kv: u32,
+        head_dim: u32,
+        qk_norm: QkNorm,
+        rope: Option<Rope>,
+        kq_scale: f32,
+        gated: bool,
     ) -> Result<Attention, ModelError> {
         if n_head == 0 || n_head_kv == 0 || head_dim == 0 || n_head % n_head_kv != 0 || head_dim > 512 || head_dim % 4 != 0 {
             return Err(ModelError::BadHparams(format!("layer {il}: n_head {n_head}, n_head_kv {n_head_kv}, head_dim {head_dim}")));
@@ -88,7 +128,7 @@ impl Attention {
             n_head,
             n_head_kv,
             head_dim,
-            wq: t.matrix(&b("attn_q.weight"), &[e, q])?,
+            wq: t.matrix(&b("attn_q.weight"), &[e, if gated { 2 * q } else { q }])?,
             wk: t.matrix(&b("attn_k.weight"), &[e, kv])?,
             wv: t.matrix(&b("attn_v.weight"), &[e, kv])?,
             wo: t.matrix(&b("attn_output.weight"), &[q, e])?,
@@ -101,6 +141,7 @@ impl Attention {
             rope,
             kq_scale,
             window: 0,
+            gated,
         })
     }
 
@@ -123,30 +164,37 @@ impl Attention {
         let Some((kp, vp)) = g.pools.layer_kv(il) else { return };
         let (n, hd) = (g.n, self.head_dim);
         let (q_dim, kv_dim) = (self.q_dim(), self.kv_dim());
-        let q = g.scratch(q_dim);
+        // A gated query keeps [q(hd), gate(hd)] per head: heads are 2·hd apart.
+        let (q_row, q_head) = if self.gated { (2 * q_dim, 2 * hd) } else { (q_dim, hd) };
+        let q = g.scratch(q_row);
         let k = g.scratch(kv_dim);
         let v = g.scratch(kv_dim);
         let fresh = |b| Out { buf: b, alpha: 1.0, accumulate: false };
-        g.linear(self.wq, self.bq, h, fresh(&q), q_dim);
+        g.linear(self.wq, self.bq, h, fresh(&q), q_row);
         g.linear(self.wk, self.bk, h, fresh(&k), kv_dim);
         g.linear(self.wv, self.bv, h, fresh(&v), kv_dim);
         if let (Some(qn), Some(kn)) = (self.q_norm, self.k_norm) {
-            g.rms_norm_rows_inplace(&q, qn, n * self.n_head, hd, 1);
+            g.rms_norm_rows_strided_inplace(&q, qn, n * self.n_head, hd, q_head);
             g.rms_norm_rows_inplace(&k, kn, n * self.n_head_kv, hd, 1);
         }
         if let Some(rope) = self.rope {
             use params::rope as r;
-            for (buf, heads, stride) in [(&q, self.n_head, q_dim), (&k, self.n_head_kv, kv_dim)] {
+            for (buf, heads, stride, head_stride) in [(&q, self.n_head, q_row, q_head), (&k, self.n_head_kv, kv_dim, hd)] {
                 let (gx, gy) = g.r.grid((n * heads * rope.n_rot / 2) as u64);
                 let p = r::Params {
                     n_tok: n,
                     n_heads: heads,
-                    head_dim: hd,
+                    head_dim: head_stride,
                     n_rot: rope.n_rot,
                     stride,
                     neox: rope.neox as u32,
                     theta_scale: rope.theta.powf(-2.0 / rope.n_rot as f32),
                     groups_x: gx,
+                    imrope: rope.sections.is_some() as u32,
+                    sect0: rope.sections.map_or(0, |s| s[0]),
+                    sect1: rope.sections.map_or(0, |s| s[1]),
+                    sect2: rope.sections.map_or(0, |s| s[2]),
+                    sect_dims: rope.sections.map_or(0, |s| s.iter().sum()),
                     ..Default::default()
                 };
                 g.r.dispatch(Shader::Rope, "rope", &[(r::v, buf), (r::positions, &g.batch.meta)], &p, (gx, gy, 1));
@@ -158,11 +206,13 @@ impl Attention {
             n_kv: self.n_head_kv,
             head_dim: hd,
             block: KV_BLOCK,
-            q_stride: q_dim,
+            q_stride: q_row,
             kv_dim,
             out_stride: q_dim,
             scale: self.kq_scale,
             window: self.window,
+            q_head,
+            gated: self.gated as u32,
         };
         let (gx, gy) = g.r.grid((n * kv_dim) as u64);
         let b = g.batch;
@@ -195,6 +245,14 @@ impl Attention {
             y
         };
         let mut q = proj(self.wq, self.bq);
+        let mut gate = vec![];
+        if self.gated {
+            let qg = std::mem::take(&mut q);
+            for head in qg.chunks_exact(2 * hd) {
+                q.extend_from_slice(&head[..hd]);
+                gate.extend_from_slice(&head[hd..]);
+            }
+        }
         let mut k = proj(self.wk, self.bk);
         let v = proj(self.wv, self.bv);
         if let (Some(qn), Some(kn)) = (self.q_norm, self.k_norm) {
@@ -202,8 +260,8 @@ impl Attention {
             k = k.chunks_exact(hd).flat_map(|r| rms_norm(r, &w[kn], eps)).collect();
         }
         if let Some(r) = self.rope {
-            rope(&mut q, hd, r.n_rot as usize, pos, r.theta, r.neox);
-            rope(&mut k, hd, r.n_rot as usize, pos, r.theta, r.neox);
+            rope(&mut q, hd, pos, &r);
+            rope(&mut k, hd, pos, &r);
         }
         st.k.extend_from_slice(&k);
         st.v.extend_from_slice(&v);
@@ -230,6 +288,9 @@ impl Attention {
                 }
             }
         }
+        if self.gated {
+            o.iter_mut().zip(&gate).for_each(|(a, g)| *a /= 1.0 + (-g).exp());
+        }
         let mut y = matvec(&w[self.wo], &o);
         if let Some(b) = self.bo {
             y.iter_mut().zip(&w[b]).for_each(|(a, b)| *a += b);
@@ -239,12 +300,14 @@ impl Attention {
 }
 
 /// Rotate the first `n_rot` dims of each `hd`-sized head in place (ggml's theta recurrence).
-pub fn rope(x: &mut [f32], hd: usize, n_rot: usize, pos: usize, theta_base: f32, neox: bool) {
-    let scale = theta_base.powf(-2.0 / n_rot as f32);
+pub fn rope(x: &mut [f32], hd: usize, pos: usize, r: &Rope) {
+    let (n_rot, neox) = (r.n_rot as usize, r.neox);
+    let scale = r.theta.powf(-2.0 / n_rot as f32);
     for head in x.chunks_exact_mut(hd) {
         let mut theta = pos as f32;
         for i in 0..n_rot / 2 {
-            let (c, s) = (theta.cos(), theta.sin());
+            let th = if r.rope_on(i as u32) { theta } else { 0.0 };
+            let (c, s) = (th.cos(), th.sin());
             let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
             let (x0, x1) = (head[a], head[b]);
             head[a] = x0 * c - x1 * s;

@@ -17,6 +17,7 @@ make mamba2-q8 mamba2-370m q8_0
 make mamba2-f32 mamba2-370m f32
 make llama1b-q8 llama-1b q8_0
 make small-mamba2 small-mamba2 q8_0
+make qwen35 qwen3.5-0.8b q4_k_m
 
 echo "== load (parse + upload), second run of each"
 for f in granite mamba2-q8 llama1b-q8; do
@@ -30,6 +31,17 @@ echo "mamba2-q8: $($b bench --model "$d/mamba2-q8.gguf" --prompt-tokens 16 --gen
 echo "mamba2-f32: $($b bench --model "$d/mamba2-f32.gguf" --prompt-tokens 4 --gen-tokens 6 --json)"
 for p in 20 2000; do
   echo "small-mamba2 after $p tokens: $($b bench --model "$d/small-mamba2.gguf" --prompt-tokens $p --gen-tokens 300 --json)"
+done
+
+echo "== Qwen3.5-0.8B shape (Q4_K_M): DeltaNet prefill chunked vs token by token, decode; llama.cpp on the same file"
+bins=target/llama-ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+for p in 512 2000; do
+  for m in chunked sequential; do
+    echo "qwen35 $m, $p tokens: $(BRAID_SCAN=$m $b bench --model "$d/qwen35.gguf" --prompt-tokens $p --gen-tokens 8 --json)"
+  done
+  if [ -x target/llama-ref/llama_ref ]; then
+    echo "llama.cpp (CPU, 2 threads), $p tokens: $(target/llama-ref/llama_ref "$bins" "$d/qwen35.gguf" bench $p,8)"
+  fi
 done
 
 echo "== sessions: 512 tokens (two turns), memory, fork, rewind 100 tokens to the last turn"

@@ -16,13 +16,15 @@ cargo run -q --bin braid -- synth --preset tiny-nemotron-h --type q8_0 --seed 7 
 cargo run -q --bin braid -- synth --preset tiny-granitehybrid-moe --type q8_0 --seed 7 -o tests/e2e/granite-moe.gguf 2>/dev/null
 cargo run -q --bin braid -- synth --preset tiny-lfm2moe --type q8_0 --seed 7 -o tests/e2e/lfm2moe.gguf 2>/dev/null
 cargo run -q --bin braid -- synth --preset tiny-nemotron-h-moe --type q8_0 --seed 7 -o tests/e2e/nemotron-h-moe.gguf 2>/dev/null
+# The file of tests/fixtures/golden-long/tiny-qwen35-f32.json (200-token prompt).
+cargo run -q --bin braid -- synth --preset tiny-qwen35 --type f32 --seed 7 -o tests/e2e/qwen35-f32.gguf 2>/dev/null
 for a in qwen35 qwen35moe qwen3next jamba; do
   cargo run -q --bin braid -- synth --preset "tiny-$a" --type q8_0 --seed 7 -o "tests/e2e/$a.gguf" 2>/dev/null
 done
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf tests/e2e/unsupported.gguf tests/e2e/lfm2.gguf tests/e2e/nemotron-h.gguf tests/e2e/granite-moe.gguf tests/e2e/lfm2moe.gguf tests/e2e/nemotron-h-moe.gguf tests/e2e/qwen35.gguf tests/e2e/qwen35moe.gguf tests/e2e/qwen3next.gguf tests/e2e/jamba.gguf' EXIT
+trap 'kill $server 2>/dev/null; rm -f tests/e2e/model.gguf tests/e2e/unsupported.gguf tests/e2e/lfm2.gguf tests/e2e/nemotron-h.gguf tests/e2e/granite-moe.gguf tests/e2e/lfm2moe.gguf tests/e2e/nemotron-h-moe.gguf tests/e2e/qwen35.gguf tests/e2e/qwen35moe.gguf tests/e2e/qwen3next.gguf tests/e2e/jamba.gguf tests/e2e/qwen35-f32.gguf' EXIT
 sleep 1
 page() { timeout 300 node tests/e2e/run.mjs "http://127.0.0.1:$port/tests/e2e/$1"; }
 check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
@@ -38,7 +40,7 @@ check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gp
   "qwen35Match": true, "qwen35Layers": "delta_net,delta_net,delta_net,attention", "qwen35Sessions": true,
   "qwen35moeMatch": true, "qwen35moeSessions": true, "qwen35moeExperts": "6/2/1",
   "qwen3nextMatch": true, "qwen3nextLayers": "delta_net,delta_net,delta_net,attention", "qwen3nextSessions": true, "qwen3nextExperts": "6/2/1",
-  "jambaMatch": true, "jambaLayers": "mamba1,mamba1,attention,mamba1", "jambaSessions": true, "jambaExperts": "4/2/0",
+  "longPrefillMatch": true, "jambaMatch": true, "jambaLayers": "mamba1,mamba1,attention,mamba1", "jambaSessions": true, "jambaExperts": "4/2/0",
   "granitehybridMatch": true, "granitehybridLayers": "mamba2,attention,mamba2,attention", "granitehybridSessions": true,
   "granitehybridExperts": "8/2/1", "lfm2moeMatch": true, "lfm2moeSessions": true, "lfm2moeExperts": "6/2/0",
   "nemotron_h_moeMatch": true, "nemotron_h_moeSessions": true, "nemotron_h_moeExperts": "8/2/1",

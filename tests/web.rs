@@ -190,6 +190,9 @@ async fn forward_pass_matches_llama_cpp_in_the_browser() {
         ("odd-nemotron-h", "q8_0", include_str!("fixtures/golden/odd-nemotron-h-q8_0.twin.json")),
         ("tiny-granitehybrid-moe", "q8_0", include_str!("fixtures/golden/tiny-granitehybrid-moe-q8_0.twin.json")),
         ("odd-nemotron-h-moe", "q8_0", include_str!("fixtures/golden/odd-nemotron-h-moe-q8_0.twin.json")),
+        ("odd-qwen35", "q8_0", include_str!("fixtures/golden/odd-qwen35-q8_0.twin.json")),
+        ("odd-qwen3next", "q8_0", include_str!("fixtures/golden/odd-qwen3next-q8_0.twin.json")),
+        ("odd-jamba", "q8_0", include_str!("fixtures/golden/odd-jamba-q8_0.twin.json")),
     ] {
         let g: serde_json::Value = serde_json::from_str(fixture).unwrap();
         let mut bytes = vec![];

@@ -132,6 +132,22 @@ try {
     out[`${key}Sessions`] = forkOk && rewindOk && restoreOk;
     mm.dispose();
   }
+  // A 200-token prompt through Qwen3.5's chunked DeltaNet prefill (three full 64-token chunks
+  // and a partial one) on the browser's adapter, against llama.cpp's last logits
+  // (tests/fixtures/golden-long), in one append and split 130 + 70.
+  {
+    const mm = await Model.load("qwen35-f32.gguf");
+    const gl = await (await fetch("../fixtures/golden-long/tiny-qwen35-f32.json")).json();
+    const a = mm.createSession();
+    await a.append(gl.tokens);
+    const b = mm.createSession();
+    await b.append(gl.tokens.slice(0, 130));
+    await b.append(gl.tokens.slice(130));
+    const last = gl.batch[gl.batch.length - 1];
+    out.longPrefillWorst = Math.max(rel(await a.logits(), last), rel(await b.logits(), last));
+    out.longPrefillMatch = out.longPrefillWorst <= 1e-3;
+    mm.dispose();
+  }
   // An architecture Braid does not run, and a browser without WebGPU.
   out.errArch = await codeOf(Model.load("unsupported.gguf"));
   const gpu = navigator.gpu;

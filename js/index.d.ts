@@ -4,7 +4,15 @@ export type ErrorCode = "GGUF_INVALID" | "UNSUPPORTED_ARCH" | "UNSUPPORTED_TYPE"
 export interface BraidError extends Error { code: ErrorCode }
 export type Source = string | Request | Response | ReadableStream<Uint8Array> | Blob | ArrayBuffer | Uint8Array;
 export interface Progress { phase: "download" | "upload"; loaded: number; total: number | null; via?: "network" | "cache" }
-export interface LoadOptions { onProgress?: (p: Progress) => void; signal?: AbortSignal; contextLength?: number; maxGpuBytes?: number }
+export interface LoadOptions {
+  onProgress?: (p: Progress) => void; signal?: AbortSignal; contextLength?: number; maxGpuBytes?: number;
+  /** `false`: no prefix cache; `{ budget }`: its byte budget (default ¼ of the weights' GPU bytes, ≥ 32 MiB). */
+  prefixCache?: boolean | { budget?: number };
+}
+/** What the model's prefix cache holds (bytes it keeps alive on the GPU) and has saved. */
+export interface PrefixCacheInfo { enabled: boolean; entries: number; bytes: number; budget: number; hits: number; reusedTokens: number }
+/** Tokens of an append taken from the prefix cache, and tokens computed. */
+export interface AppendResult { reused: number; computed: number }
 export interface ModelInfo {
   architecture: string; nEmbd: number; nLayer: number; nVocab: number; contextLength: number;
   parameters: number; quantTypes: string[]; layers: LayerInfo[];
@@ -30,10 +38,10 @@ export interface GenerateOptions {
 export type GenerateEvent = { done: false; token: number; text: string } | { done: true; finishReason: "stop" | "length" | "abort" };
 export interface Memory { kv: number; kvUsed: number; recurrent: number; checkpoints: number }
 export interface ChatMessage { role: string; content: string }
-export interface ChatRequest { messages: ChatMessage[]; stream?: boolean; max_tokens?: number; temperature?: number; top_p?: number; seed?: number; stop?: string | string[]; signal?: AbortSignal }
+export interface ChatRequest { messages: ChatMessage[]; stream?: boolean; stream_options?: { include_usage?: boolean }; max_tokens?: number; temperature?: number; top_p?: number; seed?: number; stop?: string | string[]; signal?: AbortSignal }
 export declare function initBraid(wasmUrl?: string | URL): Promise<unknown>;
 export declare class Session {
-  append(textOrIds: string | number[] | Uint32Array): Promise<void>;
+  append(textOrIds: string | number[] | Uint32Array, opts?: { logits?: boolean }): Promise<AppendResult>;
   generate(opts?: GenerateOptions): AsyncGenerator<GenerateEvent>;
   logits(): Promise<Float32Array>;
   readonly length: number;
@@ -53,5 +61,9 @@ export declare class Model {
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<Session>;
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
   chat: { completions: { create(req: ChatRequest): Promise<any> } };
+  /** Model-wide memory: the prefix cache. */
+  readonly memory: { prefixCache: PrefixCacheInfo };
+  /** Turn the prefix cache on / off (off empties it), set its byte budget. */
+  setPrefixCache(opts?: { enabled?: boolean; budget?: number }): void;
   dispose(): void;
 }

@@ -51,7 +51,8 @@ export class Model {
   /**
    * Load a GGUF from a URL string, Request, Response, ReadableStream, Blob/File or
    * ArrayBuffer. Options: { onProgress({phase, loaded, total}), signal, contextLength,
-   * maxGpuBytes }. The file is checked when its index arrives, before the tensor data is
+   * maxGpuBytes, prefixCache }. `prefixCache`: `false` turns the prefix cache off, `{ budget }`
+   * sets its byte budget (default a quarter of the weights' GPU bytes, at least 32 MiB). The file is checked when its index arrives, before the tensor data is
    * read: an architecture Braid cannot run rejects with UNSUPPORTED_ARCH, weights larger than
    * `maxGpuBytes` (your budget; WebGPU does not report device memory) with DEVICE_LIMITS.
    */
@@ -66,7 +67,31 @@ export class Model {
     });
     const m = new Model(inner);
     m.contextLength = options.contextLength ?? 0;
+    const pc = options.prefixCache;
+    if (pc !== undefined && pc !== true) {
+      if (pc === false) m.setPrefixCache({ enabled: false });
+      else if (typeof pc === "object" && pc) m.setPrefixCache(pc);
+      else throw error("BAD_ARGUMENT", "prefixCache must be true, false or { budget }");
+    }
     return m;
+  }
+
+  /**
+   * Model-wide memory: `{ prefixCache: { enabled, entries, bytes, budget, hits, reusedTokens } }`.
+   * The prefix cache keeps the memory of sessions at their turn ends (KV blocks shared
+   * copy-on-write, recurrent-state snapshots) so that a session starting with the same tokens
+   * computes only the rest.
+   */
+  get memory() {
+    this.#check();
+    return { prefixCache: this.#m.prefixCache() };
+  }
+
+  /** `{ enabled = true, budget }`: turn the prefix cache on / off (off empties it), set its budget in bytes. */
+  setPrefixCache({ enabled = true, budget } = {}) {
+    this.#check();
+    if (budget !== undefined && !(Number.isInteger(budget) && budget >= 0)) throw error("BAD_ARGUMENT", "budget must be a whole number of bytes");
+    this.#m.setPrefixCache(!!enabled, budget ?? -1);
   }
 
   /** Architecture, parameters, quant types, per-layer kinds, context, vocab, GPU bytes. */
@@ -127,18 +152,37 @@ export class Model {
     const id = "chatcmpl-" + Math.random().toString(36).slice(2);
     const created = Math.floor(Date.now() / 1000);
     const model = this.info.architecture;
-    await s.append(this.tokenize(prompt, { special: true }));
+    const promptIds = this.tokenize(prompt, { special: true });
+    // The leading system messages end a turn of their own, so the model's prefix cache holds
+    // them for the next request that starts with them (OpenAI's cached_tokens).
+    const lead = [];
+    for (const m of req.messages) { if (m?.role === "system") lead.push(m); else break; }
+    let at = 0;
+    const pre = { reused: 0 };
+    if (lead.length && lead.length < req.messages.length) {
+      const sysIds = this.tokenize(this.applyChatTemplate(lead, { addGenerationPrompt: false }), { special: true });
+      if (sysIds.length > 0 && sysIds.length < promptIds.length && sysIds.every((t, i) => t === promptIds[i])) {
+        pre.reused += (await s.append(sysIds, { logits: false })).reused;
+        at = sysIds.length;
+      }
+    }
+    pre.reused += (await s.append(promptIds.slice(at))).reused;
+    const usage = (n) => ({ prompt_tokens: promptIds.length, completion_tokens: n, total_tokens: promptIds.length + n,
+                            prompt_tokens_details: { cached_tokens: pre.reused } });
     if (req.stream) {
       const self = s;
       return (async function* () {
         try {
-          let finish = "length";
+          let finish = "length", n = 0;
           for await (const ev of self.generate(opts)) {
             if (ev.done) { finish = ev.finishReason; break; }
+            n++;
             yield { id, object: "chat.completion.chunk", created, model,
                     choices: [{ index: 0, delta: { content: ev.text }, finish_reason: null }] };
           }
           yield { id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: {}, finish_reason: finish }] };
+          // OpenAI: with stream_options.include_usage, a last chunk without choices carries usage.
+          if (req.stream_options?.include_usage) yield { id, object: "chat.completion.chunk", created, model, choices: [], usage: usage(n) };
         } finally { self.dispose(); }
       })();
     }
@@ -151,7 +195,7 @@ export class Model {
     } finally { s.dispose(); }
     return { id, object: "chat.completion", created, model,
              choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }],
-             usage: { prompt_tokens: s.lengthAtStart ?? 0, completion_tokens: n } };
+             usage: usage(n) };
   }
 }
 
@@ -163,12 +207,19 @@ export class Session {
   #check() {
     if (this.#disposed) throw error("SESSION_DISPOSED", "the session was disposed");
   }
-  /** Prefill text or token ids. */
-  async append(textOrIds) {
+  /**
+   * Prefill text or token ids (a turn). Resolves to `{ reused, computed }`: tokens taken from
+   * the model's prefix cache (another session passed through the same tokens) and tokens
+   * computed. `{ logits: false }`: the last position's logits are not needed now (they are
+   * computed if asked for later), so the whole turn may come from the cache — for a system
+   * prompt appended before the rest of a conversation.
+   */
+  async append(textOrIds, { logits = true } = {}) {
     this.#check();
     const ids = typeof textOrIds === "string" ? this.#model.tokenize(textOrIds) : Array.from(textOrIds ?? []);
     if (!ids.length) throw error("BAD_ARGUMENT", "nothing to append");
-    await this.#q.run(() => this.#m.append(this.#id, Uint32Array.from(ids)));
+    const r = await this.#q.run(() => this.#m.append(this.#id, Uint32Array.from(ids), !!logits));
+    return { reused: r.reused, computed: r.computed };
   }
   /**
    * Generate tokens: `for await (const ev of s.generate({ maxTokens, temperature, topK, topP,

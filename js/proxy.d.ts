@@ -1,5 +1,5 @@
 // Types of braid-llm/proxy: the engine in a Web Worker. Everything is asynchronous here.
-import type { ChatMessage, GenerateEvent, GenerateOptions, LoadOptions, Memory, ModelInfo, Progress, Source } from "./index.js";
+import type { AppendResult, ChatMessage, GenerateEvent, GenerateOptions, LoadOptions, Memory, ModelInfo, PrefixCacheInfo, Progress, Source } from "./index.js";
 
 export interface WorkerLoadOptions extends LoadOptions {
   /** Keep a URL's bytes in the Cache API (braid-llm/cache) as they stream to the GPU. */
@@ -10,7 +10,7 @@ export interface WorkerLoadOptions extends LoadOptions {
 }
 export interface SessionState { length: number; tokens: number[]; memory: Memory }
 export declare class RemoteSession {
-  append(input: string | number[] | Uint32Array): Promise<void>;
+  append(input: string | number[] | Uint32Array, opts?: { logits?: boolean }): Promise<AppendResult>;
   generate(opts?: GenerateOptions): AsyncGenerator<GenerateEvent>;
   logits(): Promise<Float32Array>;
   state(): Promise<SessionState>;
@@ -28,6 +28,8 @@ export declare class RemoteModel {
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): Promise<string>;
   createSession(): Promise<RemoteSession>;
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<RemoteSession>;
+  memory(): Promise<{ prefixCache: PrefixCacheInfo }>;
+  setPrefixCache(opts?: { enabled?: boolean; budget?: number }): Promise<void>;
   dispose(): Promise<void>;
 }
 export declare function loadInWorker(source: Source | File, options?: WorkerLoadOptions): Promise<RemoteModel>;

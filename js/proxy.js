@@ -61,7 +61,7 @@ export async function loadInWorker(source, options = {}) {
     if (signal?.aborted) throw error({ code: "ABORTED", message: "aborted" });
     signal?.addEventListener("abort", onAbort);
     const { handle, info, fromCache } = await ch.call("load",
-      { source, contextLength: options.contextLength, maxGpuBytes: options.maxGpuBytes, cache: !!options.cache, gen },
+      { source, contextLength: options.contextLength, maxGpuBytes: options.maxGpuBytes, prefixCache: options.prefixCache, cache: !!options.cache, gen },
       (m) => m.progress && options.onProgress?.(m.progress));
     const m = new RemoteModel(ch, handle, info);
     m.fromCache = fromCache;
@@ -86,13 +86,16 @@ class RemoteModel {
   async restoreSession(bytes) {
     return new RemoteSession(this.#ch, await this.#ch.call("restoreSession", { m: this.#h, bytes: new Uint8Array(bytes) }));
   }
+  /** `{ prefixCache: { enabled, entries, bytes, budget, hits, reusedTokens } }` */
+  memory() { return this.#ch.call("modelMemory", { m: this.#h }); }
+  setPrefixCache(opts = {}) { return this.#ch.call("setPrefixCache", { m: this.#h, opts }); }
   async dispose() { await this.#ch.call("disposeModel", { m: this.#h }); this.#ch.terminate(); }
 }
 
 class RemoteSession {
   #ch; #h;
   constructor(ch, h) { this.#ch = ch; this.#h = h; }
-  append(input) { return this.#ch.call("append", { s: this.#h, input: typeof input === "string" ? input : Array.from(input) }); }
+  append(input, opts = {}) { return this.#ch.call("append", { s: this.#h, input: typeof input === "string" ? input : Array.from(input), opts }); }
   logits() { return this.#ch.call("logits", { s: this.#h }); }
   /** { length, tokens, memory } */
   state() { return this.#ch.call("state", { s: this.#h }); }

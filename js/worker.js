@@ -17,7 +17,7 @@ const ops = {
   // `cache`: keep a URL's bytes in the Cache API (braid-llm/cache) while they stream to the
   // GPU, and read them from there the next time. Progress events then say `via: "network"`
   // or `via: "cache"`.
-  async load({ source, contextLength, maxGpuBytes, cache, gen }, reply) {
+  async load({ source, contextLength, maxGpuBytes, prefixCache, cache, gen }, reply) {
     const ac = new AbortController();
     aborts.set(gen, ac);
     try {
@@ -25,7 +25,7 @@ const ops = {
       let network = 0;
       if (cached) source = await cachedSource(source, { stream: true, signal: ac.signal, onProgress: () => { network++; } });
       const m = await Model.load(source, {
-        contextLength, maxGpuBytes, signal: ac.signal,
+        contextLength, maxGpuBytes, prefixCache, signal: ac.signal,
         onProgress: (p) => reply({ progress: cached ? { ...p, via: network ? "network" : "cache" } : p }),
       });
       return { handle: keep(m), info: m.info, fromCache: cached && network === 0 };
@@ -40,7 +40,7 @@ const ops = {
   applyChatTemplate: ({ m, messages, addGenerationPrompt }) => get(m).applyChatTemplate(messages, { addGenerationPrompt }),
   createSession: ({ m }) => keep(get(m).createSession()),
   async restoreSession({ m, bytes }) { return keep(await get(m).restoreSession(bytes)); },
-  async append({ s, input }) { await get(s).append(input); },
+  async append({ s, input, opts }) { return get(s).append(input, opts); },
   async logits({ s }) { return get(s).logits(); },
   state: ({ s }) => { const x = get(s); return { length: x.length, tokens: x.tokens, memory: x.memory }; },
   async fork({ s }) { return keep(await get(s).fork()); },
@@ -48,6 +48,8 @@ const ops = {
   async save({ s }) { return get(s).save(); },
   disposeSession: ({ s }) => { get(s).dispose(); objects.delete(s); },
   disposeModel: ({ m }) => { get(m).dispose(); objects.delete(m); },
+  modelMemory: ({ m }) => get(m).memory,
+  setPrefixCache: ({ m, opts }) => get(m).setPrefixCache(opts),
   async generate({ s, opts, gen, aborted }, reply) {
     const ac = new AbortController();
     if (aborted) ac.abort();

@@ -3,7 +3,7 @@
 import { loadInWorker } from "../js/proxy.js";
 import { listCachedModels, deleteCachedModel } from "../js/cache.js";
 import {
-  commonPrefix, withSystem, renderPrompt, turnTokens, keepAnchors, syncSession, encodeChatFile, decodeChatFile,
+  commonPrefix, withSystem, renderPrompt, turnTokens, keepAnchors, syncSession, systemPrefixLength, encodeChatFile, decodeChatFile,
   formatBytes, formatCount,
 } from "./chat.js";
 
@@ -363,7 +363,8 @@ function turnText(what, s, prefillMs) {
   const parts = [`${what}: ${s.length} tokens in the prompt`];
   parts.push(`${s.reused} reused from the session`);
   if (s.dropped) parts.push(`rewound ${s.dropped} (recomputed ${s.recomputed} from the nearest checkpoint)`);
-  parts.push(`prefilled ${s.prefilled}` + (s.prefilled ? ` in ${(prefillMs / 1000).toFixed(2)} s` : ""));
+  if (s.cached) parts.push(`reused ${s.cached} from the prefix cache`);
+  parts.push(`prefilled ${s.prefilled - (s.cached ?? 0)}` + (s.prefilled ? ` in ${(prefillMs / 1000).toFixed(2)} s` : ""));
   return parts.join(" · ");
 }
 
@@ -379,7 +380,7 @@ async function respond(conv, what) {
     const text = await renderPrompt(state.model, withSystem($("#system-prompt").value, conv.messages), true);
     const ids = await turnTokens(state.model, conv.session, text, conv.anchors);
     const t0 = performance.now();
-    const sync = await syncSession(conv.session, ids);
+    const sync = await syncSession(conv.session, ids, await systemPrefixLength(state.model, $("#system-prompt").value, ids));
     conv.anchors = keepAnchors(conv.anchors, sync.reused);
     conv.anchors.push({ text, length: ids.length });
     conv.turn = turnText(what, sync, performance.now() - t0);

@@ -31,6 +31,16 @@ export async function tokenizePrompt(model, text) {
 }
 
 /**
+ * How many of `ids` are the rendered system prompt alone (0 when there is none or its
+ * rendering is not a prefix of the conversation's).
+ */
+export async function systemPrefixLength(model, system, ids) {
+  if (!system?.trim()) return 0;
+  const sys = await tokenizePrompt(model, await renderPrompt(model, withSystem(system, []), false));
+  return sys.length < ids.length && commonPrefix(sys, ids) === sys.length ? sys.length : 0;
+}
+
+/**
  * The tokens for a turn whose rendered prompt is `text`. Generated replies are kept as the
  * tokens the model produced, not re-tokenized from their text (which often tokenizes
  * differently and would force a rewind into the reply). Each anchor { text, length } says
@@ -60,15 +70,24 @@ export function keepAnchors(anchors, kept) {
  * Make `session` hold exactly `ids`, keeping the longest common prefix of what it holds:
  * rewind to the prefix (recurrent layers restart from the newest checkpoint at or before it
  * and recompute the rest) and append what is new.
- * Resolves to { reused, dropped, recomputed, prefilled, length }.
+ * The model's prefix cache may supply part of what is new (another conversation passed
+ * through the same tokens, e.g. the same system prompt): `cached` of the `prefilled` tokens.
+ * Resolves to { reused, dropped, recomputed, prefilled, cached, length }.
  */
-export async function syncSession(session, ids) {
+export async function syncSession(session, ids, anchor = 0) {
   const { tokens } = await session.state();
   const keep = commonPrefix(tokens, ids);
-  let recomputed = 0;
+  let recomputed = 0, cached = 0;
   if (keep < tokens.length) recomputed = await session.rewind(keep);
-  if (ids.length > keep) await session.append(ids.slice(keep));
-  return { reused: keep, dropped: tokens.length - keep, recomputed, prefilled: ids.length - keep, length: ids.length };
+  // The system prompt's end (`anchor`, when given) is appended as its own turn, so the prefix
+  // cache holds it for the next conversation that starts with it.
+  let at = keep;
+  if (anchor > at && anchor < ids.length) {
+    cached += (await session.append(ids.slice(at, anchor), { logits: false }))?.reused ?? 0;
+    at = anchor;
+  }
+  if (ids.length > at) cached += (await session.append(ids.slice(at)))?.reused ?? 0;
+  return { reused: keep, dropped: tokens.length - keep, recomputed, prefilled: ids.length - keep, cached, length: ids.length };
 }
 
 // Conversation file: "BRAIDCHAT" + version byte + u32 (LE) header length + UTF-8 JSON header

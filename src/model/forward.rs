@@ -14,7 +14,7 @@ use crate::gguf::{GgmlType, Value};
 use crate::gpu::ops::{Recorder, Shader};
 use crate::gpu::{params, GpuContext, GpuError, GpuTensor, GpuWeights};
 use crate::memory::pool::f32_buf;
-use crate::memory::{MemoryLayout, Pools, SequenceMemory};
+use crate::memory::{MemoryLayout, Pools, PrefixCache, SequenceMemory};
 
 pub use crate::sample::argmax;
 
@@ -84,6 +84,13 @@ pub struct GpuModel {
     pub weights: GpuWeights,
     pools: Rc<RefCell<Pools>>,
     fingerprint: u64,
+    /// Prefixes of the sessions' token histories and their memory (`memory::prefix`).
+    pub(crate) prefix: RefCell<PrefixCache>,
+}
+
+/// The prefix cache's default budget: a quarter of the weights' GPU bytes, at least 32 MiB.
+pub fn default_prefix_budget(weight_bytes: u64) -> u64 {
+    (weight_bytes / 4).max(32 << 20)
 }
 
 impl GpuModel {
@@ -105,7 +112,8 @@ impl GpuModel {
         }
         let pools = Rc::new(RefCell::new(Pools::new(&weights.ctx, plan.memory_layout())));
         let fingerprint = fingerprint(&weights);
-        Ok(GpuModel { hp: plan.hp.clone(), plan, weights, pools, fingerprint })
+        let prefix = RefCell::new(PrefixCache::new(default_prefix_budget(weights.gpu_bytes())));
+        Ok(GpuModel { hp: plan.hp.clone(), plan, weights, pools, fingerprint, prefix })
     }
 
     pub fn ctx(&self) -> &Rc<GpuContext> {

@@ -15,7 +15,8 @@ mod save;
 pub use save::{SAVE_MAGIC, SAVE_VERSION};
 
 use crate::gpu::GpuError;
-use crate::memory::{Checkpoint, CheckpointPolicy, Checkpoints, SequenceMemory};
+use crate::memory::prefix::Pin;
+use crate::memory::{Checkpoint, CheckpointPolicy, Checkpoints, PrefixCacheReport, SequenceMemory, KV_BLOCK};
 use crate::model::forward::{argmax, GpuModel, RunError, SeqStep, StepOut, Want, MAX_BATCH};
 
 /// One sequence: its memory, the tokens it holds and its checkpoints. Dropping it returns
@@ -29,6 +30,18 @@ pub struct Session {
     pub(crate) mem: SequenceMemory,
     pub(crate) checkpoints: Checkpoints,
     pub policy: CheckpointPolicy,
+    /// Prefix-cache entries at positions this session holds (they stay cached while it does).
+    pins: Vec<(u32, Pin)>,
+    /// What the last `append` (or the replay of a rewind) took from the prefix cache and what
+    /// it computed.
+    pub last_append: AppendStats,
+}
+
+/// Tokens of one append taken from the prefix cache and tokens computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct AppendStats {
+    pub reused: u32,
+    pub computed: u32,
 }
 
 impl Session {
@@ -77,7 +90,16 @@ pub struct MemoryReport {
 impl GpuModel {
     /// A new, empty session that may hold up to `n_ctx` tokens.
     pub fn new_session(&self, n_ctx: u32) -> Session {
-        Session { pos: 0, n_ctx, tokens: vec![], mem: self.new_memory(), checkpoints: Checkpoints::default(), policy: Default::default() }
+        Session {
+            pos: 0,
+            n_ctx,
+            tokens: vec![],
+            mem: self.new_memory(),
+            checkpoints: Checkpoints::default(),
+            policy: Default::default(),
+            pins: vec![],
+            last_append: AppendStats::default(),
+        }
     }
 
     /// Evaluate `tokens` after what the session holds, in batches of at most [`MAX_BATCH`].
@@ -162,11 +184,94 @@ impl GpuModel {
     }
 
     fn checkpoint_as(&self, s: &mut Session, turn: bool) {
-        if s.mem.slot().is_none() || s.checkpoints.mark_if_at(s.pos, turn) {
+        let snapshot = if s.mem.slot().is_some() {
+            if !s.checkpoints.mark_if_at(s.pos, turn) {
+                if let Some(snapshot) = s.mem.snapshot() {
+                    s.checkpoints.push(Checkpoint { n_tokens: s.pos, turn, snapshot }, &s.policy);
+                }
+            }
+            match s.checkpoints.list().last() {
+                Some(c) if c.n_tokens == s.pos => Some(c.snapshot.clone()),
+                _ => return,
+            }
+        } else {
+            None
+        };
+        self.remember_prefix(s, snapshot);
+    }
+
+    /// Put the session's memory at its current position into the prefix cache (its KV blocks
+    /// shared, the checkpoint's snapshot shared).
+    fn remember_prefix(&self, s: &mut Session, snapshot: Option<crate::memory::Snapshot>) {
+        if s.pos == 0 || !self.prefix.borrow().enabled {
             return;
         }
-        if let Some(snapshot) = s.mem.snapshot() {
-            s.checkpoints.push(Checkpoint { n_tokens: s.pos, turn, snapshot }, &s.policy);
+        let nb = (s.pos.div_ceil(KV_BLOCK) as usize).min(s.mem.blocks().len());
+        let blocks = s.mem.blocks()[..nb].to_vec();
+        let pin = self.prefix.borrow_mut().insert(&mut s.mem.pools().borrow_mut(), &s.tokens, &blocks, snapshot);
+        if let Some(p) = pin {
+            if !s.pins.iter().any(|(n, _)| *n == s.pos) {
+                s.pins.push((s.pos, p));
+            }
+        }
+    }
+
+    /// Start from the longest cached prefix of the session's tokens followed by `tokens`
+    /// (leaving at least one token to compute when its logits are wanted). Returns the
+    /// tokens reused.
+    fn adopt_prefix(&self, s: &mut Session, tokens: &[u32], need_logits: bool) -> u32 {
+        let full: Vec<u32> = s.tokens.iter().chain(tokens).copied().collect();
+        let max = full.len() as u32 + !need_logits as u32;
+        let (n, blocks, snapshot, pin) = {
+            let mut cache = self.prefix.borrow_mut();
+            let Some(e) = cache.lookup(&full, s.pos, max) else { return 0 };
+            (e.tokens.len() as u32, e.blocks.clone(), e.snapshot.clone(), e.pin.clone())
+        };
+        if s.mem.slot().is_some() && snapshot.is_none() {
+            return 0;
+        }
+        {
+            let pools = s.mem.pools().clone();
+            let mut pools = pools.borrow_mut();
+            for &b in &blocks {
+                pools.retain_block(b);
+            }
+            for b in s.mem.blocks.drain(..) {
+                pools.release_block(b);
+            }
+        }
+        s.mem.blocks = blocks;
+        if s.mem.slot().is_some() {
+            s.mem.restore_state(snapshot.as_ref());
+        }
+        let reused = n - s.pos;
+        s.pos = n;
+        s.tokens = full[..n as usize].to_vec();
+        if let Some(snapshot) = snapshot {
+            s.checkpoints.push(Checkpoint { n_tokens: n, turn: true, snapshot }, &s.policy);
+        }
+        s.pins.push((n, pin));
+        reused
+    }
+
+    /// What the prefix cache holds.
+    pub fn prefix_cache(&self) -> PrefixCacheReport {
+        self.prefix.borrow().report(&self.pools().borrow())
+    }
+
+    /// Turn the prefix cache on or off (off empties it) and set its byte budget (evicting to
+    /// it).
+    pub fn set_prefix_cache(&self, enabled: bool, budget: Option<u64>) {
+        let mut cache = self.prefix.borrow_mut();
+        let mut pools = self.pools().borrow_mut();
+        cache.enabled = enabled;
+        if let Some(b) = budget {
+            cache.budget = b;
+        }
+        if enabled {
+            cache.evict(&mut pools);
+        } else {
+            cache.clear(&mut pools);
         }
     }
 
@@ -174,12 +279,19 @@ impl GpuModel {
     /// `policy.every`, with a checkpoint after each piece. Returns the logits of every token
     /// (`all_logits`) or of the last.
     pub async fn append(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, SessionError> {
-        self.append_inner(s, tokens, all_logits, true).await
+        self.append_inner(s, tokens, all_logits, true, true).await
+    }
+
+    /// Append a turn whose logits the caller does not need now (a system prompt before the
+    /// rest of a conversation): it may come wholly from the prefix cache. Returns its last
+    /// logits, or nothing when nothing was computed.
+    pub async fn append_no_logits(&self, s: &mut Session, tokens: &[u32]) -> Result<Vec<f32>, SessionError> {
+        self.append_inner(s, tokens, false, true, false).await
     }
 
     /// One decoded token: checkpoints only where the count crosses a multiple of `every`.
     pub async fn step(&self, s: &mut Session, token: u32) -> Result<Vec<f32>, SessionError> {
-        self.append_inner(s, &[token], false, false).await
+        self.append_inner(s, &[token], false, false, true).await
     }
 
     /// One decoded token; returns the argmax of its logits computed on the GPU (greedy
@@ -209,9 +321,19 @@ impl GpuModel {
         Ok(out)
     }
 
-    async fn append_inner(&self, s: &mut Session, tokens: &[u32], all_logits: bool, turn_end: bool) -> Result<Vec<f32>, SessionError> {
+    /// `need_logits`: the last token's logits are wanted (a rewind's replay needs only the
+    /// memory, so it may come wholly from the prefix cache).
+    async fn append_inner(&self, s: &mut Session, tokens: &[u32], all_logits: bool, turn_end: bool, need_logits: bool) -> Result<Vec<f32>, SessionError> {
         if tokens.is_empty() {
             return Err(RunError::Empty.into());
+        }
+        self.validate(s.pos, s.n_ctx, tokens)?;
+        // A cached prefix: start from it (not when every token's logits are wanted).
+        let reused = if all_logits { 0 } else { self.adopt_prefix(s, tokens, need_logits) };
+        let tokens = &tokens[reused as usize..];
+        s.last_append = AppendStats { reused, computed: tokens.len() as u32 };
+        if tokens.is_empty() {
+            return Ok(vec![]);
         }
         let every = s.policy.every;
         let mut out = vec![];
@@ -244,6 +366,8 @@ impl GpuModel {
             mem: s.mem.fork(),
             checkpoints: s.checkpoints.clone(),
             policy: s.policy,
+            pins: s.pins.clone(),
+            last_append: AppendStats::default(),
         }
     }
 
@@ -269,10 +393,12 @@ impl GpuModel {
         s.mem.truncate(from);
         s.pos = from;
         s.tokens.truncate(from as usize);
-        if !replay.is_empty() {
-            self.append_inner(s, &replay, false, true).await?;
+        s.pins.retain(|(p, _)| *p <= from);
+        if replay.is_empty() {
+            return Ok(0);
         }
-        Ok(replay.len() as u32)
+        self.append_inner(s, &replay, false, true, false).await?;
+        Ok(s.last_append.computed)
     }
 
     /// Bytes the session holds on the GPU. `kv` counts its blocks (shared ones too).

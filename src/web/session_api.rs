@@ -208,16 +208,19 @@ impl WasmModel {
 
     /// Evaluate tokens after what session `id` holds (a turn). Resolves to the number of
     /// tokens it now holds.
-    pub fn append(&self, id: u32, tokens: Vec<u32>) -> Promise {
+    /// `need_logits: false`: the last position's logits are computed only when asked for
+    /// (the whole append may then come from the prefix cache).
+    pub fn append(&self, id: u32, tokens: Vec<u32>, need_logits: bool) -> Promise {
         let st = self.st.clone();
         future_to_promise(async move {
             let mut s = st.take(id)?;
-            let r = st.model.append(&mut s, &tokens, false).await;
+            let r = if need_logits { st.model.append(&mut s, &tokens, false).await } else { st.model.append_no_logits(&mut s, &tokens).await };
             let n = s.pos;
+            let a = s.last_append;
             match r {
                 Ok(l) => {
                     st.put(id, s, Some(l));
-                    Ok(JsValue::from(n))
+                    Ok(to_js(&serde_json::json!({"length": n, "reused": a.reused, "computed": a.computed})))
                 }
                 Err(e) => {
                     st.put(id, s, None);
@@ -324,6 +327,22 @@ impl WasmModel {
 
     pub fn tokens(&self, id: u32) -> Result<Uint32Array, JsValue> {
         self.with(id, |s| Uint32Array::from(&s.tokens[..]))
+    }
+
+    /// The prefix cache: `{ enabled, entries, bytes, budget, hits, reusedTokens }`.
+    #[wasm_bindgen(js_name = prefixCache)]
+    pub fn prefix_cache(&self) -> JsValue {
+        to_js(&serde_json::to_value(self.st.model.prefix_cache()).unwrap_or_default())
+    }
+
+    /// Turn the prefix cache on or off (off empties it); `budget` in bytes (negative: keep).
+    #[wasm_bindgen(js_name = setPrefixCache)]
+    pub fn set_prefix_cache(&self, enabled: bool, budget: f64) -> Result<(), JsValue> {
+        if budget.is_nan() || budget.fract() != 0.0 {
+            return Err(js_error("BAD_ARGUMENT", &format!("prefix cache budget {budget} is not a whole number of bytes")));
+        }
+        self.st.model.set_prefix_cache(enabled, (budget >= 0.0).then_some(budget as u64));
+        Ok(())
     }
 
     /// `{ kv, kvUsed, recurrent, checkpoints }` in bytes.

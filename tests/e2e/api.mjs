@@ -79,6 +79,15 @@ try {
   }
   out.streamChunks = chunks;
   out.chatSameAsStream = streamed === res.choices[0].message.content;
+  // The same system prompt in another request comes from the prefix cache (OpenAI's
+  // usage.prompt_tokens_details.cached_tokens), also reported on a streamed request's last chunk.
+  const other = await m.chat.completions.create({ ...req, messages: [req.messages[0], { role: "user", content: "and" }] });
+  const sysLen = m.tokenize(m.applyChatTemplate([req.messages[0]], { addGenerationPrompt: false }), { special: true }).length;
+  out.chatCachedFirst = res.usage.prompt_tokens_details.cached_tokens;
+  out.chatCachedSystem = other.usage.prompt_tokens_details.cached_tokens === sysLen && sysLen > 0;
+  let usageChunk = null;
+  for await (const c of await m.chat.completions.create({ ...req, stream: true, stream_options: { include_usage: true } })) if (c.usage) usageChunk = c.usage;
+  out.streamUsage = usageChunk?.completion_tokens === 4 && usageChunk.prompt_tokens_details.cached_tokens === sysLen;
   out.errChatArgs = await codeOf(m.chat.completions.create({ messages: "hi" }));
   m.dispose();
   // A lost device rejects pending and later calls with DEVICE_LOST; a new load works.
@@ -146,6 +155,18 @@ try {
     const last = gl.batch[gl.batch.length - 1];
     out.longPrefillWorst = Math.max(rel(await a.logits(), last), rel(await b.logits(), last));
     out.longPrefillMatch = out.longPrefillWorst <= 1e-3;
+    // The prefix cache: b passed through the first 130 tokens (a turn end), so a new session
+    // with the same 200 tokens computes only 70 — and gets llama.cpp's logits.
+    const c = mm.createSession();
+    const r = await c.append(gl.tokens);
+    out.prefixAppend = `${r.reused}/${r.computed}`;
+    out.prefixMatch = rel(await c.logits(), last) <= 1e-3;
+    const pc = mm.memory.prefixCache;
+    out.prefixReport = pc.enabled && pc.entries > 0 && pc.bytes > 0 && pc.bytes <= pc.budget && pc.reusedTokens >= 130;
+    mm.setPrefixCache({ enabled: false });
+    const d = mm.createSession();
+    out.prefixOff = (await d.append(gl.tokens)).reused === 0 && mm.memory.prefixCache.entries === 0;
+    out.errPrefixBudget = await codeOf((async () => mm.setPrefixCache({ budget: -1 }))());
     mm.dispose();
   }
   // An architecture Braid does not run, and a browser without WebGPU.

@@ -237,7 +237,7 @@ try {
     /nothing recomputed/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
   await sendAndWatch(page, "And after loading?");
   check("the loaded conversation continues without recomputing its history",
-    /· \d+ reused from the session · prefilled/.test(await text(page, "#turn-info")) && !/rewound/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
+    /· \d+ reused from the session · (reused \d+ from the prefix cache · )?prefilled/.test(await text(page, "#turn-info")) && !/rewound/.test(await text(page, "#turn-info")), await text(page, "#turn-info"));
   await screenshot(page, "10-saved-and-loaded");
   const notChat = `${outDir}/not-a-chat.braidchat`;
   writeFileSync(notChat, "hello");
@@ -351,6 +351,18 @@ try {
     const rec5 = await p5.locator("#memory-body .mem-row").nth(1).locator(".v").textContent();
     check(`${file}: recurrent state = ${state} B`, rec5 === formatBytes(state) && what.test(mem5), `${rec5}; ${mem5.slice(0, 200)}`);
     check(`${file}: KV bytes used = tokens × ${perToken} B`, /([\d.]+ [KM]?i?B) used/.exec(mem5)?.[1] === formatBytes(toks5 * perToken), mem5.slice(0, 160));
+    if (file === "qwen35.gguf") {
+      // Two new conversations with the same system prompt: the second takes the system
+      // prompt's tokens from the model's prefix cache (DeltaNet state + KV blocks).
+      await setValue(p5, "#system-prompt", "You are a terse assistant who answers in one line.");
+      for (const msg of ["One.", "Two."]) {
+        await p5.click("#new-chat");
+        await sendAndWatch(p5, msg);
+      }
+      const t = await text(p5, "#turn-info");
+      check("a new conversation reuses the system prompt from the prefix cache", /reused (\d+) from the prefix cache/.test(t) && Number(/reused (\d+) from the prefix cache/.exec(t)[1]) > 10, t);
+      await setValue(p5, "#system-prompt", "");
+    }
     await screenshot(p5, `19-${file.replace(".gguf", "")}`);
     await p5.close();
   }

@@ -540,6 +540,7 @@ async function refreshMemory(conv) {
     const st = await conv.session.state();
     conv.memory = st.memory;
     conv.length = st.length;
+    state.prefixCache = (await state.model.memory?.())?.prefixCache ?? state.prefixCache;
   } catch { /* busy or gone: keep the last figures */ }
   renderMemory();
   renderSidebar();
@@ -587,6 +588,8 @@ function renderMemory() {
         el("td", { className: "num", textContent: formatBytes(c.memory?.kv) }), el("td", { className: "num", textContent: formatBytes(c.memory?.recurrent) }),
         el("td", { className: "num", textContent: formatBytes(c.memory?.checkpoints) })))),
     el("div", { className: "hint", textContent: `All ${state.convs.length} sessions: ${formatBytes(all)} · shared weights: ${formatBytes(info.gpuBytes)} (one copy for every session)` }),
+    ...(state.prefixCache?.enabled ? [el("div", { className: "hint prefix-cache", textContent:
+      `Prefix cache: ${formatBytes(state.prefixCache.bytes)} of ${formatBytes(state.prefixCache.budget)} (${state.prefixCache.entries} prefixes; ${state.prefixCache.reusedTokens} tokens reused so far)` })] : []),
   );
 }
 

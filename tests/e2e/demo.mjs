@@ -360,6 +360,9 @@ try {
         await sendAndWatch(p5, msg);
       }
       const t = await text(p5, "#turn-info");
+      await p5.waitForSelector("#memory-body .prefix-cache", { timeout: 10000 }).catch(() => {});
+      const pcText = (await p5.locator("#memory-body .prefix-cache").count()) ? await text(p5, "#memory-body .prefix-cache") : "(none)";
+      check("the memory panel shows the prefix cache's bytes", /Prefix cache: [\d.]+ [KM]?i?B of [\d.]+ [KMG]?i?B \(\d+ prefixes; [1-9]\d* tokens reused so far\)/.test(pcText), pcText);
       check("a new conversation reuses the system prompt from the prefix cache", /reused (\d+) from the prefix cache/.test(t) && Number(/reused (\d+) from the prefix cache/.exec(t)[1]) > 10, t);
       await setValue(p5, "#system-prompt", "");
     }

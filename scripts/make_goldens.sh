@@ -42,7 +42,9 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
             tiny-qwen35:f32 tiny-qwen35:q8_0 small-qwen35:q4_k_m odd-qwen35:f32 odd-qwen35:q8_0 \
             tiny-qwen35moe:f32 tiny-qwen35moe:q8_0 small-qwen35moe:q4_k_m odd-qwen35moe:f32 odd-qwen35moe:q8_0 \
             tiny-qwen3next:f32 tiny-qwen3next:q8_0 small-qwen3next:q4_k_m odd-qwen3next:f32 odd-qwen3next:q8_0 \
-            tiny-jamba:f32 tiny-jamba:q8_0 small-jamba:q4_k_m odd-jamba:f32 odd-jamba:q8_0; do
+            tiny-jamba:f32 tiny-jamba:q8_0 small-jamba:q4_k_m odd-jamba:f32 odd-jamba:q8_0 \
+            tiny-llama3:f32 tiny-llama3:q8_0 tiny-qwen2:f32 tiny-qwen2:q8_0 odd-qwen2:f32 odd-qwen2:q8_0 \
+            tiny-qwen3:f32 tiny-qwen3:q8_0 odd-qwen3:f32 odd-qwen3:q8_0; do
   preset=${spec%%:*}; ty=${spec##*:}
   f="$models/$preset-$ty.gguf"
   target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null

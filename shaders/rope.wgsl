@@ -25,11 +25,14 @@ struct Params {
     sect1: u32,
     sect2: u32,
     sect_dims: u32,
+    /// 1: divide pair i's angle by ff[i] (Llama 3's `rope_freqs`, ggml's freq_factors).
+    has_ff: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> v: array<f32>;
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> positions: array<vec4<u32>>;   // [n_tok] (pos, …)
+@group(0) @binding(3) var<storage, read> ff: array<f32>;                 // [n_rot / 2] (has_ff)
 
 // (cos x, sin x) to about one ulp for |x| < 2^16·π/2, on any adapter: WGSL specifies cos/sin
 // only to 2^−11 on [−π, π] and software adapters (SwiftShader) are that coarse. Quadrant
@@ -65,6 +68,7 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
         let on = (m == 1u && sector < 3u * p.sect1) || (m == 2u && sector < 3u * p.sect2) || (m == 0u && sector < 3u * p.sect0);
         if (!on) { theta = 0.0; }
     }
+    if (p.has_ff != 0u) { theta = theta / ff[i]; }
     let cs = cos_sin(theta);
     let c = cs.x;
     let s = cs.y;

@@ -75,7 +75,13 @@ fn checkpoints_are_bounded_and_oldest_evicted() {
     pollster::block_on(m.append(&mut s, &toks(50, 6, m.hp.n_vocab), false)).unwrap();
     let r = m.memory(&s);
     assert_eq!(r.checkpoints, 3 * r.recurrent, "three checkpoints of the whole recurrent state");
-    // Rewinding below the oldest kept checkpoint (at 40) recomputes from the start.
+    // Rewinding below the oldest kept checkpoint (at 40) recomputes from the start — unless
+    // the model's prefix cache still holds the memory at 24 (it keeps every checkpoint
+    // position within its budget): then only 24..30.
+    let mut s2 = m.fork(&s);
+    let n = pollster::block_on(m.rewind(&mut s2, 30)).unwrap();
+    assert_eq!(n, 6);
+    m.set_prefix_cache(false, None);
     let n = pollster::block_on(m.rewind(&mut s, 30)).unwrap();
     assert_eq!(n, 30);
 }

@@ -167,9 +167,11 @@ pub mod rope {
             pub sect2: u32,
             /// Sum of the four sections.
             pub sect_dims: u32,
+            /// 1: divide pair i's angle by `ff[i]` (Llama 3's `rope_freqs`).
+            pub has_ff: u32,
         }
     }
-    bindings!(v = 0, p = 1, positions = 2);
+    bindings!(v = 0, p = 1, positions = 2, ff = 3);
 }
 
 /// `shaders/attention.wgsl`: KV store into the paged pool, causal GQA attention.

@@ -123,6 +123,8 @@ pub struct SynthConfig {
     pub nextn: u64,
     /// Jamba: MoE in layers `offset + k·period` (`expert_layer_offset` / `_period`).
     pub moe_every: (u64, u64),
+    /// Llama 3.x: write `rope_freqs.weight` as llama.cpp's converter computes it.
+    pub rope_freqs: bool,
 }
 
 impl SynthConfig {
@@ -164,6 +166,7 @@ impl SynthConfig {
             rope_sections: None,
             nextn: 0,
             moe_every: (0, 0),
+            rope_freqs: false,
         }
     }
 }
@@ -238,6 +241,8 @@ struct Planned {
     dims: Vec<u64>,
     ty: GgmlType,
     init: Init,
+    /// Exact F32 values instead of random ones.
+    values: Option<Vec<f32>>,
 }
 
 /// A synthetic file being described: metadata in order, then tensors in order.
@@ -279,7 +284,12 @@ impl<'a> Synth<'a> {
     /// Declare a tensor; its type follows the weight type and llama-quantize's rules.
     pub fn tensor(&mut self, name: String, dims: &[u64], layer: Option<u64>, init: Init) {
         let ty = tensor_type(self.wt, &name, dims, layer, self.cfg.tied);
-        self.plan.push(Planned { name, dims: dims.to_vec(), ty, init });
+        self.plan.push(Planned { name, dims: dims.to_vec(), ty, init, values: None });
+    }
+
+    /// An F32 tensor of exactly these values.
+    pub fn const_tensor(&mut self, name: String, dims: &[u64], values: Vec<f32>) {
+        self.plan.push(Planned { name, dims: dims.to_vec(), ty: GgmlType::F32, init: Init::Norm, values: Some(values) });
     }
 
     /// `general.*`, then context, embedding, block count, vocabulary size and RMS eps.
@@ -367,6 +377,40 @@ impl<'a> Synth<'a> {
             self.norm(b("attn_q_norm.weight"), c.head_dim, Some(il));
             self.norm(b("attn_k_norm.weight"), c.head_dim, Some(il));
         }
+    }
+
+    /// Llama 3's `rope_freqs.weight` [n_rot / 2] as llama.cpp's converter computes it (factor
+    /// 32, low / high frequency factors 1 and 4, original context 8192): 1 for high
+    /// frequencies, `factor` for low ones, smoothly in between.
+    pub fn rope_freqs(&mut self) {
+        let c = self.cfg;
+        let n_rot = c.n_rot.unwrap_or(c.head_dim);
+        let (factor, low, high, old_ctx) = (32.0f64, 1.0f64, 4.0f64, 8192.0f64);
+        let (low_wl, high_wl) = (old_ctx / low, old_ctx / high);
+        let vals: Vec<f32> = (0..n_rot / 2)
+            .map(|i| {
+                let freq = 1.0 / (c.rope_theta as f64).powf(2.0 * i as f64 / n_rot as f64);
+                let wl = 2.0 * std::f64::consts::PI / freq;
+                if wl < high_wl {
+                    1.0
+                } else if wl > low_wl {
+                    factor as f32
+                } else {
+                    let smooth = (old_ctx / wl - low) / (high - low);
+                    (1.0 / ((1.0 - smooth) / factor + smooth)) as f32
+                }
+            })
+            .collect();
+        self.const_tensor("rope_freqs.weight".into(), &[n_rot / 2], vals);
+    }
+
+    /// `attn_q/k/v.bias` of layer il (Qwen2).
+    pub fn attention_biases(&mut self, il: u64) {
+        let c = self.cfg;
+        let b = |s: &str| format!("blk.{il}.{s}");
+        self.tensor(b("attn_q.bias"), &[c.n_head * c.head_dim], Some(il), Init::Normal(0.1));
+        self.tensor(b("attn_k.bias"), &[c.n_head_kv * c.head_dim], Some(il), Init::Normal(0.1));
+        self.tensor(b("attn_v.bias"), &[c.n_head_kv * c.head_dim], Some(il), Init::Normal(0.1));
     }
 
     /// Gated attention (Qwen3.5 / Qwen3-Next) tensors of layer il: `attn_q` carries each
@@ -550,6 +594,11 @@ impl<'a> Synth<'a> {
         let mut buf = Vec::new();
         self.g.write(w, |i, spec, w| {
             let p = &plan[i];
+            if let Some(v) = &p.values {
+                buf.clear();
+                v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+                return w.write_all(&buf);
+            }
             let n: u64 = spec.dims.iter().product();
             // Generate in slices of whole rows to bound memory for big tensors.
             let row = spec.dims[0];

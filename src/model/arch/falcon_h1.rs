@@ -17,7 +17,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
     let hp = HParams::read(m, ARCH.name)?;
     let (e, v) = (hp.n_embd, hp.n_vocab);
     let p = hp.mamba2()?;
-    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None };
+    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors: None };
     let kq_scale = 1.0 / (hp.head_dim.max(1) as f32).sqrt();
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
     let mut layers = vec![];

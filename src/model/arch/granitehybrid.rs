@@ -37,6 +37,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim),
         theta: m.f32("rope.freq_base").unwrap_or(10000.0),
         sections: None,
+        freq_factors: None,
     });
     let kq_scale = multiplier(m, "attention.scale").unwrap_or(1.0 / (hp.head_dim.max(1) as f32).sqrt());
     let residual_scale = multiplier(m, "residual_scale").unwrap_or(1.0);

@@ -31,7 +31,7 @@ pub(super) fn build_family(
     let hp = HParams::read(m, arch)?;
     let (e, v) = (hp.n_embd, hp.n_vocab);
     let l_cache = m.req_u32("shortconv.l_cache")?;
-    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None };
+    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors: None };
     // The sliding-window variant masks attention to the last `sliding_window` positions.
     let window = m.u32("attention.sliding_window").unwrap_or(0);
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;

@@ -19,6 +19,8 @@ pub mod llama;
 pub mod mamba2;
 pub mod nemotron_h;
 pub mod nemotron_h_moe;
+pub mod qwen2;
+pub mod qwen3;
 pub mod qwen35;
 pub mod qwen35moe;
 pub mod qwen3next;
@@ -40,6 +42,8 @@ pub struct Arch {
 /// Every architecture Braid runs.
 pub static ARCHS: &[&Arch] = &[
     &llama::ARCH,
+    &qwen2::ARCH,
+    &qwen3::ARCH,
     &mamba2::ARCH,
     &granitehybrid::ARCH,
     &falcon_h1::ARCH,

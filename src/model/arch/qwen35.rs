@@ -90,7 +90,7 @@ pub(super) fn build_family(
         Family::Qwen3Next => None,
     };
     let hd = hp.head_dim;
-    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hd), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections };
+    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hd), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections, freq_factors: None };
     let kq_scale = m.f32("attention.scale").filter(|s| *s != 0.0).unwrap_or(1.0 / (hd.max(1) as f32).sqrt());
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
     let mut layers = vec![];

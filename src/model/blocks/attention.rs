@@ -22,6 +22,9 @@ pub struct Rope {
     /// Qwen3.5's interleaved M-RoPE sections (`rope.dimension_sections`); for text tokens
     /// pairs outside the t/h/w sections are not rotated (see `rope_on`).
     pub sections: Option<[u32; 4]>,
+    /// Llama 3's `rope_freqs.weight` [n_rot / 2]: pair i's angle is divided by it (ggml's
+    /// freq_factors).
+    pub freq_factors: Option<T>,
 }
 
 impl Rope {
@@ -195,9 +198,12 @@ impl Attention {
                     sect1: rope.sections.map_or(0, |s| s[1]),
                     sect2: rope.sections.map_or(0, |s| s[2]),
                     sect_dims: rope.sections.map_or(0, |s| s.iter().sum()),
+                    has_ff: rope.freq_factors.is_some() as u32,
                     ..Default::default()
                 };
-                g.r.dispatch(Shader::Rope, "rope", &[(r::v, buf), (r::positions, &g.batch.meta)], &p, (gx, gy, 1));
+                // Without freq factors any F32 buffer stands in for the unused binding.
+                let ff = rope.freq_factors.map_or(&g.batch.meta, |f| g.vec(f));
+                g.r.dispatch(Shader::Rope, "rope", &[(r::v, buf), (r::positions, &g.batch.meta), (r::ff, ff)], &p, (gx, gy, 1));
             }
         }
         let p = a::Params {
@@ -260,8 +266,9 @@ impl Attention {
             k = k.chunks_exact(hd).flat_map(|r| rms_norm(r, &w[kn], eps)).collect();
         }
         if let Some(r) = self.rope {
-            rope(&mut q, hd, pos, &r);
-            rope(&mut k, hd, pos, &r);
+            let ff = r.freq_factors.map(|f| &w[f][..]);
+            rope(&mut q, hd, pos, &r, ff);
+            rope(&mut k, hd, pos, &r, ff);
         }
         st.k.extend_from_slice(&k);
         st.v.extend_from_slice(&v);
@@ -300,13 +307,16 @@ impl Attention {
 }
 
 /// Rotate the first `n_rot` dims of each `hd`-sized head in place (ggml's theta recurrence).
-pub fn rope(x: &mut [f32], hd: usize, pos: usize, r: &Rope) {
+pub fn rope(x: &mut [f32], hd: usize, pos: usize, r: &Rope, ff: Option<&[f32]>) {
     let (n_rot, neox) = (r.n_rot as usize, r.neox);
     let scale = r.theta.powf(-2.0 / n_rot as f32);
     for head in x.chunks_exact_mut(hd) {
         let mut theta = pos as f32;
         for i in 0..n_rot / 2 {
-            let th = if r.rope_on(i as u32) { theta } else { 0.0 };
+            let mut th = if r.rope_on(i as u32) { theta } else { 0.0 };
+            if let Some(ff) = ff {
+                th /= ff[i];
+            }
             let (c, s) = (th.cos(), th.sin());
             let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
             let (x0, x1) = (head[a], head[b]);

@@ -1,7 +1,7 @@
 // Causal depthwise convolution with a carried window (llama.cpp `ggml_ssm_conv` after the
-// state concat), for the Mamba-1 and gated DeltaNet mixers: for channel c of token t,
+// state concat), for the Mamba2, Mamba-1 and gated DeltaNet mixers: for channel c of token t,
 // y[t, c] = act(bias[c] + Σ_i w[c, i] · win[i]) where win is the last d_conv inputs of the
-// channel, oldest first ([carried state | new tokens]); act is SiLU or none. One invocation per
+// channel, oldest first ([carried state | new tokens]); act is SiLU. One invocation per
 // channel walks its session's tokens in order; the last d_conv − 1 inputs become the new state.
 // Tokens of several sessions may share a dispatch: seqs[s] = (first token, token count, state
 // slot) and the grid's y dimension is the session.
@@ -14,12 +14,13 @@ struct Params {
     /// Floats between input rows.
     x_stride: u32,
     has_bias: u32,
-    silu: u32,
+    /// Floats before the first convolved value of each row.
+    x_offset: u32,
     _pad0: u32,
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;              // [n_tok, x_stride]
+@group(0) @binding(0) var<storage, read> x: array<f32>;              // [n_tok, x_stride], channels from x_offset
 @group(0) @binding(1) var<storage, read> w: array<f32>;              // [channels, d_conv]
 @group(0) @binding(2) var<storage, read> bias: array<f32>;           // [channels] (has_bias)
 @group(0) @binding(3) var<storage, read_write> state: array<f32>;    // [slots, channels, d_conv − 1]
@@ -40,11 +41,10 @@ fn causal_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     var b0 = 0.0;
     if (p.has_bias != 0u) { b0 = bias[c]; }
     for (var t = sq.x; t < sq.x + sq.y; t++) {
-        win[k - 1u] = x[t * p.x_stride + c];
+        win[k - 1u] = x[t * p.x_stride + p.x_offset + c];
         var acc = b0;
         for (var i = 0u; i < k; i++) { acc += w[c * k + i] * win[i]; }
-        if (p.silu != 0u) { acc = acc / (1.0 + exp(-acc)); }
-        y[t * ch + c] = acc;
+        y[t * ch + c] = acc / (1.0 + exp(-acc));
         for (var i = 0u; i + 1u < k; i++) { win[i] = win[i + 1u]; }
     }
     for (var i = 0u; i + 1u < k; i++) { state[so + i] = win[i]; }

@@ -1,4 +1,4 @@
-// Mamba2 mixer pieces (spec §2.1). The in_proj output zxbcdt is [n_tok, d_in_proj] with
+// The Mamba2 selective scan (spec §2.1; its causal conv is conv.wgsl). The in_proj output zxbcdt is [n_tok, d_in_proj] with
 // rows ordered z | x | B | C | dt. Tokens of several sessions may share a dispatch: seqs[s]
 // = (first token, token count, state slot) and the grid's y dimension is the sequence.
 
@@ -8,47 +8,22 @@ struct Params {
     d_state: u32,
     n_head: u32,
     n_group: u32,
-    d_conv: u32,
     d_in_proj: u32,
-    has_bias: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> zx: array<f32>;            // [n_tok, d_in_proj]
-@group(0) @binding(1) var<storage, read> w: array<f32>;             // conv [conv_dim, d_conv] | dt_bias [nh]
-@group(0) @binding(2) var<storage, read> b: array<f32>;             // conv bias [conv_dim] | A [nh]
+@group(0) @binding(1) var<storage, read> w: array<f32>;             // dt_bias [nh]
+@group(0) @binding(2) var<storage, read> b: array<f32>;             // A [nh]
 @group(0) @binding(3) var<storage, read> dsk: array<f32>;           // D [nh] (scan)
-@group(0) @binding(4) var<storage, read_write> state: array<f32>;   // conv [conv_dim, d_conv-1] | ssm [nh, P, N]
-@group(0) @binding(5) var<storage, read_write> xbc: array<f32>;     // [n_tok, conv_dim] (conv output, scan input)
+@group(0) @binding(4) var<storage, read_write> state: array<f32>;   // ssm [slots, nh, P, N]
+@group(0) @binding(5) var<storage, read> xbc: array<f32>;           // [n_tok, conv_dim] (conv output)
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;       // [n_tok, d_inner] (scan output)
 @group(0) @binding(7) var<uniform> p: Params;
 @group(0) @binding(8) var<storage, read> seqs: array<vec4<u32>>;    // (first token, count, slot, _)
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 fn softplus(v: f32) -> f32 { if (v > 20.0) { return v; } return log(1.0 + exp(v)); }
-
-// Causal depthwise conv of x|B|C with its carried state, + bias, SiLU. One invocation per
-// channel, walking the tokens in order.
-@compute @workgroup_size(64)
-fn ssm_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let conv_dim = p.d_inner + 2u * p.n_group * p.d_state;
-    let c = gid.x;
-    if (c >= conv_dim) { return; }
-    let sq = seqs[gid.y];
-    let k = p.d_conv;
-    let so = sq.z * conv_dim * (k - 1u);
-    var win: array<f32, 16>;
-    for (var i = 0u; i + 1u < k; i++) { win[i] = state[so + c * (k - 1u) + i]; }
-    var bias = 0.0;
-    if (p.has_bias != 0u) { bias = b[c]; }
-    for (var t = sq.x; t < sq.x + sq.y; t++) {
-        win[k - 1u] = zx[t * p.d_in_proj + p.d_inner + c];
-        var acc = bias;
-        for (var i = 0u; i < k; i++) { acc += w[c * k + i] * win[i]; }
-        xbc[t * conv_dim + c] = silu(acc);
-        for (var i = 0u; i + 1u < k; i++) { win[i] = win[i + 1u]; }
-    }
-    for (var i = 0u; i + 1u < k; i++) { state[so + c * (k - 1u) + i] = win[i]; }
-}
 
 // Selective scan, D skip and SiLU(z) gate. One invocation per (head, head-dim element) row
 // of the state, walking the tokens in order. w = dt_bias, b = A (negative), dsk = D.

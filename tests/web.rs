@@ -253,7 +253,7 @@ async fn model_and_session_api_in_the_browser() {
 
     let tokens: Vec<u32> = g["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
     let s = m.create_session(0).unwrap();
-    JsFuture::from(m.append(s, tokens.clone())).await.unwrap();
+    JsFuture::from(m.append(s, tokens.clone(), true)).await.unwrap();
     let logits = m.logits(s).unwrap().to_vec();
     let want: Vec<f32> = g["batch"].as_array().unwrap().last().unwrap().as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
     let mx = want.iter().fold(0f32, |a, x| a.max(x.abs()));
@@ -281,10 +281,10 @@ async fn model_and_session_api_in_the_browser() {
     let bad = js_sys::Object::new();
     Reflect::set(&bad, &"topP".into(), &2.0.into()).unwrap();
     assert_eq!(code(m.sample_next(s, bad.into()).unwrap_err()), "BAD_ARGUMENT");
-    assert_eq!(code(JsFuture::from(m.append(s, vec![999_999])).await.unwrap_err()), "BAD_ARGUMENT");
+    assert_eq!(code(JsFuture::from(m.append(s, vec![999_999], true)).await.unwrap_err()), "BAD_ARGUMENT");
     assert_eq!(code(JsFuture::from(m.rewind(s, -1.0)).await.unwrap_err()), "BAD_ARGUMENT");
     assert!(m.dispose_session(f));
-    assert_eq!(code(JsFuture::from(m.append(f, vec![1])).await.unwrap_err()), "SESSION_DISPOSED");
+    assert_eq!(code(JsFuture::from(m.append(f, vec![1], true)).await.unwrap_err()), "SESSION_DISPOSED");
     let mem = m.memory(s).unwrap();
     assert!(Reflect::get(&mem, &"recurrent".into()).unwrap().as_f64().unwrap() > 0.0);
     m.dispose();

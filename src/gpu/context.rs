@@ -237,32 +237,23 @@ impl GpuContext {
     /// up (it exposes parallelism over tokens); on CPU adapters the sequential scan, already
     /// parallel over d_inner, is faster. `set_chunked_scan` forces either.
     pub fn use_chunked_scan(&self, n_tok: u32) -> bool {
+        self.chunked_forced(n_tok).unwrap_or(n_tok >= 64 && !self.prefers_row_kernels())
+    }
+
+    /// A forced choice of chunked vs sequential recurrences (`set_chunked_scan`, else natively
+    /// `BRAID_SCAN=chunked|sequential`); `None`: the caller's default.
+    fn chunked_forced(&self, n_tok: u32) -> Option<bool> {
+        let forced = self.chunked_scan.get();
         #[cfg(not(target_arch = "wasm32"))]
-        if self.chunked_scan.get().is_none() {
-            if let Ok(v) = std::env::var("BRAID_SCAN") {
-                return v == "chunked" && n_tok > 1;
-            }
-        }
-        match self.chunked_scan.get() {
-            Some(v) => v && n_tok > 1,
-            None => n_tok >= 64 && !self.prefers_row_kernels(),
-        }
+        let forced = forced.or_else(|| std::env::var("BRAID_SCAN").ok().map(|v| v == "chunked"));
+        forced.map(|v| v && n_tok > 1)
     }
 
     /// Use the chunked (WY) DeltaNet form for a batch of `n_tok` tokens of one session: from
     /// one 64-token chunk up on every adapter (the sequential recurrence is n_tok dependent
     /// steps of a d_k·d_v state per head). `BRAID_SCAN` / `set_chunked_scan` force either.
     pub fn use_chunked_delta(&self, n_tok: u32) -> bool {
-        #[cfg(not(target_arch = "wasm32"))]
-        if self.chunked_scan.get().is_none() {
-            if let Ok(v) = std::env::var("BRAID_SCAN") {
-                return v == "chunked" && n_tok > 1;
-            }
-        }
-        match self.chunked_scan.get() {
-            Some(v) => v && n_tok > 1,
-            None => n_tok >= 64,
-        }
+        self.chunked_forced(n_tok).unwrap_or(n_tok >= 64)
     }
 
     pub fn set_chunked_scan(&self, v: Option<bool>) {

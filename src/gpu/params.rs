@@ -203,7 +203,7 @@ pub mod attention {
     bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6, knew = 7, vnew = 8, kpool = 9, vpool = 10);
 }
 
-/// `shaders/ssm.wgsl`: Mamba2 conv with carried state and sequential scan.
+/// `shaders/ssm.wgsl`: the Mamba2 sequential scan (its conv is `conv.wgsl`).
 pub mod ssm {
     use super::*;
     pub const FILE: &str = "ssm.wgsl";
@@ -214,9 +214,8 @@ pub mod ssm {
             pub d_state: u32,
             pub n_head: u32,
             pub n_group: u32,
-            pub d_conv: u32,
             pub d_in_proj: u32,
-            pub has_bias: u32,
+            pub _pad: u32,
         }
     }
     bindings!(zx = 0, w = 1, b = 2, dsk = 3, state = 4, xbc = 5, y = 6, p = 7, seqs = 8);
@@ -271,8 +270,8 @@ pub mod conv {
             /// Floats between input rows.
             pub x_stride: u32,
             pub has_bias: u32,
-            /// 1: SiLU after the bias.
-            pub silu: u32,
+            /// Floats before the first convolved value of each row.
+            pub x_offset: u32,
             pub _pad0: u32,
             pub _pad1: u32,
         }

@@ -126,14 +126,21 @@ impl PrefixCache {
         Some(pin)
     }
 
+    /// Whether some cached prefix is longer than `min` and shorter than `max` (O(log n): no
+    /// lookup work on appends that cannot hit).
+    pub fn has_length_in(&self, min: u32, max: u32) -> bool {
+        self.enabled && min + 1 < max && self.lengths.range(min + 1..max).next().is_some()
+    }
+
     /// The longest cached prefix of `ids` longer than `min` and shorter than `max` (touched,
     /// counted as a hit).
     pub fn lookup(&mut self, ids: &[u32], min: u32, max: u32) -> Option<&PrefixEntry> {
-        if !self.enabled || self.entries.is_empty() {
+        let max = max.min(ids.len() as u32 + 1);
+        if !self.has_length_in(min, max) {
             return None;
         }
+        let lens: Vec<u32> = self.lengths.range(min + 1..max).rev().map(|(&l, _)| l).collect();
         let hashes = prefix_hashes(ids);
-        let lens: Vec<u32> = self.lengths.range(min + 1..max.min(ids.len() as u32 + 1)).rev().map(|(&l, _)| l).collect();
         for l in lens {
             if let Some(id) = self.find_exact(&ids[..l as usize], hashes[l as usize]) {
                 self.hits += 1;

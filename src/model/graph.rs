@@ -129,6 +129,21 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// The causal depthwise conv of Mamba2, Mamba-1 and DeltaNet (`shaders/conv.wgsl`):
+    /// `channels` values of each [n_tok, x_stride] row of `x` from `x_offset`, `w`
+    /// [channels, d_conv] taps, optional bias, SiLU, into y [n_tok, channels]; the window is
+    /// carried in `state` [slots, channels, d_conv − 1], per session of the batch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn causal_conv(&mut self, x: &wgpu::Buffer, x_offset: u32, x_stride: u32, channels: u32, d_conv: u32, w: T, bias: Option<T>, state: &wgpu::Buffer, y: &wgpu::Buffer) {
+        use params::conv as c;
+        let p = c::Params { n_tok: self.n, channels, d_conv, x_stride, has_bias: bias.is_some() as u32, x_offset, ..Default::default() };
+        let wb = self.vec(w);
+        // Without a bias the taps stand in for the unused binding.
+        let bb = bias.map_or(wb, |b| self.vec(b));
+        let batch = self.batch;
+        self.r.dispatch(Shader::Conv, "causal_conv", &[(c::x, x), (c::w, wb), (c::bias, bb), (c::state, state), (c::y, y), (c::seqs, &batch.seqs)], &p, (channels.div_ceil(64), batch.n_seqs, 1));
+    }
+
     /// An elementwise kernel of `elementwise.wgsl` over `len` values: `a = f(a, b)`.
     pub fn elementwise(&mut self, entry: &'static str, a: &wgpu::Buffer, b: Option<&wgpu::Buffer>, len: u32, alpha: f32) {
         use params::elementwise as e;

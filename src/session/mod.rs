@@ -108,7 +108,7 @@ impl GpuModel {
     pub async fn forward(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, RunError> {
         self.validate(s.pos, s.n_ctx, tokens)?;
         let mut out = vec![];
-        for piece in tokens.chunks(MAX_BATCH) {
+        for piece in tokens.chunks(self.batch_rows(all_logits)) {
             let mut l = self.forward_multi(&mut [(&mut *s, piece)], all_logits).await?;
             let l = l.pop().unwrap_or_default();
             if all_logits {
@@ -118,6 +118,17 @@ impl GpuModel {
             }
         }
         Ok(out)
+    }
+
+    /// Tokens per forward step: [`MAX_BATCH`], or fewer when every token's logits are wanted
+    /// and [rows, n_vocab] of them would exceed one storage binding (a 248k vocabulary fills
+    /// 128 MiB at 135 rows).
+    fn batch_rows(&self, all_logits: bool) -> usize {
+        if !all_logits {
+            return MAX_BATCH;
+        }
+        let row = 4 * self.hp.n_vocab.max(1) as u64;
+        ((self.ctx().max_binding() / row) as usize).clamp(1, MAX_BATCH)
     }
 
     /// Advance several sessions in one forward step: their tokens form one batch, every
@@ -136,8 +147,10 @@ impl GpuModel {
             return Err(RunError::Empty);
         }
         let total: usize = items.iter().map(|(_, t)| t.len()).sum();
-        if total > MAX_BATCH {
-            return Err(RunError::BatchTooLarge { n: total, max: MAX_BATCH });
+        // Several sessions, or every token's logits: one output row per token.
+        let max = self.batch_rows(want == Want::All || items.len() > 1);
+        if total > max {
+            return Err(RunError::BatchTooLarge { n: total, max });
         }
         for (s, tokens) in items.iter() {
             self.validate(s.pos, s.n_ctx, tokens)?;
@@ -220,8 +233,11 @@ impl GpuModel {
     /// (leaving at least one token to compute when its logits are wanted). Returns the
     /// tokens reused.
     fn adopt_prefix(&self, s: &mut Session, tokens: &[u32], need_logits: bool) -> u32 {
+        let max = (s.tokens.len() + tokens.len()) as u32 + !need_logits as u32;
+        if !self.prefix.borrow().has_length_in(s.pos, max) {
+            return 0;
+        }
         let full: Vec<u32> = s.tokens.iter().chain(tokens).copied().collect();
-        let max = full.len() as u32 + !need_logits as u32;
         let (n, blocks, snapshot, pin) = {
             let mut cache = self.prefix.borrow_mut();
             let Some(e) = cache.lookup(&full, s.pos, max) else { return 0 };
@@ -328,8 +344,9 @@ impl GpuModel {
             return Err(RunError::Empty.into());
         }
         self.validate(s.pos, s.n_ctx, tokens)?;
-        // A cached prefix: start from it (not when every token's logits are wanted).
-        let reused = if all_logits { 0 } else { self.adopt_prefix(s, tokens, need_logits) };
+        // A cached prefix: start from it — for turns (appends, a rewind's replay), not decode
+        // steps, and not when every token's logits are wanted.
+        let reused = if all_logits || !turn_end { 0 } else { self.adopt_prefix(s, tokens, need_logits) };
         let tokens = &tokens[reused as usize..];
         s.last_append = AppendStats { reused, computed: tokens.len() as u32 };
         if tokens.is_empty() {

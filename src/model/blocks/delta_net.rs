@@ -165,18 +165,7 @@ impl DeltaNet {
         }
         // causal conv + SiLU
         let xc = g.scratch(cd);
-        {
-            use params::conv as c;
-            let cp = c::Params { n_tok: n, channels: cd, d_conv: p.d_conv, x_stride: cd, has_bias: 0, silu: 1, ..Default::default() };
-            let (w, batch) = (g.vec(self.conv1d), g.batch);
-            g.r.dispatch(
-                Shader::Conv,
-                "causal_conv",
-                &[(c::x, &qkv), (c::w, w), (c::bias, w), (c::state, conv_state), (c::y, &xc), (c::seqs, &batch.seqs)],
-                &cp,
-                (cd.div_ceil(64), batch.n_seqs, 1),
-            );
-        }
+        g.causal_conv(&qkv, 0, cd, cd, p.d_conv, self.conv1d, None, conv_state, &xc);
         use params::delta_net as d;
         let bg = g.scratch(4 * nv);
         let o = g.scratch(vd);

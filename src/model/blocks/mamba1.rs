@@ -100,18 +100,7 @@ impl Mamba1 {
         let xz = g.scratch(2 * di);
         g.linear(self.ssm_in, None, h, Out::fresh(&xz), 2 * di);
         let xc = g.scratch(di);
-        {
-            use params::conv as c;
-            let cp = c::Params { n_tok: n, channels: di, d_conv: p.d_conv, x_stride: 2 * di, has_bias: 1, silu: 1, ..Default::default() };
-            let (w, b, batch) = (g.vec(self.conv1d), g.vec(self.conv1d_b), g.batch);
-            g.r.dispatch(
-                Shader::Conv,
-                "causal_conv",
-                &[(c::x, &xz), (c::w, w), (c::bias, b), (c::state, conv_state), (c::y, &xc), (c::seqs, &batch.seqs)],
-                &cp,
-                (di.div_ceil(64), batch.n_seqs, 1),
-            );
-        }
+        g.causal_conv(&xz, 0, 2 * di, di, p.d_conv, self.conv1d, Some(self.conv1d_b), conv_state, &xc);
         let wx = r + 2 * ds;
         let xdb = g.scratch(wx);
         g.linear(self.ssm_x, None, &xc, Out::fresh(&xdb), wx);

@@ -78,26 +78,9 @@ impl Mamba2 {
         let xbc = g.scratch(p.conv_dim());
         let y = g.scratch(p.d_inner);
         use params::ssm as s;
-        let sp = s::Params {
-            n_tok: n,
-            d_inner: p.d_inner,
-            d_state: p.d_state,
-            n_head: p.n_head,
-            n_group: p.n_group,
-            d_conv: p.d_conv,
-            d_in_proj: dip,
-            has_bias: self.conv1d_b.is_some() as u32,
-        };
-        let conv_w = g.vec(self.conv1d);
-        let bias = self.conv1d_b.map_or(conv_w, |b| g.vec(b));
+        let sp = s::Params { n_tok: n, d_inner: p.d_inner, d_state: p.d_state, n_head: p.n_head, n_group: p.n_group, d_in_proj: dip, _pad: 0 };
+        g.causal_conv(&zx, p.d_inner, dip, p.conv_dim(), p.d_conv, self.conv1d, self.conv1d_b, conv_state, &xbc);
         let batch = g.batch;
-        g.r.dispatch(
-            Shader::Ssm,
-            "ssm_conv",
-            &[(s::zx, &zx), (s::w, conv_w), (s::b, bias), (s::state, conv_state), (s::xbc, &xbc), (s::seqs, &batch.seqs)],
-            &sp,
-            (p.conv_dim().div_ceil(64), batch.n_seqs, 1),
-        );
         let (dt_b, a, d) = (g.vec(self.dt_b), g.vec(self.a), g.vec(self.d));
         if let (true, Some(slot)) = (g.r.ctx.use_chunked_scan(n), batch.single_slot) {
             use params::ssd as c;

@@ -131,9 +131,14 @@ fn the_budget_bounds_the_cache_and_evicts_least_recently_used_unpinned_entries()
     assert_eq!(s.last_append.reused, 40);
     drop(s);
     assert!(m.prefix_cache().bytes <= m.prefix_cache().budget);
-    // A live session pins its entries: a zero budget cannot evict them...
+    // A live session pins the entry it started from: a zero budget cannot evict it (the
+    // entry the session put there itself is not pinned: its blocks live on with it anyway)...
+    let mut first = m.new_session(256);
+    append(&m, &mut first, &prompts[0]);
     let mut live = m.new_session(256);
-    append(&m, &mut live, &prompts[0]);
+    append(&m, &mut live, &[prompts[0].clone(), vec![1]].concat());
+    assert_eq!(live.last_append.reused, 40);
+    drop(first);
     m.set_prefix_cache(true, Some(0));
     assert_eq!(m.prefix_cache().entries, 1);
     // ...until it is gone.

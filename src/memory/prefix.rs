@@ -7,9 +7,9 @@
 //! Lookup: the cached prefixes are indexed by (length, hash of the token ids); for a query the
 //! prefix hashes are computed once (O(n)), each cached length is probed once and a hit is
 //! confirmed by comparing the ids. Bounded by a byte budget with least-recently-used
-//! eviction; an entry is pinned (never evicted) while a sequence that started from it, or
-//! that it was taken from, still holds those positions. Nothing here knows models: keys are
-//! opaque u32 ids.
+//! eviction (at most [`MAX_ENTRIES`] entries); an entry is pinned (never evicted) while a
+//! sequence that started from it still holds those positions. Nothing here knows models: keys
+//! are opaque u32 ids.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -28,6 +28,9 @@ pub fn prefix_hashes(ids: &[u32]) -> Vec<u64> {
     }
     out
 }
+
+/// Entries kept at most, whatever their bytes (each holds its token ids on the host).
+pub const MAX_ENTRIES: usize = 256;
 
 /// A held position: keeps its entry from eviction while alive.
 pub type Pin = Rc<()>;
@@ -101,9 +104,9 @@ impl PrefixCache {
         Some(id)
     }
 
-    /// Remember `tokens` → (`blocks`, `snapshot`). The blocks are retained here. Returns the
-    /// entry's pin (for the sequence it came from); an existing entry for the same ids is
-    /// reused. Evicts to the budget afterwards.
+    /// Remember `tokens` → (`blocks`, `snapshot`). The blocks are retained here; an existing
+    /// entry for the same ids is reused. Returns the entry's pin. Evicts to the budget
+    /// afterwards.
     pub fn insert(&mut self, pools: &mut Pools, tokens: &[u32], blocks: &[u32], snapshot: Option<Snapshot>) -> Option<Pin> {
         if !self.enabled || tokens.is_empty() {
             return None;
@@ -157,9 +160,10 @@ impl PrefixCache {
         blocks.len() as u64 * pools.block_bytes() + self.entries.values().filter_map(|e| e.snapshot.as_ref()).map(|s| s.bytes()).sum::<u64>()
     }
 
-    /// Drop least-recently-used unpinned entries until the cache fits its budget.
+    /// Drop least-recently-used unpinned entries until the cache fits its budget (and
+    /// [`MAX_ENTRIES`]).
     pub fn evict(&mut self, pools: &mut Pools) {
-        while self.bytes(pools) > self.budget {
+        while self.entries.len() > MAX_ENTRIES || self.bytes(pools) > self.budget {
             let victim = self.entries.iter().filter(|(_, e)| Rc::strong_count(&e.pin) == 1).min_by_key(|(_, e)| e.last_used).map(|(&id, _)| id);
             let Some(id) = victim else { break };
             self.remove(pools, id);

@@ -30,7 +30,7 @@ pub struct Session {
     pub(crate) mem: SequenceMemory,
     pub(crate) checkpoints: Checkpoints,
     pub policy: CheckpointPolicy,
-    /// Prefix-cache entries at positions this session holds (they stay cached while it does).
+    /// Prefix-cache entries this session started from (they stay cached while it holds them).
     pins: Vec<(u32, Pin)>,
     /// What the last `append` (or the replay of a rewind) took from the prefix cache and what
     /// it computed.
@@ -214,19 +214,16 @@ impl GpuModel {
     }
 
     /// Put the session's memory at its current position into the prefix cache (its KV blocks
-    /// shared, the checkpoint's snapshot shared).
+    /// shared, the checkpoint's snapshot shared). The session does not pin what it put there:
+    /// its own blocks live on with it anyway, and pinning every checkpoint of a long
+    /// generation would keep all their snapshots past the budget.
     fn remember_prefix(&self, s: &mut Session, snapshot: Option<crate::memory::Snapshot>) {
         if s.pos == 0 || !self.prefix.borrow().enabled {
             return;
         }
         let nb = (s.pos.div_ceil(KV_BLOCK) as usize).min(s.mem.blocks().len());
         let blocks = s.mem.blocks()[..nb].to_vec();
-        let pin = self.prefix.borrow_mut().insert(&mut s.mem.pools().borrow_mut(), &s.tokens, &blocks, snapshot);
-        if let Some(p) = pin {
-            if !s.pins.iter().any(|(n, _)| *n == s.pos) {
-                s.pins.push((s.pos, p));
-            }
-        }
+        self.prefix.borrow_mut().insert(&mut s.mem.pools().borrow_mut(), &s.tokens, &blocks, snapshot);
     }
 
     /// Start from the longest cached prefix of the session's tokens followed by `tokens`

@@ -58,7 +58,16 @@ impl DeltaNetParams {
 
     /// Check the shape against what the kernels handle.
     pub fn check(&self, il: usize) -> Result<(), ModelError> {
-        let ok = self.n_k > 0 && self.n_v > 0 && self.n_v % self.n_k == 0 && self.s > 0 && self.s <= 256 && self.s % 4 == 0 && (2..=16).contains(&self.d_conv);
+        // In u64: heads and dims come from the file; conv_dim must stay a buffer-sized width.
+        let conv_dim = (2 * self.n_k as u64 + self.n_v as u64) * self.s as u64;
+        let ok = self.n_k > 0
+            && self.n_v > 0
+            && self.n_v % self.n_k == 0
+            && self.s > 0
+            && self.s <= 256
+            && self.s % 4 == 0
+            && (2..=16).contains(&self.d_conv)
+            && conv_dim <= crate::model::hparams::MAX_DIM as u64;
         if !ok {
             return Err(ModelError::BadHparams(format!(
                 "layer {il}: DeltaNet with {} key heads, {} value heads, head dim {}, {} conv taps (Braid runs head dims up to 256, multiples of 4, and value heads a multiple of key heads)",

@@ -59,7 +59,8 @@ impl Mamba1 {
     /// The `ssm_*` tensors of layer `il` under llama.cpp's names (Jamba's, with the dt/B/C
     /// norms).
     pub fn resolve(t: &mut Tensors, il: usize, n_embd: u32, p: Mamba1Params) -> Result<Mamba1, ModelError> {
-        if !(2..=16).contains(&p.d_conv) || p.d_state == 0 || p.d_state > 256 || p.dt_rank == 0 || p.dt_rank % 4 != 0 || p.d_inner == 0 || p.d_inner % 4 != 0 {
+        let max = crate::model::hparams::MAX_DIM;
+        if !(2..=16).contains(&p.d_conv) || p.d_state == 0 || p.d_state > 256 || p.dt_rank == 0 || p.dt_rank % 4 != 0 || p.dt_rank > max || p.d_inner == 0 || p.d_inner % 4 != 0 || p.d_inner > max {
             return Err(ModelError::BadHparams(format!(
                 "layer {il}: Mamba-1 with d_conv {}, d_inner {}, d_state {}, dt_rank {} (Braid runs d_state up to 256, dt_rank and d_inner multiples of 4)",
                 p.d_conv, p.d_inner, p.d_state, p.dt_rank

@@ -57,6 +57,8 @@ async function openPage() {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => pageErrors.push(e.message));
   page.on("console", (m) => { if (m.type() === "error") console.error("console:", m.text()); });
+  // The engine runs in a Web Worker: its errors (a wasm panic's message) too.
+  page.on("worker", (w) => w.on("console", (m) => { if (m.type() === "error") console.error("worker:", m.text()); }));
   await page.goto(`${base}/www/`);
   return page;
 }
@@ -80,7 +82,10 @@ async function sendAndWatch(page, msg) {
   await page.fill("#prompt", msg);
   await page.press("#prompt", "Enter");
   await page.waitForFunction((n) => document.querySelectorAll(".msg.assistant").length > n &&
-    !document.getElementById("send").hidden, n, { timeout: 120000 });
+    !document.getElementById("send").hidden, n, { timeout: 120000 }).catch(async (e) => {
+    // Say what the page shows instead of only "timeout".
+    throw new Error(`${e.message}; sending ${JSON.stringify(msg)}; error banner: ${await page.textContent("#error")}; turn: ${await page.textContent("#turn-info")}`);
+  });
   return page.evaluate(() => { window.__mo.disconnect(); return window.__lens.size; });
 }
 // Wait until a turn that starts with `prefix` has finished.
@@ -357,6 +362,8 @@ try {
       await setValue(p5, "#system-prompt", "You are a terse assistant who answers in one line.");
       for (const msg of ["One.", "Two."]) {
         await p5.click("#new-chat");
+        // The new, empty conversation is shown before sending (else the reply count races).
+        await p5.waitForFunction(() => document.querySelectorAll(".msg").length === 0);
         await sendAndWatch(p5, msg);
       }
       const t = await text(p5, "#turn-info");

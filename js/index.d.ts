@@ -16,6 +16,8 @@ export interface AppendResult { reused: number; computed: number }
 export interface ModelInfo {
   architecture: string; nEmbd: number; nLayer: number; nVocab: number; contextLength: number;
   parameters: number; quantTypes: string[]; layers: LayerInfo[];
+  /** Rows (positions) a sliding-window layer keeps per session: its window plus one step. 0: no such layers. */
+  windowRows: number;
   gpuBytes: number; adapter: unknown; hasTokenizer: boolean; hasChatTemplate: boolean;
   bos: number | null; eos: number | null;
 }
@@ -27,6 +29,8 @@ export interface LayerInfo {
   /** A mixture-of-experts layer: experts, used per token, shared experts. */
   experts: { count: number; used: number; shared: number } | null;
   kvBytesPerToken: number; stateBytes: number;
+  /** Sliding window in positions (0: a global attention layer, or no attention). */
+  window: number;
 }
 export interface Architecture { name: string; about: string }
 export declare function supportedArchitectures(): Promise<Architecture[]>;
@@ -36,7 +40,8 @@ export interface GenerateOptions {
   stop?: string | string[]; signal?: AbortSignal;
 }
 export type GenerateEvent = { done: false; token: number; text: string } | { done: true; finishReason: "stop" | "length" | "abort" };
-export interface Memory { kv: number; kvUsed: number; recurrent: number; checkpoints: number }
+/** Bytes a session holds on the GPU: global attention KV (blocks held, rows used), recurrent state, sliding-window layers' rows (bounded by the window), checkpoints. */
+export interface Memory { kv: number; kvUsed: number; recurrent: number; window: number; checkpoints: number }
 export interface ChatMessage { role: string; content: string }
 export interface ChatRequest { messages: ChatMessage[]; stream?: boolean; stream_options?: { include_usage?: boolean }; max_tokens?: number; temperature?: number; top_p?: number; seed?: number; stop?: string | string[]; signal?: AbortSignal }
 export declare function initBraid(wasmUrl?: string | URL): Promise<unknown>;

@@ -277,7 +277,7 @@ export class Session {
   }
   get length() { this.#check(); return this.#m.length(this.#id); }
   get tokens() { this.#check(); return Array.from(this.#m.tokens(this.#id)); }
-  /** { kv, kvUsed, recurrent, checkpoints } in bytes. */
+  /** { kv, kvUsed, recurrent, window, checkpoints } in bytes. */
   get memory() { this.#check(); return this.#m.memory(this.#id); }
   async fork() {
     this.#check();

@@ -5,6 +5,8 @@
 # plus the exact-F32 twin of each quantized file), and llama.cpp's teacher-forced logits at
 # every position, as one batch and token by token. Needs network access to npm once
 # (node-llama-cpp@3.21.1 ships prebuilt llama.cpp libraries and the matching source).
+# GOLDEN_ONLY=REGEX regenerates only the presets it matches (e.g. GOLDEN_ONLY=gemma3) and
+# keeps every other fixture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ref=target/llama-ref
@@ -18,12 +20,14 @@ if [ ! -d "$ref/llama.cpp" ]; then
 fi
 src="$ref/llama.cpp"
 gcc -O2 -o "$ref/llama_ref" tools/llama_ref.c -I"$src/include" -I"$src/ggml/include" -L"$bins" \
-  -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$bins"
+  -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -lm -Wl,-rpath,"$bins"
 cargo build -q --release --bin braid
 out=tests/fixtures/golden
 models=target/golden-models
 mkdir -p "$out" "$models"
-rm -f "$out"/*.json
+only=${GOLDEN_ONLY:-}
+keep() { [ -z "$only" ] || [[ "$1" =~ $only ]]; }
+[ -n "$only" ] || rm -f "$out"/*.json
 tokens="1,17,200,5,99,256,3,42,7,150,250,0"
 # The model files are not stored: tests rebuild them with `braid synth` (same preset, type and
 # seed) and check their FNV-1a hash against the fixture before comparing.
@@ -44,8 +48,10 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
             tiny-qwen3next:f32 tiny-qwen3next:q8_0 small-qwen3next:q4_k_m odd-qwen3next:f32 odd-qwen3next:q8_0 \
             tiny-jamba:f32 tiny-jamba:q8_0 small-jamba:q4_k_m odd-jamba:f32 odd-jamba:q8_0 \
             tiny-llama3:f32 tiny-llama3:q8_0 tiny-qwen2:f32 tiny-qwen2:q8_0 odd-qwen2:f32 odd-qwen2:q8_0 \
-            tiny-qwen3:f32 tiny-qwen3:q8_0 odd-qwen3:f32 odd-qwen3:q8_0; do
+            tiny-qwen3:f32 tiny-qwen3:q8_0 odd-qwen3:f32 odd-qwen3:q8_0 \
+            tiny-gemma3:f32 tiny-gemma3:q8_0 small-gemma3:q4_k_m odd-gemma3:f32 odd-gemma3:q8_0; do
   preset=${spec%%:*}; ty=${spec##*:}
+  keep "$preset" || continue
   f="$models/$preset-$ty.gguf"
   target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null
   if [ "$ty" != f32 ]; then
@@ -54,6 +60,7 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
   fi
 done
 for f in "$models"/*.gguf; do
+  keep "$(basename "$f")" || continue
   for mode in batch seq; do
     "$ref/llama_ref" "$bins" "$f" "$tokens" "$mode" > "${f%.gguf}.$mode.json"
   done
@@ -82,7 +89,7 @@ done
 # tests/sessions_llama_cpp.rs to compare `braid run` against.
 sout=tests/fixtures/sessions
 mkdir -p "$sout"
-rm -f "$sout"/*.json
+[ -n "$only" ] || rm -f "$sout"/*.json
 script="$models/session-script.txt"
 cat > "$script" <<'EOS'
 append A 1,17,200,5,99,256,3,42,7,150,250,0,18,19,33,64,65
@@ -98,7 +105,9 @@ step D,B,C 4,14,24
 append B 100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115,116,117
 EOS
 for preset in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2 tiny-nemotron-h \
-              tiny-granitehybrid-moe tiny-lfm2moe tiny-nemotron-h-moe tiny-qwen35 tiny-qwen35moe tiny-qwen3next tiny-jamba; do
+              tiny-granitehybrid-moe tiny-lfm2moe tiny-nemotron-h-moe tiny-qwen35 tiny-qwen35moe tiny-qwen3next tiny-jamba \
+              tiny-gemma3; do
+  keep "$preset" || continue
   f="$models/$preset-f32.gguf"
   "$ref/llama_ref" "$bins" "$f" script "$script" > "$models/$preset.session.jsonl"
   python3 - "$f" "$script" "$models/$preset.session.jsonl" "$sout/$preset.json" <<'PY'
@@ -123,9 +132,10 @@ done
 # the last 8 positions (batch, and token by token) in tests/fixtures/golden-long/.
 lout=tests/fixtures/golden-long
 mkdir -p "$lout"
-rm -f "$lout"/*.json
+[ -n "$only" ] || rm -f "$lout"/*.json
 long=$(python3 -c "print(','.join(str((i * 37 + 11) % 251) for i in range(200)))")
-for preset in tiny-qwen35 odd-qwen3next tiny-qwen35moe tiny-mamba2 tiny-granitehybrid; do
+for preset in tiny-qwen35 odd-qwen3next tiny-qwen35moe tiny-mamba2 tiny-granitehybrid tiny-gemma3 odd-gemma3; do
+  keep "$preset" || continue
   f="$models/$preset-f32.gguf"
   for mode in batch seq; do
     "$ref/llama_ref" "$bins" "$f" "$long" "$mode" > "$models/$preset.long.$mode.json"

@@ -27,6 +27,8 @@ struct Params {
     sect_dims: u32,
     /// 1: divide pair i's angle by ff[i] (Llama 3's `rope_freqs`, ggml's freq_factors).
     has_ff: u32,
+    /// Linear RoPE scaling: the angle is multiplied by this (ggml's freq_scale; 1: none).
+    freq_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> v: array<f32>;
@@ -69,6 +71,7 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (!on) { theta = 0.0; }
     }
     if (p.has_ff != 0u) { theta = theta / ff[i]; }
+    theta = p.freq_scale * theta;
     let cs = cos_sin(theta);
     let c = cs.x;
     let s = cs.y;

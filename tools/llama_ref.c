@@ -19,6 +19,7 @@
 // and prints one JSON line per operation: {"op": …, "logits": [[…]…]} (append / step).
 //
 // Built by scripts/make_goldens.sh against node-llama-cpp's prebuilt libraries.
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -209,9 +210,106 @@ static int run_bench(const char *path, int p, int g) {
     return 0;
 }
 
+static char *read_text(const char *path, int *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc(n + 1);
+    if (fread(buf, 1, n, f) != (size_t)n) { fclose(f); free(buf); return NULL; }
+    fclose(f);
+    buf[n] = 0;
+    *len = (int)n;
+    return buf;
+}
+
+/* The text of FILE as llama.cpp tokenizes it (add_special: BOS as the vocabulary asks;
+ * parse_special off), as in llama-perplexity's common_tokenize(ctx, text, true). */
+static llama_token *tokenize_file(const struct llama_vocab *vocab, const char *path, int *n_out) {
+    int len = 0;
+    char *text = read_text(path, &len);
+    if (!text) { fprintf(stderr, "cannot read %s\n", path); return NULL; }
+    int cap = len + 16;
+    llama_token *t = malloc(sizeof(llama_token) * cap);
+    int n = llama_tokenize(vocab, text, len, t, cap, true, false);
+    if (n < 0) { cap = -n; t = realloc(t, sizeof(llama_token) * cap); n = llama_tokenize(vocab, text, len, t, cap, true, false); }
+    free(text);
+    *n_out = n;
+    return t;
+}
+
+/* Perplexity exactly as llama-perplexity computes it (tools/perplexity/perplexity.cpp,
+ * ppl_stride 0, one sequence per chunk): chunks of N_CTX tokens, each from a cleared memory
+ * with its first token replaced by BOS when the vocabulary adds one; the negative
+ * log-likelihood of tokens first+1 .. N_CTX-1 (first = N_CTX/2) from the logits before them;
+ * PPL = exp(mean). Prints one JSON object. */
+static int run_ppl(const char *path, const char *text_path, int n_ctx) {
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    struct llama_model *model = llama_model_load_from_file(path, mp);
+    if (!model) { fprintf(stderr, "load failed\n"); return 1; }
+    const struct llama_vocab *vocab = llama_model_get_vocab(model);
+    int n_tok = 0;
+    llama_token *tokens = tokenize_file(vocab, text_path, &n_tok);
+    if (!tokens) return 1;
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = n_ctx; cp.n_batch = n_ctx; cp.n_ubatch = n_ctx < 512 ? n_ctx : 512;
+    cp.n_threads = 2; cp.n_threads_batch = 2; cp.no_perf = true;
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (!ctx) { fprintf(stderr, "context failed\n"); return 1; }
+    int n_vocab = llama_vocab_n_tokens(vocab);
+    int n_chunk = n_tok / n_ctx, first = n_ctx / 2;
+    double nll = 0, nll2 = 0;
+    long count = 0;
+    for (int c = 0; c < n_chunk; c++) {
+        llama_memory_clear(llama_get_memory(ctx), true);
+        struct llama_batch b = llama_batch_init(n_ctx, 0, 1);
+        b.n_tokens = n_ctx;
+        for (int k = 0; k < n_ctx; k++) {
+            b.token[k] = tokens[c * n_ctx + k]; b.pos[k] = k; b.n_seq_id[k] = 1; b.seq_id[k][0] = 0; b.logits[k] = k >= first;
+        }
+        if (llama_vocab_get_add_bos(vocab)) b.token[0] = llama_vocab_bos(vocab);
+        if (llama_decode(ctx, b)) { fprintf(stderr, "decode failed\n"); return 1; }
+        for (int j = first; j < n_ctx - 1; j++) {
+            const float *l = llama_get_logits_ith(ctx, j);
+            float mx = l[0];
+            for (int v = 1; v < n_vocab; v++) if (l[v] > mx) mx = l[v];
+            double sum = 0;
+            for (int v = 0; v < n_vocab; v++) sum += expf(l[v] - mx);
+            double lp = l[tokens[c * n_ctx + j + 1]] - mx - log(sum);
+            nll += -lp; nll2 += lp * lp; count++;
+        }
+        llama_batch_free(b);
+    }
+    if (count == 0) { fprintf(stderr, "the text has %d tokens: fewer than 2 x %d\n", n_tok, n_ctx); return 1; }
+    printf("{\"tokens\": %d, \"n_ctx\": %d, \"chunks\": %d, \"scored\": %ld, \"nll\": %.9f, \"ppl\": %.6f}\n", n_tok, n_ctx, n_chunk, count, nll / count, exp(nll / count));
+    llama_free(ctx);
+    llama_model_free(model);
+    return 0;
+}
+
+/* Token ids of FILE (add_special, no special parsing) and each id's piece, as JSON. */
+static int run_tokenize(const char *path, const char *text_path) {
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    mp.vocab_only = true;
+    struct llama_model *model = llama_model_load_from_file(path, mp);
+    if (!model) { fprintf(stderr, "load failed\n"); return 1; }
+    const struct llama_vocab *vocab = llama_model_get_vocab(model);
+    int n = 0;
+    llama_token *t = tokenize_file(vocab, text_path, &n);
+    if (!t) return 1;
+    printf("{\"ids\": [");
+    for (int i = 0; i < n; i++) printf(i ? ",%d" : "%d", t[i]);
+    printf("]}\n");
+    llama_model_free(model);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n       %s BINS_DIR MODEL script FILE\n       %s BINS_DIR MODEL bench P,G\n", argv[0], argv[0], argv[0]);
+        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n       %s BINS_DIR MODEL script FILE\n       %s BINS_DIR MODEL bench P,G\n       %s BINS_DIR MODEL ppl TEXT_FILE [N_CTX]\n       %s BINS_DIR MODEL tokenize TEXT_FILE\n", argv[0], argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     int sequential = argc > 4 && strcmp(argv[4], "seq") == 0;
@@ -221,6 +319,8 @@ int main(int argc, char **argv) {
     llama_backend_init();
 
     if (script) return run_script(argv[1], argv[2], argc > 4 ? argv[4] : "");
+    if (strcmp(argv[3], "ppl") == 0 && argc > 4) return run_ppl(argv[2], argv[4], argc > 5 ? atoi(argv[5]) : 512);
+    if (strcmp(argv[3], "tokenize") == 0 && argc > 4) return run_tokenize(argv[2], argv[4]);
     if (strcmp(argv[3], "bench") == 0) {
         int p = 512, g = 16;
         if (argc > 4) sscanf(argv[4], "%d,%d", &p, &g);

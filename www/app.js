@@ -232,7 +232,7 @@ function showModelInfo() {
   // Count layers by their mixers: "4 recurrent (Mamba2), 2 attention", "10 recurrent (short
   // conv), 6 attention", "25 MLP only", "36 attention ∥ recurrent (Mamba2)".
   const word = { attention: "attention", mamba2: "recurrent (Mamba2)", mamba1: "recurrent (Mamba-1)", short_conv: "recurrent (short conv)", delta_net: "recurrent (gated DeltaNet)" };
-  const kindOf = (l) => l.mixers.length ? l.mixers.map((m) => word[m] ?? m).join(" ∥ ") : "MLP only";
+  const kindOf = (l) => l.mixers.length ? l.mixers.map((m) => m === "attention" && l.window ? `sliding-window attention (${l.window})` : word[m] ?? m).join(" ∥ ") : "MLP only";
   const counts = new Map();
   for (const l of layers) counts.set(kindOf(l), (counts.get(kindOf(l)) ?? 0) + 1);
   const kinds = [...counts].map(([k, n]) => `${n} ${k}`).join(", ");
@@ -250,13 +250,13 @@ function showModelInfo() {
   // One cell per layer, coloured by its mixers: attention, a recurrent mixer (Mamba2, Mamba-1),
   // a short convolution, a gated DeltaNet, both attention and Mamba2 (Falcon-H1), or none (an
   // MLP-only layer).
-  const cell = (l) => l.mixers.length > 1 ? "k-p" : l.mixers[0] === "attention" ? "k-a"
+  const cell = (l) => l.mixers.length > 1 ? "k-p" : l.mixers[0] === "attention" ? (l.window ? "k-w" : "k-a")
     : l.mixers[0] === "short_conv" ? "k-s" : l.mixers[0] === "delta_net" ? "k-d" : l.mixers.length ? "k-r" : "k-m";
   const words = { attention: "attention", mamba2: "Mamba2", mamba1: "Mamba-1", short_conv: "short convolution", delta_net: "gated DeltaNet" };
-  const ffnWord = { plain: "ReLU² MLP", gated: "SwiGLU FFN", moe: "mixture of experts" };
+  const ffnWord = { plain: "ReLU² MLP", gated: "gated FFN", moe: "mixture of experts" };
   $("#layer-strip").replaceChildren(...layers.map((l, i) => el("span", {
     className: cell(l),
-    title: `layer ${i}: ${l.mixers.map((m) => words[m] ?? m).join(" + ") || "no mixer"}${l.ffn ? ` · ${ffnWord[l.ffn] ?? l.ffn}` : ""}`,
+    title: `layer ${i}: ${l.mixers.map((m) => m === "attention" && l.window ? `attention, sliding window of ${l.window}` : words[m] ?? m).join(" + ") || "no mixer"}${l.ffn ? ` · ${ffnWord[l.ffn] ?? l.ffn}` : ""}`,
   })));
   $("#random-note").hidden = !random;
   $("#model-info").hidden = false;
@@ -560,32 +560,36 @@ function renderMemory() {
   if (!state.model || !conv?.memory) { body.replaceChildren(document.createTextNode("No session yet.")); return; }
   const m = conv.memory;
   const info = state.model.info;
-  const total = m.kv + m.recurrent + m.checkpoints;
-  const nAttn = info.layers.filter((l) => l.attention).length, nRec = info.layers.filter((l) => l.recurrent).length;
+  const win = m.window ?? 0;
+  const total = m.kv + m.recurrent + win + m.checkpoints;
+  const nWin = info.layers.filter((l) => l.window).length;
+  const nAttn = info.layers.filter((l) => l.attention).length - nWin, nRec = info.layers.filter((l) => l.recurrent).length;
+  const maxWin = Math.max(0, ...info.layers.map((l) => l.window ?? 0));
   const seg = (cls, v, title) => el("span", { className: cls, title, style: `width:${total ? (100 * v) / total : 0}%` });
   const perTok = conv.length ? m.kvUsed / conv.length : 0;
   const rows = [
-    ["k-a", "Attention KV cache", `${formatBytes(m.kv)} · ${formatBytes(m.kvUsed)} used`, `grows with every token: ${formatBytes(perTok)} per token in ${nAttn} of ${info.nLayer} layers`],
-    ["k-r", "Recurrent state", formatBytes(m.recurrent), `${recurrentWhat(info)} of ${nRec} layers: the same size at any length`],
-    ["k-c", "Checkpoints", formatBytes(m.checkpoints), "recurrent-state snapshots at turn ends, so rewinding is cheap"],
+    ...(nAttn ? [["k-a", "Attention KV cache", `${formatBytes(m.kv)} · ${formatBytes(m.kvUsed)} used`, `grows with every token: ${formatBytes(perTok)} per token in ${nAttn} of ${info.nLayer} layers`]] : []),
+    ...(nWin ? [["k-w", "Sliding-window KV", formatBytes(win), `${nWin} layers keep only the last ${maxWin} positions (${info.windowRows} rows with one step's room): bounded at any length`]] : []),
+    ...(nRec ? [["k-r", "Recurrent state", formatBytes(m.recurrent), `${recurrentWhat(info)} of ${nRec} layers: the same size at any length`]] : []),
+    ["k-c", "Checkpoints", formatBytes(m.checkpoints), "snapshots of recurrent state and windows at turn ends, so rewinding is cheap"],
   ];
-  const all = state.convs.reduce((a, c) => a + (c.memory ? c.memory.kv + c.memory.recurrent + c.memory.checkpoints : 0), 0);
+  const all = state.convs.reduce((a, c) => a + (c.memory ? c.memory.kv + c.memory.recurrent + (c.memory.window ?? 0) + c.memory.checkpoints : 0), 0);
   // For comparison: the KV cache if every layer were attention with the same heads.
   const allAttn = nAttn ? (m.kvUsed / nAttn) * info.nLayer : 0;
   body.replaceChildren(
     el("div", { className: "mem-title", textContent: `“${conv.title}” · ${conv.length} tokens · ${formatBytes(total)}` }),
     el("div", { className: "hint", textContent: `context: ${conv.length} of ${formatCount(info.contextLength)} tokens used` }),
-    el("div", { className: "stack" }, seg("k-a", m.kv, "attention KV"), seg("k-r", m.recurrent, "recurrent state"), seg("k-c", m.checkpoints, "checkpoints")),
+    el("div", { className: "stack" }, seg("k-a", m.kv, "attention KV"), seg("k-w", win, "sliding-window KV"), seg("k-r", m.recurrent, "recurrent state"), seg("k-c", m.checkpoints, "checkpoints")),
     ...rows.map(([cls, k, v, note]) => el("div", { className: "mem-row" },
       el("i", { className: cls }), el("span", { className: "k", textContent: k }), el("span", { className: "v", textContent: v }),
       el("div", { className: "mem-note", textContent: note }))),
-    nRec && nAttn ? el("div", { className: "hint compare", textContent:
+    (nRec || nWin) && nAttn ? el("div", { className: "hint compare", textContent:
       `For comparison: with attention in all ${info.nLayer} layers this conversation's KV cache would be ${formatBytes(allAttn)}, growing ${formatBytes(allAttn / Math.max(conv.length, 1))} per token.` }) : null,
     el("table", { className: "mem all" },
-      el("tr", {}, el("th", { textContent: "session" }), el("th", { textContent: "tokens" }), el("th", { textContent: "KV" }), el("th", { textContent: "recurrent" }), el("th", { textContent: "ckpt" })),
+      el("tr", {}, el("th", { textContent: "session" }), el("th", { textContent: "tokens" }), el("th", { textContent: "KV" }), el("th", { textContent: nWin ? "window" : "recurrent" }), el("th", { textContent: "ckpt" })),
       ...state.convs.map((c) => el("tr", { className: c === conv ? "active" : "" },
         el("td", { textContent: c.title.length > 14 ? c.title.slice(0, 13) + "…" : c.title }), el("td", { className: "num", textContent: String(c.length) }),
-        el("td", { className: "num", textContent: formatBytes(c.memory?.kv) }), el("td", { className: "num", textContent: formatBytes(c.memory?.recurrent) }),
+        el("td", { className: "num", textContent: formatBytes(c.memory?.kv) }), el("td", { className: "num", textContent: formatBytes(nWin ? c.memory?.window : c.memory?.recurrent) }),
         el("td", { className: "num", textContent: formatBytes(c.memory?.checkpoints) })))),
     el("div", { className: "hint", textContent: `All ${state.convs.length} sessions: ${formatBytes(all)} · shared weights: ${formatBytes(info.gpuBytes)} (one copy for every session)` }),
     ...(state.prefixCache?.enabled ? [el("div", { className: "hint prefix-cache", textContent:

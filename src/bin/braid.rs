@@ -568,8 +568,9 @@ mod cli {
         let r = braid::model::reference::RefModel::from_bytes(&bytes).map_err(|e| e.to_string())?;
         let mut mem = m.new_memory();
         let mut got: braid::model::taps::Taps = vec![];
-        for (i, piece) in tokens.chunks(braid::model::forward::MAX_BATCH).enumerate() {
-            let mut steps = [SeqStep { mem: &mut mem, pos: (i * braid::model::forward::MAX_BATCH) as u32, tokens: piece }];
+        let step = m.max_step();
+        for (i, piece) in tokens.chunks(step).enumerate() {
+            let mut steps = [SeqStep { mem: &mut mem, pos: (i * step) as u32, tokens: piece }];
             let (_, t) = pollster::block_on(m.eval_taps(&mut steps, Want::All)).map_err(|e| e.to_string())?;
             if got.is_empty() {
                 got = t;

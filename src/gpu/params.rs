@@ -169,6 +169,8 @@ pub mod rope {
             pub sect_dims: u32,
             /// 1: divide pair i's angle by `ff[i]` (Llama 3's `rope_freqs`).
             pub has_ff: u32,
+            /// Multiplies every angle (linear RoPE scaling; must be set: 1 for none).
+            pub freq_scale: f32,
         }
     }
     bindings!(v = 0, p = 1, positions = 2, ff = 3);

@@ -1,5 +1,6 @@
-//! Checkpoints: copies of a sequence's recurrent state at a token count, so that it can be
-//! rewound (recurrent state cannot be cut back; KV rows can). Which positions are kept is a
+//! Checkpoints: copies of a sequence's recurrent state (and its sliding-window rings) at a
+//! token count, so that it can be rewound (recurrent state cannot be cut back, and a window
+//! has overwritten what lay before it; global KV rows can be cut). Which positions are kept is a
 //! policy over positions only — it works the same for every state kind.
 //!
 //! Checkpoints are taken at the end of each appended batch (a turn boundary) and every
@@ -11,18 +12,45 @@
 
 use std::rc::Rc;
 
+use super::pool::{Deferred, Space};
+
 /// Copies of every recurrent state of a sequence (one buffer per state tensor, in layout
-/// order). Immutable once taken, so forks share them.
+/// order) and the window layers' ring as it was (its blocks held, shared copy-on-write with
+/// the sequence). Immutable once taken, so forks share them.
 #[derive(Clone)]
 pub struct Snapshot {
     pub(crate) bufs: Vec<Rc<wgpu::Buffer>>,
-    /// Bytes of state held (the buffers' sizes may be rounded up).
+    /// Bytes of state held (the buffers' sizes may be rounded up) plus the ring's blocks.
     pub(crate) bytes: u64,
+    pub(crate) ring: Option<Rc<RingHold>>,
 }
 
 impl Snapshot {
+    /// GPU bytes it holds: its state copies and its ring blocks (which it shares with the
+    /// sequence until the sequence overwrites them).
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// The ring blocks it holds.
+    pub fn ring_blocks(&self) -> &[u32] {
+        self.ring.as_ref().map_or(&[], |r| &r.blocks)
+    }
+}
+
+/// A window ring's blocks held by a snapshot (one reference each, released when the last
+/// clone of the snapshot is dropped) and the lowest position whose rows they hold.
+pub struct RingHold {
+    pub(crate) blocks: Vec<u32>,
+    pub(crate) lo: u32,
+    pub(crate) deferred: Deferred,
+}
+
+impl Drop for RingHold {
+    fn drop(&mut self) {
+        if let Ok(mut d) = self.deferred.try_borrow_mut() {
+            d.extend(self.blocks.iter().map(|&b| (Space::Window, b)));
+        }
     }
 }
 

@@ -2,12 +2,19 @@
 //! per-layer `n_embd_k_gqa` / `n_embd_r` / `n_embd_s`). The pools are sized from this, and
 //! every sequence operation (fork, checkpoints, save/restore, byte accounting) walks it, so a
 //! new mixer kind needs no memory code of its own.
+//!
+//! Attention layers come in two memory kinds: global layers keep K/V rows of every position
+//! (blocks that grow with the sequence); sliding-window layers (`window` W > 0) keep only a
+//! ring of [`MemoryLayout::ring_rows`] rows per sequence — the last W positions plus room for
+//! one step's new rows — so a long sequence costs W-ish rows per window layer, not n.
 
 /// K and V rows of one token in an attention layer, in floats (n_head_kv · head_dim each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvRows {
     pub k: u32,
     pub v: u32,
+    /// Sliding window in positions (0: a global layer that keeps every position).
+    pub window: u32,
 }
 
 /// A fixed-size recurrent state tensor of one sequence (a conv window, an SSM state, …).
@@ -31,12 +38,53 @@ pub struct LayerMemory {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MemoryLayout {
     pub layers: Vec<LayerMemory>,
+    /// The most tokens one step writes per sequence (sizes the window layers' rings).
+    pub max_step: u32,
 }
 
 impl MemoryLayout {
-    /// Some layer keeps KV rows.
+    /// Some layer keeps KV rows (global or windowed).
     pub fn has_kv(&self) -> bool {
         self.layers.iter().any(|l| l.kv.is_some())
+    }
+
+    /// Some global attention layer keeps rows of every position.
+    pub fn has_global_kv(&self) -> bool {
+        self.layers.iter().any(|l| l.kv.is_some_and(|kv| kv.window == 0))
+    }
+
+    /// Some attention layer keeps a sliding window.
+    pub fn has_window(&self) -> bool {
+        self.max_window() > 0
+    }
+
+    /// The largest sliding window (0: none).
+    pub fn max_window(&self) -> u32 {
+        self.layers.iter().filter_map(|l| l.kv).map(|kv| kv.window).max().unwrap_or(0)
+    }
+
+    /// Rows of a window layer's ring per sequence: the largest window plus one step's rows,
+    /// rounded up to whole blocks (`KV_BLOCK`), so that a step never overwrites a row that one
+    /// of its own tokens still attends to (llama.cpp sizes its SWA cache n_swa + n_ubatch the
+    /// same way). 0 without window layers.
+    pub fn ring_rows(&self) -> u32 {
+        let w = self.max_window();
+        if w == 0 {
+            return 0;
+        }
+        let b = super::pool::KV_BLOCK;
+        (w + self.max_step.max(1) + b - 1).div_ceil(b) * b
+    }
+
+    /// Bytes of one row (K and V) over all window layers.
+    pub fn window_bytes_per_row(&self) -> u64 {
+        self.layers.iter().filter_map(|l| l.kv).filter(|kv| kv.window > 0).map(|kv| 4 * (kv.k as u64 + kv.v as u64)).sum()
+    }
+
+    /// Bytes of window-layer rows a sequence of `n` tokens holds: whole blocks up to the ring.
+    pub fn window_bytes(&self, n: u32) -> u64 {
+        let b = super::pool::KV_BLOCK;
+        (n.div_ceil(b) * b).min(self.ring_rows()) as u64 * self.window_bytes_per_row()
     }
 
     /// Some layer keeps a recurrent state (sessions then hold a state slot).
@@ -44,9 +92,16 @@ impl MemoryLayout {
         self.layers.iter().any(|l| l.states.iter().any(|s| s.floats > 0))
     }
 
-    /// Bytes of KV rows per token over all layers (F32 K and V).
+    /// Bytes of KV rows per token over the global attention layers (F32 K and V); window
+    /// layers are bounded instead ([`MemoryLayout::window_bytes`]).
     pub fn kv_bytes_per_token(&self) -> u64 {
-        self.layers.iter().filter_map(|l| l.kv).map(|kv| 4 * (kv.k as u64 + kv.v as u64)).sum()
+        self.layers.iter().filter_map(|l| l.kv).filter(|kv| kv.window == 0).map(|kv| 4 * (kv.k as u64 + kv.v as u64)).sum()
+    }
+
+    /// Bytes of a sequence's memory rows at length `n` as a session blob carries them: every
+    /// global row, the last min(n, W) rows of each window layer, the recurrent states.
+    pub fn serialized_len(&self, n: u32) -> u64 {
+        n as u64 * self.kv_bytes_per_token() + n.min(self.max_window()) as u64 * self.window_bytes_per_row() + if self.has_state() { self.state_bytes() } else { 0 }
     }
 
     /// Bytes of recurrent state per sequence over all layers (F32), whatever its length.

@@ -4,9 +4,14 @@
 //!   reference-counted so forks share them copy-on-write. Nothing is reserved per session
 //!   up front; a session takes blocks as it grows. When the pool is full it doubles
 //!   (one copy; block ids stay valid).
+//! - a ring pool per sliding-window attention layer, in blocks of the same size with ids of
+//!   their own (a second block space): each sequence holds at most `ring_rows / KV_BLOCK`
+//!   of them and reuses them in turn (block i of its positions lives in ring slot i mod that
+//!   count), shared copy-on-write with forks and checkpoints like the global blocks.
 //! - a state pool per recurrent state tensor of each layer (conv window, SSM state, …), one
 //!   slot per session. Slot s of a tensor of `floats` floats is at byte `4·s·floats`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::layout::MemoryLayout;
@@ -25,14 +30,41 @@ pub fn f32_buf(ctx: &GpuContext, label: &str, n: u64) -> wgpu::Buffer {
     })
 }
 
+/// Which block space a KV block belongs to: the global layers' blocks (one per 16 positions
+/// of a sequence) or the window layers' ring blocks (at most `ring_rows / KV_BLOCK` per
+/// sequence). A block id means the same rows in every layer of its space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    Global,
+    Window,
+}
+
+impl Space {
+    fn of(window: u32) -> Space {
+        if window > 0 { Space::Window } else { Space::Global }
+    }
+}
+
+/// Reference-counted blocks of one space.
+#[derive(Default)]
+struct Blocks {
+    cap: u32,
+    refs: Vec<u32>,
+    free: Vec<u32>,
+}
+
+/// Blocks whose last holder was dropped where the pools could not be borrowed (a checkpoint
+/// or cache entry dropped inside a pool operation); released at the next allocation.
+pub type Deferred = Rc<RefCell<Vec<(Space, u32)>>>;
+
 pub struct Pools {
     pub ctx: Rc<GpuContext>,
     pub layout: MemoryLayout,
-    /// Per layer: K and V pools of `kv_blocks · KV_BLOCK` rows.
+    /// Per layer: K and V pools of `capacity(space) · KV_BLOCK` rows.
     pub kv: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>>,
-    pub kv_blocks: u32,
-    refs: Vec<u32>,
-    free_blocks: Vec<u32>,
+    global: Blocks,
+    ring: Blocks,
+    pub(crate) deferred: Deferred,
     /// Per layer, per state tensor: `slots · floats` floats.
     pub states: Vec<Vec<wgpu::Buffer>>,
     pub slots: u32,
@@ -54,9 +86,9 @@ impl Pools {
             ctx: ctx.clone(),
             layout,
             kv,
-            kv_blocks: 0,
-            refs: vec![],
-            free_blocks: vec![],
+            global: Blocks::default(),
+            ring: Blocks::default(),
+            deferred: Rc::default(),
             states,
             slots: 0,
             free_slots: vec![],
@@ -64,13 +96,30 @@ impl Pools {
         }
     }
 
+    /// Some global attention layer keeps rows of every position (sequences hold a block
+    /// table).
     pub fn has_attention(&self) -> bool {
-        self.layout.has_kv()
+        self.layout.has_global_kv()
     }
 
-    /// Bytes of one KV block across all layers (K and V).
+    /// Some attention layer keeps a sliding window (sequences hold a ring of blocks).
+    pub fn has_window(&self) -> bool {
+        self.layout.has_window()
+    }
+
+    /// Ring blocks per sequence (0 without window layers).
+    pub fn ring_blocks(&self) -> u32 {
+        self.layout.ring_rows() / KV_BLOCK
+    }
+
+    /// Bytes of one global KV block across the global layers (K and V).
     pub fn block_bytes(&self) -> u64 {
         KV_BLOCK as u64 * self.layout.kv_bytes_per_token()
+    }
+
+    /// Bytes of one ring block across the window layers (K and V).
+    pub fn ring_block_bytes(&self) -> u64 {
+        KV_BLOCK as u64 * self.layout.window_bytes_per_row()
     }
 
     /// Bytes of one recurrent-state slot across all layers.
@@ -78,12 +127,23 @@ impl Pools {
         self.layout.state_bytes()
     }
 
-    fn grow_kv(&mut self, need: u32) {
+    fn space(&mut self, sp: Space) -> &mut Blocks {
+        match sp {
+            Space::Global => &mut self.global,
+            Space::Window => &mut self.ring,
+        }
+    }
+
+    fn grow_kv(&mut self, sp: Space, need: u32) {
         let ctx = self.ctx.clone();
-        let cap = need.max(self.kv_blocks * 2).max(16);
+        let old = self.space(sp).cap;
+        let cap = need.max(old * 2).max(16);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         for (kv, l) in self.kv.iter_mut().zip(&self.layout.layers) {
             if let (Some((k, v)), Some(rows)) = (kv.as_ref(), l.kv) {
+                if Space::of(rows.window) != sp {
+                    continue;
+                }
                 let rows_total = cap as u64 * KV_BLOCK as u64;
                 *kv = Some((grow(&ctx, &mut enc, k, rows_total * rows.k as u64, "k pool"), grow(&ctx, &mut enc, v, rows_total * rows.v as u64, "v pool")));
             }
@@ -91,46 +151,93 @@ impl Pools {
         ctx.queue.submit([enc.finish()]);
         // The old pools may now be freed: no cached bind group may keep them alive.
         ctx.forget_bind_groups();
-        self.free_blocks.extend((self.kv_blocks..cap).rev());
-        self.refs.resize(cap as usize, 0);
-        self.kv_blocks = cap;
+        let b = self.space(sp);
+        b.free.extend((old..cap).rev());
+        b.refs.resize(cap as usize, 0);
+        b.cap = cap;
+    }
+
+    /// Release what dropped checkpoints and cache entries left behind.
+    pub(crate) fn drain_deferred(&mut self) {
+        let list = std::mem::take(&mut *self.deferred.borrow_mut());
+        for (sp, b) in list {
+            self.release(sp, b);
+        }
+    }
+
+    /// A fresh block of space `sp` (one reference).
+    pub fn alloc(&mut self, sp: Space) -> u32 {
+        self.drain_deferred();
+        if self.space(sp).free.is_empty() {
+            let need = self.space(sp).cap + 1;
+            self.grow_kv(sp, need);
+        }
+        let b = self.space(sp);
+        let id = b.free.pop().unwrap_or(0);
+        b.refs[id as usize] = 1;
+        id
+    }
+
+    pub fn retain(&mut self, sp: Space, id: u32) {
+        if let Some(r) = self.space(sp).refs.get_mut(id as usize) {
+            *r += 1;
+        }
+    }
+
+    pub fn release(&mut self, sp: Space, id: u32) {
+        let b = self.space(sp);
+        if let Some(r) = b.refs.get_mut(id as usize) {
+            if *r > 0 {
+                *r -= 1;
+                if *r == 0 {
+                    b.free.push(id);
+                }
+            }
+        }
+    }
+
+    pub fn is_shared_in(&self, sp: Space, id: u32) -> bool {
+        let b = match sp {
+            Space::Global => &self.global,
+            Space::Window => &self.ring,
+        };
+        b.refs.get(id as usize).is_some_and(|&r| r > 1)
     }
 
     pub fn alloc_block(&mut self) -> u32 {
-        if self.free_blocks.is_empty() {
-            self.grow_kv(self.kv_blocks + 1);
-        }
-        let b = self.free_blocks.pop().unwrap_or(0);
-        self.refs[b as usize] = 1;
-        b
+        self.alloc(Space::Global)
     }
 
     pub fn retain_block(&mut self, b: u32) {
-        self.refs[b as usize] += 1;
+        self.retain(Space::Global, b)
     }
 
     pub fn release_block(&mut self, b: u32) {
-        let r = &mut self.refs[b as usize];
-        *r = r.saturating_sub(1);
-        if *r == 0 {
-            self.free_blocks.push(b);
-        }
+        self.release(Space::Global, b)
     }
 
     pub fn is_shared(&self, b: u32) -> bool {
-        self.refs[b as usize] > 1
+        self.is_shared_in(Space::Global, b)
     }
 
-    /// Blocks in use by some sequence (shared ones counted once).
+    /// Global blocks in use by some sequence (shared ones counted once).
     pub fn blocks_in_use(&self) -> u32 {
-        self.refs.iter().filter(|&&r| r > 0).count() as u32
+        self.global.refs.iter().filter(|&&r| r > 0).count() as u32
     }
 
-    /// Copy block `src` into block `dst` in every layer (copy-on-write). WebGPU forbids
-    /// copies within one buffer, so rows go through a small temporary buffer.
-    pub fn copy_block(&self, enc: &mut wgpu::CommandEncoder, src: u32, dst: u32) {
+    /// Ring blocks in use (shared ones counted once).
+    pub fn ring_blocks_in_use(&self) -> u32 {
+        self.ring.refs.iter().filter(|&&r| r > 0).count() as u32
+    }
+
+    /// Copy block `src` into block `dst` in every layer of space `sp` (copy-on-write). WebGPU
+    /// forbids copies within one buffer, so rows go through a small temporary buffer.
+    pub fn copy_block_in(&self, sp: Space, enc: &mut wgpu::CommandEncoder, src: u32, dst: u32) {
         for (kv, l) in self.kv.iter().zip(&self.layout.layers) {
             if let (Some((k, v)), Some(rows)) = (kv, l.kv) {
+                if Space::of(rows.window) != sp {
+                    continue;
+                }
                 for (b, floats) in [(k, rows.k), (v, rows.v)] {
                     let bytes = KV_BLOCK as u64 * floats as u64 * 4;
                     let tmp = f32_buf(&self.ctx, "cow block", bytes / 4);
@@ -139,6 +246,11 @@ impl Pools {
                 }
             }
         }
+    }
+
+    /// [`Pools::copy_block_in`] for the global space.
+    pub fn copy_block(&self, enc: &mut wgpu::CommandEncoder, src: u32, dst: u32) {
+        self.copy_block_in(Space::Global, enc, src, dst)
     }
 
     /// A zeroed recurrent-state slot (None for models without recurrent state).

@@ -13,6 +13,7 @@ use super::taps::{GpuTaps, Taps};
 use crate::gguf::{GgmlType, Value};
 use crate::gpu::ops::{Recorder, Shader};
 use crate::gpu::{params, GpuContext, GpuError, GpuTensor, GpuWeights};
+use crate::memory::KV_BLOCK;
 use crate::memory::pool::f32_buf;
 use crate::memory::{MemoryLayout, Pools, PrefixCache, SequenceMemory};
 
@@ -49,6 +50,11 @@ pub enum RunError {
 /// Most tokens one forward step evaluates (longer inputs are split). With the dimension caps
 /// of `HParams` this keeps every buffer size and shader index within u32.
 pub const MAX_BATCH: usize = 2048;
+
+/// Most tokens one step writes per sequence in a model with sliding-window layers (the
+/// window rounded up to a block, at least 64, at most this: llama.cpp's default n_ubatch);
+/// their rings hold the window plus one step's rows.
+pub const WINDOW_STEP: usize = 512;
 
 /// One sequence's part of a step: its memory, how many tokens it holds, the new tokens.
 pub struct SeqStep<'a> {
@@ -122,6 +128,12 @@ impl GpuModel {
 
     fn t(&self, i: T) -> &GpuTensor {
         &self.weights.tensors[i]
+    }
+
+    /// Most tokens one step evaluates: [`MAX_BATCH`], or [`WINDOW_STEP`] for models with
+    /// sliding-window layers (their rings hold one step's rows beyond the window).
+    pub fn max_step(&self) -> usize {
+        self.pools.borrow().layout.max_step as usize
     }
 
     /// What each layer keeps per sequence.
@@ -206,8 +218,8 @@ impl GpuModel {
             return Err(RunError::Empty);
         }
         let total: usize = items.iter().map(|s| s.tokens.len()).sum();
-        if total > MAX_BATCH {
-            return Err(RunError::BatchTooLarge { n: total, max: MAX_BATCH });
+        if total > self.max_step() {
+            return Err(RunError::BatchTooLarge { n: total, max: self.max_step() });
         }
         for s in items.iter() {
             self.validate(s.pos, u32::MAX, s.tokens)?;
@@ -256,9 +268,18 @@ impl GpuModel {
         let mut r = Recorder::new(ctx);
         // ---- the batch's tables
         let (mut tokens, mut meta, mut tables, mut seqs, mut starts) = (vec![], vec![], vec![], vec![], vec![]);
+        let windowed = self.pools.borrow().has_window();
+        let mut ring_tables = vec![];
         for s in items {
             let table = tables.len() as u32;
-            tables.extend_from_slice(s.mem.blocks());
+            // One entry per position block: the global layers' block, and at the same offset
+            // in `ring_tables` the window layers' ring block.
+            let n_blocks = (s.pos + s.tokens.len() as u32).div_ceil(KV_BLOCK);
+            let blocks = s.mem.blocks();
+            tables.extend((0..n_blocks as usize).map(|i| blocks.get(i).copied().unwrap_or(0)));
+            if windowed {
+                ring_tables.extend(s.mem.ring_table(n_blocks));
+            }
             starts.push(tokens.len());
             seqs.extend_from_slice(&[tokens.len() as u32, s.tokens.len() as u32, s.mem.slot().unwrap_or(0), 0]);
             for (i, &t) in s.tokens.iter().enumerate() {
@@ -271,6 +292,7 @@ impl GpuModel {
             tokens: r.upload_u32(&tokens),
             meta: r.upload_u32(&meta),
             tables: r.upload_u32(&tables),
+            ring_tables: windowed.then(|| r.upload_u32(&ring_tables)),
             seqs: r.upload_u32(&seqs),
             n_seqs: items.len() as u32,
             single_slot: if items.len() == 1 { items[0].mem.slot() } else { None },
@@ -286,18 +308,22 @@ impl GpuModel {
         for (il, layer) in plan.layers.iter().enumerate() {
             // A layer's intermediates are dead after it: the next layer reuses them.
             let mark = g.r.scope();
-            // ---- x += scale · Σ mixer(RMSNorm(x))
+            // ---- x += scale · post(Σ mixer(RMSNorm(x)))
+            let rs = layer.residual_scale;
             if let Some(norm) = layer.mixer_norm {
                 g.rms_norm(&x, 0, norm, &h, n, e);
                 g.tap("attn_norm", Some(il), &h, 0, n, e);
+                // With a post-norm the mixers' outputs are summed apart, normed, then added.
+                let sum = layer.mixer_post_norm.map(|_| g.scratch(e));
                 for (i, m) in layer.mixers.iter().enumerate() {
                     let states = &pools.layer_states(il)[layer.state_base(i)..];
-                    let o = if g.tapping() { g.scratch(e) } else { x.clone() };
-                    let out = if g.tapping() {
-                        Out { buf: &o, alpha: 1.0, accumulate: false }
-                    } else {
-                        Out { buf: &x, alpha: layer.residual_scale, accumulate: true }
+                    let apart = g.tapping();
+                    let o = if apart { g.scratch(e) } else { x.clone() };
+                    let join = match &sum {
+                        Some(s) => Out { buf: s, alpha: 1.0, accumulate: i > 0 },
+                        None => Out { buf: &x, alpha: rs, accumulate: true },
                     };
+                    let out = if apart { Out { buf: &o, alpha: 1.0, accumulate: false } } else { join };
                     match m {
                         Mixer::Attention(a) => a.record(&mut g, il, &h, out),
                         Mixer::Mamba2(mb) => mb.record(&mut g, states, &h, out),
@@ -305,30 +331,38 @@ impl GpuModel {
                         Mixer::DeltaNet(d) => d.record(&mut g, states, &h, out),
                         Mixer::Mamba1(mb) => mb.record(&mut g, states, &h, out),
                     }
-                    if g.tapping() {
+                    if apart {
                         g.tap(mixer_tap(m), Some(il), &o, 0, n, e);
-                        g.add_into(&o, Out { buf: &x, alpha: layer.residual_scale, accumulate: true }, e);
+                        g.add_into(&o, join, e);
                     }
+                }
+                if let (Some(pn), Some(s)) = (layer.mixer_post_norm, &sum) {
+                    g.rms_norm(s, 0, pn, &h, n, e);
+                    g.tap("attn_post_norm", Some(il), &h, 0, n, e);
+                    g.add_into(&h, Out { buf: &x, alpha: rs, accumulate: true }, e);
                 }
             }
             g.tap("ffn_inp", Some(il), &x, 0, n, e);
-            // ---- x += scale · FFN(RMSNorm(x))
+            // ---- x += scale · post(FFN(RMSNorm(x)))
             if let Some(f) = &layer.ffn {
                 g.rms_norm(&x, 0, f.norm, &h, n, e);
                 g.tap("ffn_norm", Some(il), &h, 0, n, e);
-                let o = if g.tapping() { g.scratch(e) } else { x.clone() };
-                let out = if g.tapping() {
-                    Out { buf: &o, alpha: 1.0, accumulate: false }
-                } else {
-                    Out { buf: &x, alpha: layer.residual_scale, accumulate: true }
-                };
+                let apart = g.tapping() || f.post_norm.is_some();
+                let o = if apart { g.scratch(e) } else { x.clone() };
+                let out = if apart { Out { buf: &o, alpha: 1.0, accumulate: false } } else { Out { buf: &x, alpha: rs, accumulate: true } };
                 match &f.ffn {
                     Ffn::Dense(d) => d.record(&mut g, &h, out),
                     Ffn::Moe(m) => m.record(&mut g, &h, out),
                 }
-                if g.tapping() {
-                    g.tap("ffn_out", Some(il), &o, 0, n, e);
-                    g.add_into(&o, Out { buf: &x, alpha: layer.residual_scale, accumulate: true }, e);
+                g.tap("ffn_out", Some(il), &o, 0, n, e);
+                let mut res = &o;
+                if let Some(pn) = f.post_norm {
+                    g.rms_norm(&o, 0, pn, &h, n, e);
+                    g.tap("ffn_post_norm", Some(il), &h, 0, n, e);
+                    res = &h;
+                }
+                if apart {
+                    g.add_into(res, Out { buf: &x, alpha: rs, accumulate: true }, e);
                 }
             }
             g.tap("l_out", Some(il), &x, 0, n, e);
@@ -343,6 +377,9 @@ impl GpuModel {
         let v = self.hp.n_vocab;
         let logits = g.r.scratch(n_out as u64 * v as u64);
         g.r.matmul(self.t(plan.output), &h, 0, e, &logits, 0, v, n_out, plan.logit_scale, false);
+        if plan.logit_softcap > 0.0 {
+            g.elementwise("softcap", &logits, None, n_out * v, plan.logit_softcap);
+        }
         g.tap("result_output", None, &logits, 0, n_out, v);
         let mut out = logits;
         let rows = n_out;

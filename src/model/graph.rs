@@ -16,8 +16,10 @@ pub(crate) struct BatchBuffers {
     pub tokens: wgpu::Buffer,
     /// Per token: (position, offset of its session's block table in `tables`, 0, 0).
     pub meta: wgpu::Buffer,
-    /// The sessions' block tables, one after another.
+    /// The sessions' block tables, one after another (one entry per position block).
     pub tables: wgpu::Buffer,
+    /// The window layers' tables at the same offsets (ring blocks), when the model has any.
+    pub ring_tables: Option<wgpu::Buffer>,
     /// Per session: (first token, token count, state slot, 0).
     pub seqs: wgpu::Buffer,
     pub n_seqs: u32,

@@ -77,6 +77,22 @@ impl<'a> Meta<'a> {
         self.get(k).and_then(Value::as_bool)
     }
 
+    /// RoPE's linear scaling as llama.cpp reads it: `1 / rope.scaling.factor` (or the old
+    /// `rope.scale_linear`), 1 without one. YaRN and LongRoPE are refused: they change more
+    /// than the angle's scale.
+    pub fn rope_freq_scale(&self) -> Result<f32, ModelError> {
+        if let Some(s) = self.get("rope.scaling.type").and_then(|v| v.as_str().map(str::to_owned)) {
+            if !["none", "linear"].contains(&s.as_str()) {
+                return Err(ModelError::UnsupportedFeature(format!("RoPE scaling {s:?}")));
+            }
+        }
+        let factor = self.f32("rope.scaling.factor").or_else(|| self.f32("rope.scale_linear")).unwrap_or(0.0);
+        if !factor.is_finite() || factor < 0.0 {
+            return Err(ModelError::BadHparams(format!("rope.scaling.factor {factor}")));
+        }
+        Ok(if factor == 0.0 { 1.0 } else { 1.0 / factor })
+    }
+
     /// A key that is a scalar (the same for every layer) or an array of `n_layer` integers.
     pub fn per_layer(&self, k: &str, n_layer: u32, default: u32) -> Result<Vec<u32>, ModelError> {
         match self.get(k) {

@@ -73,15 +73,22 @@ impl Ffn {
 pub struct FfnPlan {
     pub norm: T,
     pub ffn: Ffn,
+    /// RMSNorm weight applied to the FFN's output before it joins the residual (Gemma 3's
+    /// `ffn_post_norm`).
+    pub post_norm: Option<T>,
 }
 
-/// One layer: x += scale · Σ mixers(RMSNorm(x)); x += scale · FFN(RMSNorm(x)).
+/// One layer: x += scale · post(Σ mixers(RMSNorm(x))); x += scale · post(FFN(RMSNorm(x))),
+/// `post` an optional RMSNorm (Gemma 3) or nothing.
 #[derive(Debug, Clone)]
 pub struct LayerPlan {
     /// The RMSNorm weight before the mixers (llama.cpp's `attn_norm`); `None` when the layer
     /// has no mixer (Nemotron-H's MLP-only layers).
     pub mixer_norm: Option<T>,
     pub mixers: Vec<Mixer>,
+    /// RMSNorm weight applied to the mixers' summed output before it joins the residual
+    /// (Gemma 3's `post_attention_norm`, llama.cpp `attn_post_norm`).
+    pub mixer_post_norm: Option<T>,
     pub ffn: Option<FfnPlan>,
     /// Multiplies each branch's output before it joins the residual (Granite's
     /// `residual_scale`; 1 elsewhere).
@@ -128,6 +135,9 @@ pub struct ModelPlan {
     pub output: T,
     /// Multiplies the logits (Granite divides by `logit_scale`; 1 elsewhere).
     pub logit_scale: f32,
+    /// Final logit soft-capping: logits = cap · tanh(logits / cap) (Gemma's
+    /// `final_logit_softcapping`; 0: none).
+    pub logit_softcap: f32,
     /// How each tensor is read (`None`: not read at all).
     pub roles: Vec<Option<Role>>,
 }
@@ -160,7 +170,12 @@ impl ModelPlan {
 
     /// What every layer keeps per sequence.
     pub fn memory_layout(&self) -> MemoryLayout {
-        MemoryLayout { layers: self.layers.iter().map(LayerPlan::memory).collect() }
+        let layers: Vec<_> = self.layers.iter().map(LayerPlan::memory).collect();
+        let window = layers.iter().filter_map(|l| l.kv).map(|kv| kv.window).max().unwrap_or(0);
+        // Window layers keep the window plus one step of rows: steps of about the window's
+        // size (64 ..= WINDOW_STEP tokens) keep the ring near 2 W.
+        let max_step = if window > 0 { (window as usize).next_multiple_of(16).clamp(64, super::forward::WINDOW_STEP) } else { super::forward::MAX_BATCH };
+        MemoryLayout { layers, max_step: max_step as u32 }
     }
 
     /// Every tensor index the plan reads.

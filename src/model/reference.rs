@@ -44,6 +44,23 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
+/// GELU (tanh form) as ggml's CPU computes it: through `ggml_table_gelu_f16`, i.e. of the
+/// input rounded to f16, the result rounded to f16; 0 at or below −10, x at or above 10
+/// (ggml-cpu `vec.h`, `ggml_vec_geglu_f32` with `GGML_GELU_FP16`).
+#[allow(clippy::excessive_precision)]
+pub fn gelu(x: f32) -> f32 {
+    use half::f16;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_560_802_865_355_879_892_119_868_76;
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    let h = f16::from_f32(x).to_f32();
+    f16::from_f32(0.5 * h * (1.0 + (SQRT_2_OVER_PI * h * (1.0 + 0.044715 * h * h)).tanh())).to_f32()
+}
+
 pub fn softplus(x: f32) -> f32 {
     if x > 20.0 { x } else { x.exp().ln_1p() }
 }
@@ -142,6 +159,10 @@ impl RefModel {
                     tap(mixer_tap(m), Some(il), &o);
                     add_scaled(&mut mix, &o, 1.0);
                 }
+                if let Some(pn) = layer.mixer_post_norm {
+                    mix = rms_norm(&mix, &w[pn], eps);
+                    tap("attn_post_norm", Some(il), &mix);
+                }
                 add_scaled(&mut x, &mix, layer.residual_scale);
             }
             tap("ffn_inp", Some(il), &x);
@@ -154,6 +175,14 @@ impl RefModel {
                     Ffn::Moe(m) => m.reference(w, &h),
                 };
                 tap("ffn_out", Some(il), &o);
+                let o = match f.post_norm {
+                    Some(pn) => {
+                        let o = rms_norm(&o, &w[pn], eps);
+                        tap("ffn_post_norm", Some(il), &o);
+                        o
+                    }
+                    None => o,
+                };
                 add_scaled(&mut x, &o, layer.residual_scale);
             }
             tap("l_out", Some(il), &x);
@@ -162,7 +191,11 @@ impl RefModel {
         // ---- final norm, LM head (× logit_scale)
         let h = rms_norm(&x, &w[plan.output_norm], eps);
         tap("result_norm", None, &h);
-        let logits: Vec<f32> = matvec(&w[plan.output], &h).into_iter().map(|v| v * plan.logit_scale).collect();
+        let mut logits: Vec<f32> = matvec(&w[plan.output], &h).into_iter().map(|v| v * plan.logit_scale).collect();
+        if plan.logit_softcap > 0.0 {
+            let c = plan.logit_softcap;
+            logits.iter_mut().for_each(|l| *l = c * (*l * (1.0 / c)).tanh());
+        }
         tap("result_output", None, &logits);
         logits
     }

@@ -125,6 +125,15 @@ pub struct SynthConfig {
     pub moe_every: (u64, u64),
     /// Llama 3.x: write `rope_freqs.weight` as llama.cpp's converter computes it.
     pub rope_freqs: bool,
+    /// Sliding window (`attention.sliding_window`, 0: none), the window pattern's period
+    /// (Gemma 3: every `window_pattern`-th layer is global) and the window layers' RoPE base.
+    pub window: u64,
+    pub window_pattern: u64,
+    pub rope_theta_swa: f32,
+    /// Final logit soft-capping (0: none).
+    pub softcap: f32,
+    /// Linear RoPE scaling factor (`rope.scaling.factor`; 0: none).
+    pub rope_scale_linear: f32,
 }
 
 impl SynthConfig {
@@ -167,6 +176,11 @@ impl SynthConfig {
             nextn: 0,
             moe_every: (0, 0),
             rope_freqs: false,
+            window: 0,
+            window_pattern: 0,
+            rope_theta_swa: 10000.0,
+            softcap: 0.0,
+            rope_scale_linear: 0.0,
         }
     }
 }

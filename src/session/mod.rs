@@ -17,7 +17,7 @@ pub use save::{SAVE_MAGIC, SAVE_VERSION};
 use crate::gpu::GpuError;
 use crate::memory::prefix::Pin;
 use crate::memory::{Checkpoint, CheckpointPolicy, Checkpoints, PrefixCacheReport, SequenceMemory, KV_BLOCK};
-use crate::model::forward::{argmax, GpuModel, RunError, SeqStep, StepOut, Want, MAX_BATCH};
+use crate::model::forward::{argmax, GpuModel, RunError, SeqStep, StepOut, Want};
 
 /// One sequence: its memory, the tokens it holds and its checkpoints. Dropping it returns
 /// its KV blocks and state slot to the model's pools.
@@ -84,6 +84,9 @@ pub struct MemoryReport {
     pub kv_used: u64,
     /// Recurrent state of every recurrent layer (the same at any length).
     pub recurrent: u64,
+    /// Sliding-window layers' rings (at most the window plus one step of rows per layer).
+    pub window: u64,
+    /// Checkpoints: their state copies and the ring blocks only they still hold.
     pub checkpoints: u64,
 }
 
@@ -102,7 +105,7 @@ impl GpuModel {
         }
     }
 
-    /// Evaluate `tokens` after what the session holds, in batches of at most [`MAX_BATCH`].
+    /// Evaluate `tokens` after what the session holds, in steps of at most [`GpuModel::max_step`] tokens.
     /// Returns the logits of every token (`all_logits`) or of the last one, row-major
     /// [n, n_vocab]. Bad input is refused before anything runs.
     pub async fn forward(&self, s: &mut Session, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, RunError> {
@@ -120,15 +123,15 @@ impl GpuModel {
         Ok(out)
     }
 
-    /// Tokens per forward step: [`MAX_BATCH`], or fewer when every token's logits are wanted
+    /// Tokens per forward step: [`GpuModel::max_step`], or fewer when every token's logits are wanted
     /// and [rows, n_vocab] of them would exceed one storage binding (a 248k vocabulary fills
     /// 128 MiB at 135 rows).
     fn batch_rows(&self, all_logits: bool) -> usize {
         if !all_logits {
-            return MAX_BATCH;
+            return self.max_step();
         }
         let row = 4 * self.hp.n_vocab.max(1) as u64;
-        ((self.ctx().max_binding() / row) as usize).clamp(1, MAX_BATCH)
+        ((self.ctx().max_binding() / row) as usize).clamp(1, self.max_step())
     }
 
     /// Advance several sessions in one forward step: their tokens form one batch, every
@@ -197,7 +200,7 @@ impl GpuModel {
     }
 
     fn checkpoint_as(&self, s: &mut Session, turn: bool) {
-        let snapshot = if s.mem.slot().is_some() {
+        let snapshot = if s.mem.needs_snapshot() {
             if !s.checkpoints.mark_if_at(s.pos, turn) {
                 if let Some(snapshot) = s.mem.snapshot() {
                     s.checkpoints.push(Checkpoint { n_tokens: s.pos, turn, snapshot }, &s.policy);
@@ -240,7 +243,7 @@ impl GpuModel {
             let Some(e) = cache.lookup(&full, s.pos, max) else { return 0 };
             (e.tokens.len() as u32, e.blocks.clone(), e.snapshot.clone(), e.pin.clone())
         };
-        if s.mem.slot().is_some() && snapshot.is_none() {
+        if s.mem.needs_snapshot() && snapshot.is_none() {
             return 0;
         }
         {
@@ -254,7 +257,7 @@ impl GpuModel {
             }
         }
         s.mem.blocks = blocks;
-        if s.mem.slot().is_some() {
+        if s.mem.needs_snapshot() {
             s.mem.restore_state(snapshot.as_ref());
         }
         let reused = n - s.pos;
@@ -353,8 +356,8 @@ impl GpuModel {
         let mut out = vec![];
         let mut at = 0;
         while at < tokens.len() {
-            let room = if every > 0 && s.mem.slot().is_some() { (every - s.pos % every) as usize } else { usize::MAX };
-            let room = room.min(MAX_BATCH);
+            let room = if every > 0 && s.mem.needs_snapshot() { (every - s.pos % every) as usize } else { usize::MAX };
+            let room = room.min(self.max_step());
             let end = (at + room).min(tokens.len());
             let logits = self.forward(s, &tokens[at..end], all_logits).await?;
             if all_logits || end == tokens.len() {
@@ -396,7 +399,8 @@ impl GpuModel {
         if n == s.pos {
             return Ok(0);
         }
-        let from = if s.mem.slot().is_some() {
+        // Recurrent state, or a window that has moved past what n needs: from a checkpoint.
+        let from = if s.mem.slot().is_some() || !s.mem.window_intact(n) {
             let cp = s.checkpoints.cut(n);
             s.mem.restore_state(cp.map(|c| &c.snapshot));
             cp.map_or(0, |c| c.n_tokens)
@@ -418,6 +422,16 @@ impl GpuModel {
     /// Bytes the session holds on the GPU. `kv` counts its blocks (shared ones too).
     pub fn memory(&self, s: &Session) -> MemoryReport {
         let b = s.mem.bytes(s.pos);
-        MemoryReport { kv: b.kv, kv_used: b.kv_used, recurrent: b.recurrent, checkpoints: s.checkpoints.bytes() }
+        let ring_block = s.mem.pools().borrow().ring_block_bytes();
+        let own: std::collections::HashSet<u32> = s.mem.ring.iter().copied().collect();
+        let mut held = std::collections::HashSet::new();
+        let mut states = 0;
+        for c in s.checkpoints.list() {
+            let ring = c.snapshot.ring_blocks();
+            states += c.snapshot.bytes() - ring.len() as u64 * ring_block;
+            held.extend(ring.iter().copied().filter(|b| !own.contains(b)));
+        }
+        let checkpoints = states + held.len() as u64 * ring_block;
+        MemoryReport { kv: b.kv, kv_used: b.kv_used, recurrent: b.recurrent, window: b.window, checkpoints }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Layout (little-endian): magic `BRAIDSES`, u32 version, u64 fingerprint, u32 n_ctx, u32
 //! token count n, n × u32 tokens, the memory rows ([`SequenceMemory::read`]: per attention
-//! layer n K rows then n V rows, then every recurrent state in layout order), u64 FNV-1a of
+//! layer its K rows then its V rows — n of them, or the last min(n, W) of a sliding-window
+//! layer — then every recurrent state in layout order), u64 FNV-1a of
 //! everything before it. Version 2: the fingerprint hashes the file, not Braid's structs.
 
 use super::{Session, SessionError};
@@ -62,7 +63,7 @@ impl GpuModel {
         }
         // Check the exact size before allocating anything.
         let layout = self.memory_layout();
-        let rows = pos as u64 * layout.kv_bytes_per_token() + if layout.has_state() { layout.state_bytes() } else { 0 };
+        let rows = layout.serialized_len(pos);
         let need = HEADER as u64 + 4 * pos as u64 + rows;
         if body.len() as u64 != need {
             return Err(bad(&format!("{} bytes where {need} were expected", body.len())));

@@ -103,11 +103,12 @@ impl WasmModel {
         })
     }
 
-    /// `{ architecture, layers: [{attention, recurrent, mixers, ffn, kvBytesPerToken,
-    ///    stateBytes}], nEmbd, nLayer, nVocab, contextLength, parameters, quantTypes, gpuBytes,
+    /// `{ architecture, layers: [{attention, recurrent, mixers, ffn, kvBytesPerToken, window,
+    ///    stateBytes}], windowRows, nEmbd, nLayer, nVocab, contextLength, parameters, quantTypes, gpuBytes,
     ///    adapter, hasTokenizer, hasChatTemplate, bos, eos }` — `mixers` lists each layer's
     /// mixers (`attention`, `mamba2`, `short_conv`; empty for an MLP-only layer), `ffn` its
-    /// FFN (`gated`, `plain` or null).
+    /// FFN (`gated`, `plain` or null); `window` a sliding-window layer's window in positions
+    /// (0: global attention, or none), `windowRows` the rows such a layer keeps per session.
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> JsValue {
         let m = &self.st.model;
@@ -131,6 +132,7 @@ impl WasmModel {
                         _ => None,
                     }),
                     "kvBytesPerToken": mem.kv.map_or(0, |kv| 4 * (kv.k + kv.v)),
+                    "window": mem.kv.map_or(0, |kv| kv.window),
                     "stateBytes": mem.states.iter().map(|s| 4 * s.floats as u64).sum::<u64>(),
                 })
             })
@@ -142,6 +144,7 @@ impl WasmModel {
         let v = serde_json::json!({
             "architecture": hp.arch, "nEmbd": hp.n_embd, "nLayer": hp.n_layer, "nVocab": hp.n_vocab,
             "contextLength": hp.context_length, "parameters": params, "quantTypes": types, "layers": layers,
+            "windowRows": layout.ring_rows(),
             "gpuBytes": m.weights.gpu_bytes(), "adapter": m.ctx().adapter,
             "hasTokenizer": self.st.tok.is_some(), "hasChatTemplate": self.st.template.is_some(),
             "bos": self.st.tok.as_ref().and_then(|t| t.bos), "eos": self.st.tok.as_ref().and_then(|t| t.eos),
@@ -345,11 +348,12 @@ impl WasmModel {
         Ok(())
     }
 
-    /// `{ kv, kvUsed, recurrent, checkpoints }` in bytes.
+    /// `{ kv, kvUsed, recurrent, window, checkpoints }` in bytes (`window`: the sliding-window
+    /// layers' rows, bounded by the window whatever the length).
     pub fn memory(&self, id: u32) -> Result<JsValue, JsValue> {
         let m = &self.st.model;
         let r = self.with(id, |s| m.memory(s))?;
-        let v = serde_json::json!({"kv": r.kv, "kvUsed": r.kv_used, "recurrent": r.recurrent, "checkpoints": r.checkpoints});
+        let v = serde_json::json!({"kv": r.kv, "kvUsed": r.kv_used, "recurrent": r.recurrent, "window": r.window, "checkpoints": r.checkpoints});
         Ok(to_js(&v))
     }
 

@@ -17,7 +17,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
     let hp = HParams::read(m, ARCH.name)?;
     let (e, v) = (hp.n_embd, hp.n_vocab);
     let p = hp.mamba2()?;
-    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors: None };
+    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors: None, freq_scale: 1.0 };
     let kq_scale = 1.0 / (hp.head_dim.max(1) as f32).sqrt();
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
     let mut layers = vec![];
@@ -33,13 +33,14 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
                 // the converter names it without ".weight" (spec §1.3)
                 norm: t.f32_either(&b("ffn_norm.weight"), &b("ffn_norm"), &[e as u64])?,
                 ffn: Ffn::Dense(DenseFfn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)?),
+                post_norm: None,
             }),
-            residual_scale: 1.0,
+            mixer_post_norm: None, residual_scale: 1.0,
         });
     }
     let output_norm = t.f32("output_norm.weight", &[e as u64])?;
     let output = t.output(token_embd, e, v)?;
-    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_softcap: 0.0, logit_scale: 1.0, roles: vec![] })
 }
 
 fn presets() -> Vec<(&'static str, SynthConfig)> {

@@ -38,6 +38,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         theta: m.f32("rope.freq_base").unwrap_or(10000.0),
         sections: None,
         freq_factors: None,
+        freq_scale: 1.0,
     });
     let kq_scale = multiplier(m, "attention.scale").unwrap_or(1.0 / (hp.head_dim.max(1) as f32).sqrt());
     let residual_scale = multiplier(m, "residual_scale").unwrap_or(1.0);
@@ -76,7 +77,8 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         layers.push(LayerPlan {
             mixer_norm: Some(t.f32(&b("attn_norm.weight"), &[e as u64])?),
             mixers: vec![mixer],
-            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn }),
+            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn, post_norm: None }),
+            mixer_post_norm: None,
             residual_scale,
         });
     }
@@ -89,6 +91,7 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         layers,
         output_norm,
         output,
+        logit_softcap: 0.0,
         logit_scale: multiplier(m, "logit_scale").map_or(1.0, |s| 1.0 / s),
         roles: vec![],
     })

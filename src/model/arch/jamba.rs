@@ -61,13 +61,13 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         layers.push(LayerPlan {
             mixer_norm: Some(t.f32(&b("attn_norm.weight"), &[e as u64])?),
             mixers: vec![mixer],
-            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn }),
-            residual_scale: 1.0,
+            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn, post_norm: None }),
+            mixer_post_norm: None, residual_scale: 1.0,
         });
     }
     let output_norm = t.f32("output_norm.weight", &[e as u64])?;
     let output = t.output(token_embd, e, v)?;
-    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_softcap: 0.0, logit_scale: 1.0, roles: vec![] })
 }
 
 fn presets() -> Vec<(&'static str, SynthConfig)> {

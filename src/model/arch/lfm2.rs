@@ -31,7 +31,7 @@ pub(super) fn build_family(
     let hp = HParams::read(m, arch)?;
     let (e, v) = (hp.n_embd, hp.n_vocab);
     let l_cache = m.req_u32("shortconv.l_cache")?;
-    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors: None };
+    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hp.head_dim), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors: None, freq_scale: 1.0 };
     // The sliding-window variant masks attention to the last `sliding_window` positions.
     let window = m.u32("attention.sliding_window").unwrap_or(0);
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
@@ -49,14 +49,14 @@ pub(super) fn build_family(
         layers.push(LayerPlan {
             mixer_norm: Some(t.f32(&b("attn_norm.weight"), &[e as u64])?),
             mixers: vec![mixer],
-            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: ffn(t, il, e, &hp)? }),
-            residual_scale: 1.0,
+            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: ffn(t, il, e, &hp)?, post_norm: None }),
+            mixer_post_norm: None, residual_scale: 1.0,
         });
     }
     // llama.cpp's historical name for LFM2's final norm.
     let output_norm = t.f32("token_embd_norm.weight", &[e as u64])?;
     let output = t.output(token_embd, e, v)?;
-    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_softcap: 0.0, logit_scale: 1.0, roles: vec![] })
 }
 
 fn presets() -> Vec<(&'static str, SynthConfig)> {

@@ -23,13 +23,9 @@ pub(super) fn build_family(m: &Meta, t: &mut Tensors, arch: &'static str, neox: 
     let hp = HParams::read(m, arch)?;
     let (e, v) = (hp.n_embd, hp.n_vocab);
     let n_rot = m.u32("rope.dimension_count").unwrap_or(hp.head_dim);
-    if let Some(s) = m.get("rope.scaling.type").and_then(|v| v.as_str().map(str::to_owned)) {
-        if !["none", "linear"].contains(&s.as_str()) || m.f32("rope.scaling.factor").is_some_and(|f| f != 1.0 && s == "linear") {
-            return Err(ModelError::UnsupportedFeature(format!("RoPE scaling {s:?}")));
-        }
-    }
+    let freq_scale = m.rope_freq_scale()?;
     let freq_factors = t.opt_f32("rope_freqs.weight", &[n_rot as u64 / 2])?;
-    let rope = Rope { neox, n_rot, theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors };
+    let rope = Rope { neox, n_rot, theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections: None, freq_factors, freq_scale };
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
     let mut layers = vec![];
     for il in 0..hp.n_layer as usize {
@@ -39,13 +35,13 @@ pub(super) fn build_family(m: &Meta, t: &mut Tensors, arch: &'static str, neox: 
         layers.push(LayerPlan {
             mixer_norm: Some(t.f32(&b("attn_norm.weight"), &[e as u64])?),
             mixers: vec![Mixer::Attention(attn)],
-            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: Ffn::Dense(DenseFfn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)?) }),
-            residual_scale: 1.0,
+            ffn: Some(FfnPlan { norm: t.f32(&b("ffn_norm.weight"), &[e as u64])?, ffn: Ffn::Dense(DenseFfn::resolve(t, il, e, hp.n_ff_layer[il], true, Activation::Silu)?), post_norm: None }),
+            mixer_post_norm: None, residual_scale: 1.0,
         });
     }
     let output_norm = t.f32("output_norm.weight", &[e as u64])?;
     let output = t.output(token_embd, e, v)?;
-    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_softcap: 0.0, logit_scale: 1.0, roles: vec![] })
 }
 
 fn presets() -> Vec<(&'static str, SynthConfig)> {

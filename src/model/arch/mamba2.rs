@@ -23,12 +23,12 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
             mixer_norm: Some(t.f32(&format!("blk.{il}.attn_norm.weight"), &[e as u64])?),
             mixers: vec![Mixer::Mamba2(mix)],
             ffn: None,
-            residual_scale: 1.0,
+            mixer_post_norm: None, residual_scale: 1.0,
         });
     }
     let output_norm = t.f32("output_norm.weight", &[e as u64])?;
     let output = t.output(token_embd, e, v)?;
-    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_softcap: 0.0, logit_scale: 1.0, roles: vec![] })
 }
 
 fn presets() -> Vec<(&'static str, SynthConfig)> {

@@ -11,6 +11,7 @@ use super::plan::{ModelPlan, Tensors};
 use super::synth::{Synth, SynthConfig, WeightType};
 
 pub mod falcon_h1;
+pub mod gemma3;
 pub mod granitehybrid;
 pub mod jamba;
 pub mod lfm2;
@@ -55,6 +56,7 @@ pub static ARCHS: &[&Arch] = &[
     &qwen35moe::ARCH,
     &qwen3next::ARCH,
     &jamba::ARCH,
+    &gemma3::ARCH,
 ];
 
 pub fn find(name: &str) -> Option<&'static Arch> {

@@ -62,7 +62,7 @@ pub(super) fn build_family(m: &Meta, t: &mut Tensors, arch: &'static str) -> Res
             } else {
                 Ffn::Dense(DenseFfn::resolve(t, il, e, ff, false, Activation::ReluSqr)?)
             };
-            LayerPlan { mixer_norm: None, mixers: vec![], ffn: Some(FfnPlan { norm, ffn }), residual_scale: 1.0 }
+            LayerPlan { mixer_norm: None, mixers: vec![], ffn: Some(FfnPlan { norm, ffn, post_norm: None }), mixer_post_norm: None, residual_scale: 1.0 }
         } else {
             let mixer = if kv == 0 {
                 Mixer::Mamba2(Mamba2::resolve(t, il, e, hp.mamba2()?, Mamba2Needs { conv_bias: false, norm: true })?)
@@ -70,13 +70,13 @@ pub(super) fn build_family(m: &Meta, t: &mut Tensors, arch: &'static str) -> Res
                 let hd = hp.head_dim;
                 Mixer::Attention(Attention::resolve(t, il, e, hp.n_head_layer[il], kv, hd, QkNorm::None, None, 1.0 / (hd as f32).sqrt())?)
             };
-            LayerPlan { mixer_norm: Some(norm), mixers: vec![mixer], ffn: None, residual_scale: 1.0 }
+            LayerPlan { mixer_norm: Some(norm), mixers: vec![mixer], ffn: None, mixer_post_norm: None, residual_scale: 1.0 }
         };
         layers.push(layer);
     }
     let output_norm = t.f32("output_norm.weight", &[e as u64])?;
     let output = t.output(token_embd, e, v)?;
-    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_softcap: 0.0, logit_scale: 1.0, roles: vec![] })
 }
 
 fn presets() -> Vec<(&'static str, SynthConfig)> {

@@ -90,7 +90,7 @@ pub(super) fn build_family(
         Family::Qwen3Next => None,
     };
     let hd = hp.head_dim;
-    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hd), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections, freq_factors: None };
+    let rope = Rope { neox: true, n_rot: m.u32("rope.dimension_count").unwrap_or(hd), theta: m.f32("rope.freq_base").unwrap_or(10000.0), sections, freq_factors: None, freq_scale: 1.0 };
     let kq_scale = m.f32("attention.scale").filter(|s| *s != 0.0).unwrap_or(1.0 / (hd.max(1) as f32).sqrt());
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;
     let mut layers = vec![];
@@ -104,13 +104,13 @@ pub(super) fn build_family(
         layers.push(LayerPlan {
             mixer_norm: Some(t.f32(&b("attn_norm.weight"), &[e as u64])?),
             mixers: vec![mixer],
-            ffn: Some(FfnPlan { norm: t.f32(&b("post_attention_norm.weight"), &[e as u64])?, ffn: ffn(t, il, e, &hp)? }),
-            residual_scale: 1.0,
+            ffn: Some(FfnPlan { norm: t.f32(&b("post_attention_norm.weight"), &[e as u64])?, ffn: ffn(t, il, e, &hp)?, post_norm: None }),
+            mixer_post_norm: None, residual_scale: 1.0,
         });
     }
     let output_norm = t.f32("output_norm.weight", &[e as u64])?;
     let output = t.output(token_embd, e, v)?;
-    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_scale: 1.0, roles: vec![] })
+    Ok(ModelPlan { hp, token_embd, embed_scale: 1.0, layers, output_norm, output, logit_softcap: 0.0, logit_scale: 1.0, roles: vec![] })
 }
 
 /// `rope.dimension_sections`: four integers (llama.cpp requires them for Qwen3.5).

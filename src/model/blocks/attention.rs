@@ -25,6 +25,9 @@ pub struct Rope {
     /// Llama 3's `rope_freqs.weight` [n_rot / 2]: pair i's angle is divided by it (ggml's
     /// freq_factors).
     pub freq_factors: Option<T>,
+    /// Linear RoPE scaling: angles are multiplied by this (1 / `rope.scaling.factor` for
+    /// `rope.scaling.type` linear; ggml's `freq_scale`). 1: none.
+    pub freq_scale: f32,
 }
 
 impl Rope {
@@ -157,7 +160,7 @@ impl Attention {
     }
 
     pub fn memory(&self) -> LayerMemory {
-        LayerMemory { kv: Some(KvRows { k: self.kv_dim(), v: self.kv_dim() }), states: vec![] }
+        LayerMemory { kv: Some(KvRows { k: self.kv_dim(), v: self.kv_dim(), window: self.window }), states: vec![] }
     }
 
     /// q,k,v projections, q/k norms, RoPE at each token's position, K/V rows stored into the
@@ -199,6 +202,7 @@ impl Attention {
                     sect2: rope.sections.map_or(0, |s| s[2]),
                     sect_dims: rope.sections.map_or(0, |s| s.iter().sum()),
                     has_ff: rope.freq_factors.is_some() as u32,
+                    freq_scale: rope.freq_scale,
                     ..Default::default()
                 };
                 // Without freq factors any F32 buffer stands in for the unused binding.
@@ -222,10 +226,15 @@ impl Attention {
         };
         let (gx, gy) = g.r.grid((n * kv_dim) as u64);
         let b = g.batch;
+        // A window layer's rows live in its ring (see `memory::sequence`).
+        let tables = match (&b.ring_tables, self.window > 0) {
+            (Some(t), true) => t,
+            _ => &b.tables,
+        };
         g.r.dispatch(
             Shader::Attention,
             "kv_store",
-            &[(a::tmeta, &b.meta), (a::tables, &b.tables), (a::knew, &k), (a::vnew, &v), (a::kpool, kp), (a::vpool, vp)],
+            &[(a::tmeta, &b.meta), (a::tables, tables), (a::knew, &k), (a::vnew, &v), (a::kpool, kp), (a::vpool, vp)],
             &p,
             (gx, gy, 1),
         );
@@ -233,7 +242,7 @@ impl Attention {
         g.r.dispatch(
             Shader::Attention,
             "attention",
-            &[(a::q, &q), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, &b.tables)],
+            &[(a::q, &q), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables)],
             &p,
             (self.n_head, n, 1),
         );
@@ -317,6 +326,7 @@ pub fn rope(x: &mut [f32], hd: usize, pos: usize, r: &Rope, ff: Option<&[f32]>) 
             if let Some(ff) = ff {
                 th /= ff[i];
             }
+            th *= r.freq_scale;
             let (c, s) = (th.cos(), th.sin());
             let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
             let (x0, x1) = (head[a], head[b]);

@@ -1,10 +1,10 @@
 //! Feed-forward blocks (llama.cpp `build_ffn`): gated, down(act(gate·x) ⊙ up·x) with SiLU
-//! (SwiGLU); plain, down(act(up·x)) with ReLU² (Nemotron-H). Optional up/down biases.
+//! (SwiGLU) or GELU (GeGLU); plain, down(act(up·x)) with ReLU² (Nemotron-H). Optional up/down biases.
 
 use super::super::graph::{Graph, Out};
 use super::super::hparams::ModelError;
 use super::super::plan::{Tensors, T};
-use super::super::reference::{matvec, silu, RefWeights};
+use super::super::reference::{gelu, matvec, silu, RefWeights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -12,6 +12,9 @@ pub enum Activation {
     Silu,
     /// max(x, 0)² (llama.cpp `LLM_FFN_RELU_SQR`).
     ReluSqr,
+    /// GELU, tanh form, gated (GeGLU: Gemma), as ggml's CPU computes it (see
+    /// [`crate::model::reference::gelu`]).
+    Gelu,
 }
 
 #[derive(Debug, Clone)]
@@ -40,8 +43,8 @@ impl DenseFfn {
         if n_ff == 0 {
             return Err(ModelError::BadHparams(format!("layer {il}: feed_forward_length is 0")));
         }
-        // Gated FFNs use SiLU, plain ones ReLU² (the kinds llama.cpp's archs here use).
-        if gated != (act == Activation::Silu) {
+        // Gated FFNs use SiLU or GELU, plain ones ReLU² (the kinds llama.cpp's archs here use).
+        if gated == (act == Activation::ReluSqr) {
             return Err(ModelError::UnsupportedFeature(format!("layer {il}: {} FFN with {act:?}", if gated { "gated" } else { "plain" })));
         }
         let b = |s: &str, kind: &str| format!("blk.{il}.{s}{suffix}.{kind}");
@@ -68,7 +71,7 @@ impl DenseFfn {
             Some(gate) => {
                 let gt = g.scratch(ff);
                 g.linear(gate, self.gate_b, h, fresh(&gt), ff);
-                g.elementwise("silu_mul", &gt, Some(&u), len, 1.0);
+                g.elementwise(if self.act == Activation::Gelu { "gelu_mul" } else { "silu_mul" }, &gt, Some(&u), len, 1.0);
                 gt
             }
             None => {
@@ -90,7 +93,8 @@ impl DenseFfn {
                 if let Some(b) = self.gate_b {
                     g.iter_mut().zip(&w[b]).for_each(|(a, b)| *a += b);
                 }
-                g.iter().zip(&u).map(|(g, u)| silu(*g) * u).collect()
+                let act = if self.act == Activation::Gelu { gelu } else { silu };
+                g.iter().zip(&u).map(|(g, u)| act(*g) * u).collect()
             }
             (None, _) => u.iter().map(|v| v.max(0.0) * v.max(0.0)).collect(),
         };

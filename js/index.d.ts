@@ -1,6 +1,6 @@
 export type ErrorCode = "GGUF_INVALID" | "UNSUPPORTED_ARCH" | "UNSUPPORTED_TYPE" | "DEVICE_LIMITS" |
   "DEVICE_LOST" | "NO_WEBGPU" | "ABORTED" | "BAD_ARGUMENT" | "SESSION_DISPOSED" | "STATE_MISMATCH" |
-  "CACHE_FAILED";
+  "CACHE_FAILED" | "NON_FINITE";
 export interface BraidError extends Error { code: ErrorCode }
 export type Source = string | Request | Response | ReadableStream<Uint8Array> | Blob | ArrayBuffer | Uint8Array;
 export interface Progress { phase: "download" | "upload"; loaded: number; total: number | null; via?: "network" | "cache" }

@@ -244,7 +244,7 @@ static llama_token *tokenize_file(const struct llama_vocab *vocab, const char *p
  * with its first token replaced by BOS when the vocabulary adds one; the negative
  * log-likelihood of tokens first+1 .. N_CTX-1 (first = N_CTX/2) from the logits before them;
  * PPL = exp(mean). Prints one JSON object. */
-static int run_ppl(const char *path, const char *text_path, int n_ctx) {
+static int run_ppl(const char *path, const char *text_path, int n_ctx, int max_chunks) {
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
     struct llama_model *model = llama_model_load_from_file(path, mp);
@@ -260,6 +260,7 @@ static int run_ppl(const char *path, const char *text_path, int n_ctx) {
     if (!ctx) { fprintf(stderr, "context failed\n"); return 1; }
     int n_vocab = llama_vocab_n_tokens(vocab);
     int n_chunk = n_tok / n_ctx, first = n_ctx / 2;
+    if (max_chunks > 0 && n_chunk > max_chunks) n_chunk = max_chunks;
     double nll = 0, nll2 = 0;
     long count = 0;
     for (int c = 0; c < n_chunk; c++) {
@@ -309,7 +310,7 @@ static int run_tokenize(const char *path, const char *text_path) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n       %s BINS_DIR MODEL script FILE\n       %s BINS_DIR MODEL bench P,G\n       %s BINS_DIR MODEL ppl TEXT_FILE [N_CTX]\n       %s BINS_DIR MODEL tokenize TEXT_FILE\n", argv[0], argv[0], argv[0], argv[0], argv[0]);
+        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n       %s BINS_DIR MODEL script FILE\n       %s BINS_DIR MODEL bench P,G\n       %s BINS_DIR MODEL ppl TEXT_FILE [N_CTX [MAX_CHUNKS]]\n       %s BINS_DIR MODEL tokenize TEXT_FILE\n", argv[0], argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     int sequential = argc > 4 && strcmp(argv[4], "seq") == 0;
@@ -319,7 +320,7 @@ int main(int argc, char **argv) {
     llama_backend_init();
 
     if (script) return run_script(argv[1], argv[2], argc > 4 ? argv[4] : "");
-    if (strcmp(argv[3], "ppl") == 0 && argc > 4) return run_ppl(argv[2], argv[4], argc > 5 ? atoi(argv[5]) : 512);
+    if (strcmp(argv[3], "ppl") == 0 && argc > 4) return run_ppl(argv[2], argv[4], argc > 5 ? atoi(argv[5]) : 512, argc > 6 ? atoi(argv[6]) : 0);
     if (strcmp(argv[3], "tokenize") == 0 && argc > 4) return run_tokenize(argv[2], argv[4]);
     if (strcmp(argv[3], "bench") == 0) {
         int p = 512, g = 16;
@@ -372,6 +373,32 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++)
             memcpy(out + (size_t)i * n_vocab, llama_get_logits_ith(ctx, i), sizeof(float) * n_vocab);
         llama_batch_free(b);
+    }
+    /* LLAMA_REF_TOPK=K: per row only the K largest logits, as {"top": [[[id, logit], ...], ...]} */
+    const char *topk = getenv("LLAMA_REF_TOPK");
+    if (topk && atoi(topk) > 0) {
+        int k = atoi(topk);
+        if (k > n_vocab) k = n_vocab;
+        printf("{\"n_vocab\": %d, \"top\": [", n_vocab);
+        int *idx = malloc(sizeof(int) * k);
+        for (int i = 0; i < n; i++) {
+            const float *r = out + (size_t)i * n_vocab;
+            int m = 0;
+            for (int v = 0; v < n_vocab; v++) {
+                if (m < k) { idx[m++] = v; }
+                else {
+                    int lo = 0;
+                    for (int j = 1; j < k; j++) if (r[idx[j]] < r[idx[lo]]) lo = j;
+                    if (r[v] > r[idx[lo]]) idx[lo] = v; else continue;
+                }
+            }
+            for (int a2 = 0; a2 < k; a2++) for (int b2 = a2 + 1; b2 < k; b2++) if (r[idx[b2]] > r[idx[a2]]) { int t = idx[a2]; idx[a2] = idx[b2]; idx[b2] = t; }
+            printf(i ? ",[" : "[");
+            for (int j = 0; j < k; j++) printf(j ? ",[%d,%.9g]" : "[%d,%.9g]", idx[j], r[idx[j]]);
+            printf("]");
+        }
+        printf("]}\n");
+        return 0;
     }
     printf("{\"n_vocab\": %d, \"logits\": ", n_vocab);
     const float **rows = malloc(sizeof(float *) * n);

@@ -151,6 +151,54 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
+        /// Perplexity of a text file as llama.cpp's `llama-perplexity` computes it: the text
+        /// tokenized with BOS, cut into chunks of CTX tokens (each from an empty session, its
+        /// first token replaced by BOS when the vocabulary adds one), the negative
+        /// log-likelihood of each chunk's second half from the logits before it; PPL =
+        /// exp(mean). Needs at least 2 × CTX tokens.
+        Perplexity {
+            #[arg(long)]
+            model: PathBuf,
+            #[arg(long)]
+            file: PathBuf,
+            /// Tokens per chunk (llama-perplexity's -c)
+            #[arg(long, default_value_t = 512)]
+            ctx: u32,
+            /// Score at most this many chunks (default: all)
+            #[arg(long)]
+            chunks: Option<usize>,
+            #[arg(long)]
+            json: bool,
+        },
+        /// Token ids of a text as the model's tokenizer makes them (BOS/EOS as its metadata
+        /// asks), like llama.cpp's `llama-tokenize`.
+        Tokenize {
+            #[arg(long)]
+            model: PathBuf,
+            /// The text (or use --file)
+            text: Option<String>,
+            #[arg(long)]
+            file: Option<PathBuf>,
+            /// Match control tokens (`<start_of_turn>`, `<|im_start|>` …) in the text whole
+            #[arg(long)]
+            special: bool,
+            /// Do not add BOS/EOS
+            #[arg(long)]
+            no_bos: bool,
+            /// Print {ids, pieces} as JSON
+            #[arg(long)]
+            json: bool,
+        },
+        /// The text of token ids, as the model's tokenizer decodes them.
+        Detokenize {
+            #[arg(long)]
+            model: PathBuf,
+            /// Comma-separated token ids
+            #[arg(long)]
+            tokens: String,
+            #[arg(long)]
+            json: bool,
+        },
         /// Stream a GGUF file onto the GPU and report parse + upload throughput.
         Load {
             file: PathBuf,
@@ -238,6 +286,33 @@ mod cli {
                 } else {
                     out_text(&format!("{}\n", out.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")));
                 }
+                Ok(())
+            }
+            Cmd::Perplexity { model, file, ctx, chunks, json } => perplexity(&model, &file, ctx, chunks, json),
+            Cmd::Tokenize { model, text, file, special, no_bos, json } => {
+                let tok = open_tokenizer(&model)?;
+                let text = match (text, file) {
+                    (Some(t), None) => t,
+                    (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?,
+                    _ => return Err("give the text or --file, not both".into()),
+                };
+                let ids = tok.encode_with(&text, !no_bos, special);
+                if json {
+                    let pieces: Vec<String> = ids.iter().map(|&i| String::from_utf8_lossy(&tok.token_bytes(i)).into_owned()).collect();
+                    out_text(&format!("{}\n", json!({"ids": ids, "pieces": pieces})));
+                } else {
+                    out_text(&format!("{}\n", ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")));
+                }
+                Ok(())
+            }
+            Cmd::Detokenize { model, tokens, json } => {
+                let tok = open_tokenizer(&model)?;
+                let ids = parse_tokens(&tokens)?;
+                if let Some(&bad) = ids.iter().find(|&&i| i as usize >= tok.n_vocab()) {
+                    return Err(format!("token id {bad} is outside the vocabulary of {}", tok.n_vocab()));
+                }
+                let text = tok.decode(&ids);
+                out_text(&if json { format!("{}\n", json!({"text": text})) } else { format!("{text}\n") });
                 Ok(())
             }
             Cmd::Bench { model, prompt_tokens, gen_tokens, sessions, json } => bench(&model, prompt_tokens, gen_tokens, &sessions, json),
@@ -410,6 +485,47 @@ mod cli {
             }
             other => Err(bad(format!("unknown op {other:?}"))),
         }
+    }
+
+    /// The tokenizer of a GGUF file, from its header alone.
+    fn open_tokenizer(path: &PathBuf) -> Result<braid::tokenizer::Tokenizer, String> {
+        let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        let index = read_index(std::io::BufReader::new(f), Some(len)).map_err(|e| format!("{}: {e}", path.display()))?;
+        braid::tokenizer::Tokenizer::from_index(&index).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// llama-perplexity's computation (tools/perplexity/perplexity.cpp, one sequence per
+    /// chunk): per chunk of `ctx` tokens from an empty session, BOS in place of its first
+    /// token when the vocabulary adds BOS, −log softmax of tokens first+1 .. ctx−1 (first =
+    /// ctx/2) from the logits before each, in f64 as llama.cpp sums them.
+    fn perplexity(path: &PathBuf, file: &PathBuf, ctx: u32, max_chunks: Option<usize>, as_json: bool) -> Result<(), String> {
+        if !(4..=1 << 20).contains(&ctx) {
+            return Err(format!("--ctx {ctx}: between 4 and {}", 1 << 20));
+        }
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let m = open_model(path)?;
+        let tok = braid::tokenizer::Tokenizer::from_index(&m.weights.index).map_err(|e| format!("{}: {e}", path.display()))?;
+        let tokens = tok.encode_with(&text, true, false);
+        if tokens.len() < 2 * ctx as usize {
+            return Err(format!("{} tokenizes to {} tokens; perplexity with --ctx {ctx} needs at least {}", file.display(), tokens.len(), 2 * ctx));
+        }
+        let t0 = std::time::Instant::now();
+        let bos = if tok.add_bos { tok.bos } else { None };
+        let r = pollster::block_on(m.perplexity(&tokens, ctx, bos, max_chunks)).map_err(|e| e.to_string())?;
+        let (ppl, err, count, n_chunk, mean) = (r.ppl, r.ppl_stderr, r.scored, r.chunks, r.nll);
+        let secs = t0.elapsed().as_secs_f64();
+        if as_json {
+            out_text(&format!(
+                "{}\n",
+                json!({"tokens": tokens.len(), "n_ctx": ctx, "chunks": n_chunk, "scored": count, "nll": mean, "ppl": ppl, "ppl_stderr": err,
+                       "seconds": secs, "tokens_per_s": (n_chunk * ctx as usize) as f64 / secs})
+            ));
+        } else {
+            eprintln!();
+            out_text(&format!("Final estimate: PPL = {ppl:.4} +/- {err:.5} ({n_chunk} chunks of {ctx} tokens, {count} scored, {secs:.1} s)\n"));
+        }
+        Ok(())
     }
 
     fn open_model(path: &PathBuf) -> Result<braid::model::forward::GpuModel, String> {

@@ -45,6 +45,8 @@ pub enum RunError {
     Empty,
     #[error("{n} tokens in one step; at most {max} (the sessions' batch is split above that)")]
     BatchTooLarge { n: usize, max: usize },
+    #[error("the model produced non-finite logits (NaN or infinity)")]
+    NonFinite,
 }
 
 /// Most tokens one forward step evaluates (longer inputs are split). With the dimension caps

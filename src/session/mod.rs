@@ -10,7 +10,10 @@
 //! rewind always succeeds, at worst by recomputing from the start. Models without recurrent
 //! state need no checkpoints: their KV rows are simply cut.
 
+mod perplexity;
 mod save;
+
+pub use perplexity::Perplexity;
 
 pub use save::{SAVE_MAGIC, SAVE_VERSION};
 

@@ -42,6 +42,7 @@ fn session_error(e: SessionError) -> JsValue {
     let code = match &e {
         SessionError::Range { .. } | SessionError::Run(RunError::BadToken { .. } | RunError::Empty | RunError::ContextFull { .. } | RunError::BatchTooLarge { .. }) => "BAD_ARGUMENT",
         SessionError::Run(RunError::Gpu(g)) | SessionError::Gpu(g) => g.code(),
+        SessionError::Run(RunError::NonFinite) => "NON_FINITE",
         SessionError::BadBlob(_) | SessionError::Version(_) | SessionError::WrongModel { .. } | SessionError::Checksum => "STATE_MISMATCH",
     };
     js_error(code, &e.to_string())

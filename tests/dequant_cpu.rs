@@ -38,5 +38,8 @@ fn cpu_dequant_matches_gguf_py() {
 fn partial_blocks_and_unsupported_types_are_errors() {
     let mut out = vec![];
     assert!(dequantize(GgmlType::Q8_0, &[0u8; 33], &mut out).is_err());
-    assert!(dequantize(GgmlType::IQ2_XXS, &[0u8; 66], &mut out).is_err());
+    for ty in GgmlType::all().filter(|t| !t.is_supported()) {
+        let e = dequantize(ty, &vec![0u8; ty.type_size() as usize], &mut out).unwrap_err();
+        assert_eq!(e.to_string(), format!("tensor type {ty} is not supported"));
+    }
 }

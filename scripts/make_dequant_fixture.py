@@ -36,6 +36,13 @@ def blocks(t, n):
         raw[:, 2:4] = f16_bytes(n)
     elif t == T.Q6_K:
         raw[:, 208:210] = f16_bytes(n)
+    elif t == T.Q2_K:
+        raw[:, 80:82] = f16_bytes(n)
+        raw[:, 82:84] = f16_bytes(n)
+    elif t == T.Q3_K:
+        raw[:, 108:110] = f16_bytes(n)
+    elif t == T.IQ4_XS:
+        raw[:, 0:2] = f16_bytes(n)
     elif t == T.MXFP4:
         raw[:, 0] = rng.integers(0, 200, n, dtype=np.uint8)
         raw[0, 0] = 0  # subnormal scales
@@ -44,7 +51,9 @@ def blocks(t, n):
 
 
 TYPES = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K, T.Q5_K,
-         T.Q6_K, T.IQ4_NL, T.MXFP4]
+         T.Q6_K, T.IQ4_NL, T.MXFP4,
+         # added later: appended so the entries above keep their random draws
+         T.Q2_K, T.Q3_K, T.IQ4_XS]
 out = {}
 for t in TYPES:
     bs, ts = GGML_QUANT_SIZES[t]

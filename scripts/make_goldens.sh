@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the llama.cpp golden fixtures in tests/fixtures/golden/:
 # synthetic models from `braid synth` (tiny, small and odd shapes of every architecture, F32,
-# Q8_0 and Q4_K_M,
+# Q8_0 and Q4_K_M, and Q2_K / Q3_K / IQ4_XS on shapes whose rows are multiples of 256,
 # plus the exact-F32 twin of each quantized file), and llama.cpp's teacher-forced logits at
 # every position, as one batch and token by token. Needs network access to npm once
 # (node-llama-cpp@3.21.1 ships prebuilt llama.cpp libraries and the matching source).
@@ -49,7 +49,8 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
             tiny-jamba:f32 tiny-jamba:q8_0 small-jamba:q4_k_m odd-jamba:f32 odd-jamba:q8_0 \
             tiny-llama3:f32 tiny-llama3:q8_0 tiny-qwen2:f32 tiny-qwen2:q8_0 odd-qwen2:f32 odd-qwen2:q8_0 \
             tiny-qwen3:f32 tiny-qwen3:q8_0 odd-qwen3:f32 odd-qwen3:q8_0 \
-            tiny-gemma3:f32 tiny-gemma3:q8_0 small-gemma3:q4_k_m odd-gemma3:f32 odd-gemma3:q8_0; do
+            tiny-gemma3:f32 tiny-gemma3:q8_0 small-gemma3:q4_k_m odd-gemma3:f32 odd-gemma3:q8_0 \
+            small-llama:q2_k small-llama:q3_k small-qwen3:iq4_xs; do
   preset=${spec%%:*}; ty=${spec##*:}
   keep "$preset" || continue
   f="$models/$preset-$ty.gguf"

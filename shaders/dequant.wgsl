@@ -74,6 +74,21 @@ fn dequant_q6_k(@builtin(global_invocation_id) gid: vec3<u32>) {
     store4(p.blk0 + i / 64u, i % 64u, 256u, load_q6_k(p.blk0 + i / 64u, i % 64u, p.head));
 }
 @compute @workgroup_size(64)
+fn dequant_q2_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid); if (i >= p.n_blocks * 64u) { return; }
+    store4(p.blk0 + i / 64u, i % 64u, 256u, load_q2_k(p.blk0 + i / 64u, i % 64u, p.head));
+}
+@compute @workgroup_size(64)
+fn dequant_q3_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid); if (i >= p.n_blocks * 64u) { return; }
+    store4(p.blk0 + i / 64u, i % 64u, 256u, load_q3_k(p.blk0 + i / 64u, i % 64u, p.head));
+}
+@compute @workgroup_size(64)
+fn dequant_iq4_xs(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid); if (i >= p.n_blocks * 64u) { return; }
+    store4(p.blk0 + i / 64u, i % 64u, 256u, load_iq4_xs(p.blk0 + i / 64u, i % 64u, p.head));
+}
+@compute @workgroup_size(64)
 fn dequant_f32(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid); if (i >= p.n_blocks) { return; }
     out[i] = load_f32(p.blk0 + i);

@@ -133,6 +133,65 @@ fn dot_q6_k(blk: u32, xb: u32, head: u32) -> f32 {
     return sum * head_f16(head, blk);
 }
 
+// Q2_K: per 16 elements i, Σ (d·sc·q − dmin·mn)·x = d·sc·Σq·x − dmin·mn·Σx (scale byte i).
+fn dot_q2_k(blk: u32, xb: u32, head: u32) -> f32 {
+    let base = blk * 21u;
+    let dm = unpack2x16float(weights[base + 20u]);
+    var sum = 0.0;
+    for (var i = 0u; i < 16u; i++) {
+        // elements 16i..16i+16: half n = i/8, shift 2·((i%8)/2), quant bytes from 32n + 16(i%2)
+        let sc = byte_at(base, i);
+        let sh = vec4<u32>(2u * ((i % 8u) / 2u));
+        let qw = base + 4u + 8u * (i / 8u) + 4u * (i % 2u);
+        var sq = 0.0;
+        var sx = 0.0;
+        for (var l4 = 0u; l4 < 4u; l4++) {
+            let q = (bytes4(weights[qw + l4]) >> sh) & vec4<u32>(3u);
+            let xv = x[xb + 4u * i + l4];
+            sq += dot(vec4<f32>(q), xv);
+            sx += xv.x + xv.y + xv.z + xv.w;
+        }
+        sum += dm.x * f32(sc & 0xfu) * sq - dm.y * f32(sc >> 4u) * sx;
+    }
+    return sum;
+}
+
+// Q3_K: per 16 elements i, sc_i · Σ q·x, times d once.
+fn dot_q3_k(blk: u32, xb: u32, head: u32) -> f32 {
+    let base = blk * 27u;
+    var sum = 0.0;
+    for (var i = 0u; i < 16u; i++) {
+        let j = (i % 8u) / 2u;
+        let sh = vec4<u32>(2u * j);
+        let hs = vec4<u32>(4u * (i / 8u) + j);
+        let qw = base + 8u + 8u * (i / 8u) + 4u * (i % 2u);
+        let hw = base + 4u * (i % 2u);
+        var sq = 0.0;
+        for (var l4 = 0u; l4 < 4u; l4++) {
+            let ql = (bytes4(weights[qw + l4]) >> sh) & vec4<u32>(3u);
+            let hb = (bytes4(weights[hw + l4]) >> hs) & vec4<u32>(1u);
+            sq += dot(vec4<f32>(ql) - 4.0 + 4.0 * vec4<f32>(hb), x[xb + 4u * i + l4]);
+        }
+        sum += q3_k_scale(base + 24u, i) * sq;
+    }
+    return sum * head_f16(head, blk);
+}
+
+// IQ4_XS: per 32-element sub-block, its scale · Σ table(q)·x.
+fn dot_iq4_xs(blk: u32, xb: u32, head: u32) -> f32 {
+    let base = blk * 34u;
+    var sum = 0.0;
+    for (var ib = 0u; ib < 8u; ib++) {
+        var sq = 0.0;
+        for (var g = 0u; g < 8u; g++) {
+            let q = nibbles32(base + 2u + 4u * ib, g);
+            sq += dot(vec4<f32>(IQ4NL[q.x], IQ4NL[q.y], IQ4NL[q.z], IQ4NL[q.w]), x[xb + 8u * ib + g]);
+        }
+        sum += iq4_xs_scale(base, ib) * sq;
+    }
+    return sum;
+}
+
 const BS: u32 = BLOCKu;
 const GPB: u32 = BLOCKu / 4u;   // groups of 4 per block
 const TT: u32 = 8u;             // tokens per workgroup (matmul)

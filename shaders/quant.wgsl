@@ -135,6 +135,60 @@ fn load_q6_k(blk: u32, g: u32, head: u32) -> vec4<f32> {
     return (vec4<f32>(ql | (qh << vec4<u32>(4u))) - 32.0) * (sc * head_f16(head, blk));
 }
 
+// Q2_K (21 words, as in the file): scales[16] in words 0..3 (per 16 elements: low nibble
+// scale, high nibble min), qs[64] in words 4..19 (2 bits), d|dmin in word 20. Element e:
+// half n = e/128, shift 2j with j = (e%128)/32, l = e%32: bits 2j of qs byte 32n + l, scale
+// byte 8n + 2j + l/16.
+fn load_q2_k(blk: u32, g: u32, head: u32) -> vec4<f32> {
+    let base = blk * 21u;
+    let e = 4u * g;
+    let n = e / 128u;
+    let j = (e % 128u) / 32u;
+    let l = e % 32u;
+    let dm = unpack2x16float(weights[base + 20u]);
+    let sc = byte_at(base, 8u * n + 2u * j + l / 16u);
+    let q = (bytes4(weights[base + 4u + (32u * n + l) / 4u]) >> vec4<u32>(2u * j)) & vec4<u32>(3u);
+    return (dm.x * f32(sc & 0xfu)) * vec4<f32>(q) - dm.y * f32(sc >> 4u);
+}
+
+// Signed 6-bit scale i (0..16) of a Q3_K block whose 12 scale bytes start at word `s`: low
+// nibble from byte i%8 (its high nibble for i >= 8), two high bits from byte 8 + i%4.
+fn q3_k_scale(s: u32, i: u32) -> f32 {
+    let lo = (byte_at(s, i % 8u) >> (4u * (i / 8u))) & 0xfu;
+    let hi = (byte_at(s, 8u + i % 4u) >> (2u * (i / 4u))) & 3u;
+    return f32(i32(lo | (hi << 4u)) - 32);
+}
+
+// Q3_K body (27 words): hmask[32] words 0..7 (bit e/32 of byte e%32 set: no -4 offset),
+// qs[64] words 8..23 (2 bits, as Q2_K), scales[12] words 24..26; d in the head plane.
+fn load_q3_k(blk: u32, g: u32, head: u32) -> vec4<f32> {
+    let base = blk * 27u;
+    let e = 4u * g;
+    let n = e / 128u;
+    let j = (e % 128u) / 32u;
+    let l = e % 32u;
+    let dl = head_f16(head, blk) * q3_k_scale(base + 24u, 8u * n + 2u * j + l / 16u);
+    let ql = (bytes4(weights[base + 8u + (32u * n + l) / 4u]) >> vec4<u32>(2u * j)) & vec4<u32>(3u);
+    let hb = (bytes4(weights[base + l / 4u]) >> vec4<u32>(4u * n + j)) & vec4<u32>(1u);
+    return dl * (vec4<f32>(ql) - 4.0 + 4.0 * vec4<f32>(hb));
+}
+
+// IQ4_XS (34 words, as in the file): d | scales_h << 16 in word 0, scales_l in word 1, then 8
+// sub-blocks of 32 elements laid out as IQ4_NL's quants (4 words each). Sub-block ib's scale
+// is nibble ib of word 1 with bits 2ib of scales_h on top, minus 32.
+fn iq4_xs_scale(base: u32, ib: u32) -> f32 {
+    let w0 = weights[base];
+    let ls = ((weights[base + 1u] >> (4u * ib)) & 0xfu) | (((w0 >> (16u + 2u * ib)) & 3u) << 4u);
+    return unpack2x16float(w0).x * f32(i32(ls) - 32);
+}
+
+fn load_iq4_xs(blk: u32, g: u32, head: u32) -> vec4<f32> {
+    let base = blk * 34u;
+    let ib = g / 8u;
+    let q = nibbles32(base + 2u + 4u * ib, g % 8u);
+    return iq4_xs_scale(base, ib) * vec4<f32>(IQ4NL[q.x], IQ4NL[q.y], IQ4NL[q.z], IQ4NL[q.w]);
+}
+
 fn load_f32(e: u32) -> f32 { return bitcast<f32>(weights[e]); }
 fn load_f16(e: u32) -> f32 { return unpack2x16float(weights[e / 2u])[e % 2u]; }
 fn load_bf16(e: u32) -> f32 {

@@ -88,7 +88,7 @@ fn inspect_rejects_malformed_files_with_status_2() {
 #[test]
 fn synth_writes_every_preset_and_inspect_reads_it() {
     for preset in ["tiny-llama", "tiny-mamba2", "tiny-granitehybrid", "tiny-falcon-h1", "tiny-lfm2"] {
-        for ty in ["f32", "q8_0", "q4_k_m", "q6_k", "iq4_nl"] {
+        for ty in ["f32", "q8_0", "q4_k_m", "q6_k", "iq4_nl", "q2_k", "q3_k", "iq4_xs"] {
             let p = tmp(&format!("{preset}-{ty}.gguf"));
             let out = Command::new(BIN).args(["synth", "--preset", preset, "--type", ty, "-o"]).arg(&p).output().unwrap();
             assert!(out.status.success(), "{preset} {ty}: {}", String::from_utf8_lossy(&out.stderr));

@@ -157,15 +157,22 @@ fn tensor_above_the_binding_limit_is_split_not_refused() {
 #[test]
 fn unsupported_types_fail_when_the_index_arrives() {
     let ctx = context();
-    let mut w = GgufWriter::new();
-    w.kv("general.architecture", Value::String("test".into()));
-    w.tensor("x.weight", GgmlType::IQ2_XXS, &[256, 2]);
-    let bytes = w.to_bytes(&[vec![0u8; 132]]);
-    let index_end = braid::gguf::parse_index(&bytes).unwrap().data_start as usize;
-    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx));
-    // The error comes with the index, before any tensor byte is needed.
-    let e = pollster::block_on(l.feed(&bytes[..index_end])).err().expect("IQ2_XXS must be refused");
-    assert_eq!(e.code(), "UNSUPPORTED_TYPE", "{e}");
+    // A valid file of every type Braid does not run (after a supported tensor): refused with
+    // the index, before any tensor byte is needed, naming the tensor's type.
+    let unsupported: Vec<GgmlType> = GgmlType::all().filter(|t| !t.is_supported()).collect();
+    assert!(unsupported.contains(&GgmlType::IQ2_XXS));
+    for ty in unsupported {
+        let mut w = GgufWriter::new();
+        w.kv("general.architecture", Value::String("test".into()));
+        w.tensor("ok.weight", GgmlType::Q2_K, &[256, 1]);
+        w.tensor("x.weight", ty, &[2 * ty.block_size(), 2]);
+        let bytes = w.to_bytes(&[vec![0u8; 84], vec![0u8; 4 * ty.type_size() as usize]]);
+        let index_end = braid::gguf::parse_index(&bytes).unwrap().data_start as usize;
+        let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+        let e = pollster::block_on(l.feed(&bytes[..index_end])).err().unwrap_or_else(|| panic!("{ty} must be refused"));
+        assert_eq!(e.code(), "UNSUPPORTED_TYPE", "{e}");
+        assert!(e.to_string().contains(&format!("type {ty},")), "{ty}: {e}");
+    }
 }
 
 #[test]

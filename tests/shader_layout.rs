@@ -11,7 +11,7 @@ use braid::gpu::params::shader_mirrors;
 fn sources(file: &str) -> Vec<String> {
     match file {
         // The matmul module is instantiated per weight type, with and without the subgroup kernel.
-        "matmul.wgsl" => [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K]
+        "matmul.wgsl" => [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_XS]
             .iter()
             .flat_map(|&t| [matmul_source(t, false), matmul_source(t, true)])
             .collect(),

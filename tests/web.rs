@@ -93,14 +93,14 @@ async fn fetch_response_streams_every_type_into_gpu_buffers() {
     let last = progress.get(progress.length() - 1);
     assert_eq!(Reflect::get(&last, &"loaded".into()).unwrap().as_f64(), Some(bytes.len() as f64));
     let index = parse_index(&bytes).unwrap();
-    assert_eq!(index.tensors.len(), 13);
+    assert_eq!(index.tensors.len(), 16);
     for (i, t) in index.tensors.iter().enumerate() {
         let got = gpu_rows(&weights, &t.name, 0, t.n_rows()).await;
         close(&got, &want[i], &t.name);
     }
     let info = weights.info();
     let tensors: Array = Reflect::get(&info, &"tensors".into()).unwrap().unchecked_into();
-    assert_eq!(tensors.length(), 13);
+    assert_eq!(tensors.length(), 16);
     web_sys::console::log_1(&format!("adapter: {:?}", Reflect::get(&info, &"adapter".into()).unwrap()).into());
 }
 

@@ -47,8 +47,8 @@ mod cli {
             /// A preset of one of the architectures (`braid synth --preset list` lists them)
             #[arg(long)]
             preset: String,
-            /// Weight type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k,
-            /// q5_k, q6_k, iq4_nl, mxfp4, or q4_k_m (the llama.cpp mix)
+            /// Weight type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k,
+            /// q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, mxfp4, or q4_k_m (the llama.cpp mix)
             #[arg(long = "type", default_value = "f32")]
             ty: String,
             #[arg(long, default_value_t = 1)]

@@ -34,6 +34,15 @@ pub fn k_scale_min(scales: &[u8], j: usize) -> (u8, u8) {
     }
 }
 
+/// The signed 6-bit scale `i` (0..16) of a Q3_K super-block from its 12 scale bytes: the low
+/// nibble from byte i % 8 (high nibble for i ≥ 8), the high two bits from byte 8 + i % 4
+/// (bits 2·(i / 4)), minus 32.
+pub fn q3_k_scale(scales: &[u8], i: usize) -> i32 {
+    let lo = (scales[i % 8] >> (4 * (i / 8))) & 0xF;
+    let hi = (scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+    (lo | (hi << 4)) as i32 - 32
+}
+
 /// Dequantize whole blocks of `ty` from `src`, appending to `out`.
 pub fn dequantize(ty: GgmlType, src: &[u8], out: &mut Vec<f32>) -> Result<(), QuantError> {
     let bs = ty.type_size() as usize;
@@ -118,6 +127,43 @@ fn dequantize_block(ty: GgmlType, b: &[u8], out: &mut Vec<f32>) {
                     vals[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
                 }
                 out.extend_from_slice(&vals);
+            }
+        }
+        Q2_K => {
+            // scales[16] (low nibble scale, high nibble min), qs[64] (2 bits), d, dmin.
+            let (scales, qs) = (&b[0..16], &b[16..80]);
+            let (d, dmin) = (h(b, 80), h(b, 82));
+            for e in 0..256 {
+                let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+                let sc = scales[8 * n + 2 * j + l / 16];
+                let (dl, ml) = (d * (sc & 0xF) as f32, dmin * (sc >> 4) as f32);
+                let q = (qs[32 * n + l] >> (2 * j)) & 3;
+                out.push(dl * q as f32 - ml);
+            }
+        }
+        Q3_K => {
+            // hmask[32] (third bit, set = no offset), qs[64] (2 bits), 12 bytes of 6-bit scales, d.
+            let (hmask, qs, scales) = (&b[0..32], &b[32..96], &b[96..108]);
+            let d = h(b, 108);
+            for e in 0..256 {
+                let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+                let sc = q3_k_scale(scales, 8 * n + 2 * j + l / 16);
+                let dl = d * sc as f32;
+                let q = ((qs[32 * n + l] >> (2 * j)) & 3) as i32 - if hmask[l] >> (4 * n + j) & 1 == 1 { 0 } else { 4 };
+                out.push(dl * q as f32);
+            }
+        }
+        IQ4_XS => {
+            // d, scales_h (u16: 2 high bits per sub-block), scales_l[4] (nibbles), qs[128].
+            let d = h(b, 0);
+            let scales_h = u16::from_le_bytes([b[2], b[3]]);
+            let (scales_l, qs) = (&b[4..8], &b[8..136]);
+            for ib in 0..8 {
+                let ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | ((((scales_h >> (2 * ib)) & 3) as u8) << 4);
+                let dl = d * (ls as i32 - 32) as f32;
+                let qs = &qs[16 * ib..16 * ib + 16];
+                out.extend(qs.iter().map(|&q| dl * IQ4_NL_TABLE[(q & 0xF) as usize] as f32));
+                out.extend(qs.iter().map(|&q| dl * IQ4_NL_TABLE[(q >> 4) as usize] as f32));
             }
         }
         MXFP4 => {

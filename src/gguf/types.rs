@@ -83,7 +83,7 @@ impl GgmlType {
     }
     /// Whether Braid can dequantize (and later multiply) this type.
     pub fn is_supported(self) -> bool {
-        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K | IQ4_NL | MXFP4)
+        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_NL | IQ4_XS | MXFP4)
     }
     pub fn all() -> impl Iterator<Item = GgmlType> {
         TABLE.iter().map(|r| r.0)

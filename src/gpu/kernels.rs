@@ -22,7 +22,8 @@ fn dequant_entry(ty: GgmlType) -> Option<&'static str> {
         Q4_0 => "dequant_q4_0", Q4_1 => "dequant_q4_1", Q5_0 => "dequant_q5_0",
         Q5_1 => "dequant_q5_1", Q8_0 => "dequant_q8_0", IQ4_NL => "dequant_iq4_nl",
         MXFP4 => "dequant_mxfp4", Q4_K => "dequant_q4_k", Q5_K => "dequant_q5_k",
-        Q6_K => "dequant_q6_k",
+        Q6_K => "dequant_q6_k", Q2_K => "dequant_q2_k", Q3_K => "dequant_q3_k",
+        IQ4_XS => "dequant_iq4_xs",
         _ => return None,
     })
 }

@@ -50,6 +50,9 @@ pub fn matmul_variant(ty: GgmlType) -> Option<(&'static str, &'static str, u32, 
         Q4_K => ("matmul_q4_k", "load_q4_k", 256, "matmul_sg_q4_k"),
         Q5_K => ("matmul_q5_k", "load_q5_k", 256, "matmul_sg_q5_k"),
         Q6_K => ("matmul_q6_k", "load_q6_k", 256, "matmul_sg_q6_k"),
+        Q2_K => ("matmul_q2_k", "load_q2_k", 256, "matmul_sg_q2_k"),
+        Q3_K => ("matmul_q3_k", "load_q3_k", 256, "matmul_sg_q3_k"),
+        IQ4_XS => ("matmul_iq4_xs", "load_iq4_xs", 256, "matmul_sg_iq4_xs"),
         _ => return None,
     })
 }
@@ -67,6 +70,9 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
         GgmlType::Q4_K => "dot_q4_k",
         GgmlType::Q5_K => "dot_q5_k",
         GgmlType::Q6_K => "dot_q6_k",
+        GgmlType::Q2_K => "dot_q2_k",
+        GgmlType::Q3_K => "dot_q3_k",
+        GgmlType::IQ4_XS => "dot_iq4_xs",
         _ => "dot_generic",
     };
     let body = body.replace("LOAD_FN", load).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));

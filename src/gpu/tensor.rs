@@ -2,17 +2,18 @@
 //! binding, and the uploader that fills them while the GGUF bytes stream past.
 //!
 //! ## Layout (why planes)
-//! Q4_0, Q5_0, Q8_0, IQ4_NL (18/22/34/18-byte blocks), MXFP4 (17) and Q6_K (210) are not
-//! u32-aligned, so in the file layout a block's quants start at a different byte of a word
+//! Q4_0, Q5_0, Q8_0, IQ4_NL (18/22/34/18-byte blocks), MXFP4 (17), Q3_K (110) and Q6_K (210)
+//! are not u32-aligned, so in the file layout a block's quants start at a different byte of a word
 //! in every block and a kernel would shift and splice bytes across words for each load. At
 //! upload we move each block's scale (its f16 `d`, or MXFP4's exponent byte) into a separate
 //! *head plane* and keep the rest as a *body plane* of whole u32 words per block (4 words for
-//! Q4_0/IQ4_NL/MXFP4, 5 for Q5_0, 8 for Q8_0, 52 for Q6_K). Then neighbouring invocations read
+//! Q4_0/IQ4_NL/MXFP4, 5 for Q5_0, 8 for Q8_0, 27 for Q3_K, 52 for Q6_K; Q3_K's and Q6_K's `d`
+//! is at the block's end). Then neighbouring invocations read
 //! neighbouring aligned words (coalesced, vec4-able), the quants of a block are whole words,
 //! and the scale of block b is half b%2 of head word b/2 (`unpack2x16float`). This costs no
 //! extra bytes (the head plane is packed tight), unlike padding blocks to 4 bytes (+11% for
-//! Q4_0). Formats whose blocks are already whole words (F32, Q4_1 20 B, Q5_1 24 B, Q4_K 144 B,
-//! Q5_K 176 B) and the 2-byte F16/BF16 are uploaded as they are.
+//! Q4_0). Formats whose blocks are already whole words (F32, Q4_1 20 B, Q5_1 24 B, Q2_K 84 B,
+//! Q4_K 144 B, Q5_K 176 B, IQ4_XS 136 B) and the 2-byte F16/BF16 are uploaded as they are.
 //!
 //! ## Parts
 //! A tensor is split by rows into parts of at most the device's binding limit, each in its own
@@ -42,6 +43,7 @@ impl BlockLayout {
             Q5_0 => p(2, false, 5),
             Q8_0 => p(2, false, 8),
             Q6_K => p(2, true, 52),
+            Q3_K => p(2, true, 27),
             MXFP4 => p(1, false, 4),
             _ => BlockLayout::Raw,
         }

@@ -36,6 +36,12 @@ pub fn random_tensor_bytes(ty: GgmlType, n_elements: u64, std: f32, rng: &mut Rn
                 Q4_K => 1.0 / (4.6 * 32.0),
                 Q5_K => 1.0 / (9.2 * 32.0),
                 Q6_K => 1.0 / (18.5 * 64.0),
+                // rms of sc·q − mn·m over random 4-bit scales / mins and 2-bit quants
+                Q2_K => 1.0 / 13.9,
+                // rms of (sc − 32)·q, 6-bit scales, q in −4..3
+                Q3_K => 1.0 / 43.3,
+                // rms of (ls − 32)·table(q)
+                IQ4_XS => 1.0 / (69.0 * 18.5),
                 MXFP4 => 1.0,
                 _ => 1.0,
             };
@@ -53,6 +59,13 @@ pub fn random_tensor_bytes(ty: GgmlType, n_elements: u64, std: f32, rng: &mut Rn
                         blk[2..4].copy_from_slice(&h(d * if ty == Q4_K { 7.5 } else { 15.5 }));
                     }
                     Q6_K => blk[208..210].copy_from_slice(&h(d)),
+                    Q2_K => {
+                        // centre: mean of sc·q (7.5 · 1.5) = mean of mn·dmin (7.5 · 1.5 d)
+                        blk[80..82].copy_from_slice(&h(d));
+                        blk[82..84].copy_from_slice(&h(1.5 * d));
+                    }
+                    Q3_K => blk[108..110].copy_from_slice(&h(d)),
+                    IQ4_XS => blk[0..2].copy_from_slice(&h(d)),
                     MXFP4 => {
                         // exponent near 2^-5 · std
                         let e = (127.0 + (std / 4.0).log2()).clamp(2.0, 250.0) as u8;
@@ -212,7 +225,8 @@ fn fallback(ty: GgmlType, ne0: u64) -> GgmlType {
         Q4_K => Q5_0,
         Q5_K => Q5_1,
         Q6_K => Q8_0,
-        IQ4_NL | MXFP4 => IQ4_NL,
+        Q2_K | Q3_K => Q4_0,
+        IQ4_NL | IQ4_XS | MXFP4 => IQ4_NL,
         _ => F16,
     };
     if ne0 % f.block_size() == 0 { f } else { F16 }

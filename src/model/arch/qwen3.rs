@@ -22,6 +22,8 @@ fn presets() -> Vec<(&'static str, SynthConfig)> {
             n_embd: 1024, n_layer: 28, n_ff: 3072, n_vocab: 151936, n_head: 16, n_head_kv: 8, head_dim: 128, context_length: 40960, ..base.clone()
         }),
         ("tiny-qwen3", SynthConfig { n_embd: 64, n_layer: 2, n_ff: 96, n_vocab: 300, n_head: 4, n_head_kv: 2, head_dim: 32, ..base.clone() }),
+        // Rows of multiples of 256 (K-quants and IQ4_XS without fallback), tied embeddings.
+        ("small-qwen3", SynthConfig { n_embd: 256, n_layer: 2, n_ff: 512, n_vocab: 300, n_head: 4, n_head_kv: 2, head_dim: 64, ..base.clone() }),
         ("odd-qwen3", SynthConfig { n_embd: 96, n_layer: 2, n_ff: 160, n_vocab: 257, n_head: 3, n_head_kv: 1, head_dim: 24, tied: false, ..base }),
     ]
 }

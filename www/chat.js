@@ -18,7 +18,14 @@ export function withSystem(system, messages) {
 /** A conversation as text, with the model's chat template (or a plain fallback). */
 export async function renderPrompt(model, messages, addGenerationPrompt = true) {
   if (model.info.hasChatTemplate) return model.applyChatTemplate(messages, { addGenerationPrompt });
-  return messages.map((m) => `${m.role}: ${m.content}\n`).join("") + (addGenerationPrompt ? "assistant:" : "");
+  // No chat template (a base model): text completion. The text is the turns' contents one
+  // after another, exactly as written, and the model continues it (no roles, no system prompt).
+  return completionText(messages);
+}
+
+/** The text of a completion-mode conversation: every non-system turn's content, concatenated. */
+export function completionText(messages) {
+  return messages.filter((m) => m.role !== "system").map((m) => m.content).join("");
 }
 
 /** Token ids of a whole rendered conversation (BOS as the model asks). */
@@ -35,7 +42,7 @@ export async function tokenizePrompt(model, text) {
  * rendering is not a prefix of the conversation's).
  */
 export async function systemPrefixLength(model, system, ids) {
-  if (!system?.trim()) return 0;
+  if (!system?.trim() || !model.info.hasChatTemplate) return 0;
   const sys = await tokenizePrompt(model, await renderPrompt(model, withSystem(system, []), false));
   return sys.length < ids.length && commonPrefix(sys, ids) === sys.length ? sys.length : 0;
 }

@@ -480,8 +480,8 @@ mod cli {
                 let s = sessions.get(&id).ok_or_else(|| bad(format!("unknown session {id:?}")))?;
                 let r = m.memory(s);
                 Ok(json!({"op": name, "id": id, "tokens": s.pos, "kv": r.kv, "kv_used": r.kv_used,
-                          "recurrent": r.recurrent, "checkpoints": r.checkpoints,
-                          "total": r.kv + r.recurrent + r.checkpoints}))
+                          "recurrent": r.recurrent, "window": r.window, "checkpoints": r.checkpoints,
+                          "total": r.kv + r.recurrent + r.window + r.checkpoints}))
             }
             other => Err(bad(format!("unknown op {other:?}"))),
         }

@@ -262,12 +262,17 @@ try {
   await page2.close();
 
   // ---- visible errors
+  // A bad pick loses nothing: the loaded model and its conversations stay (the new file is
+  // checked and loaded before anything is swapped).
   const errorCase = async (name, files, code, pattern) => {
+    const convs = await count(page, "#conversations li"), msgs = await count(page, ".msg");
     await page.setInputFiles("#file", files);
     await page.waitForSelector("#error:not([hidden])", { timeout: 60000 });
     const got = await page.getAttribute("#error", "data-code");
     const msg = await text(page, "#error");
     check(`${name}: visible ${code} error`, got === code && pattern.test(msg), msg.replace(/\s+/g, " ").slice(0, 200));
+    const kept = await page.isVisible("#model-info") && await count(page, "#conversations li") === convs && await count(page, ".msg") === msgs && convs > 0;
+    check(`${name}: the loaded model and its ${convs} conversations are kept`, kept, `${await text(page, "#model-badge")} | ${await text(page, "#load-summary")}`);
     await screenshot(page, name);
     await page.click("#error-close");
   };
@@ -303,7 +308,8 @@ try {
       check("download and GPU-upload bars show bytes, total and speed", re.test(dl.trim()) && re.test(up.trim()), `${dlLabel}: ${dl} | upload: ${up}`);
       await screenshot(page4, shot);
     }
-    await page4.waitForSelector("#model-info:not([hidden])", { timeout: 120000 });
+    // The previous model stays on the page until the new one has loaded: wait for this load's end.
+    await page4.waitForFunction(() => document.getElementById("progress").hidden && /^Loaded/.test(document.getElementById("load-summary").textContent), null, { timeout: 120000 });
     return { ms: Date.now() - t0, summary: await text(page4, "#load-summary"), cached: await page4.getAttribute("#load-summary", "data-from-cache") };
   };
   const slow1 = await slowLoad(`${base}/www/models/default.gguf?throttled`, "17-progress");
@@ -315,8 +321,9 @@ try {
   await page4.click("#url-form button[type=submit]");
   await page4.waitForFunction(() => /\/s/.test(document.getElementById("dl-text").textContent), null, { timeout: 60000 });
   await page4.click("#cancel-load");
-  await page4.waitForFunction(() => document.getElementById("load-summary").textContent === "Loading cancelled.");
-  check("Cancel stops the load without an error banner", await page4.isHidden("#error") && await page4.isHidden("#model-info"));
+  await page4.waitForFunction(() => document.getElementById("load-summary").textContent.startsWith("Loading cancelled."));
+  check("Cancel stops the load without an error banner and keeps the loaded model", await page4.isHidden("#error") && await page4.isVisible("#model-info"),
+    await text(page4, "#load-summary"));
   // the cache holds default.gguf under two URLs (the cancelled download stopped before its
   // first 16 MiB part, so nothing of it was kept)
   await page4.waitForFunction(() => /^Browser cache: \d/.test(document.getElementById("cache-info").textContent));
@@ -375,6 +382,40 @@ try {
     }
     await screenshot(p5, `19-${file.replace(".gguf", "")}`);
     await p5.close();
+  }
+
+  // ---- the real Gemma 3 270M (base model, from PyPI via scripts/real_gemma.sh): offered as a
+  // preset, its window layers shown as such, text completion (no chat template) that reads as
+  // real words, the memory panel's window row
+  {
+    const p6 = await openPage();
+    await setValue(p6, "#max-tokens", 10);
+    await setValue(p6, "#temperature", 0);
+    await p6.selectOption("#preset", "gemma3-270m");
+    await p6.click("#load-preset");
+    await p6.waitForSelector("#model-info:not([hidden])", { timeout: 600000 });
+    const wcells = await count(p6, "#layer-strip span.k-w"), gcells = await count(p6, "#layer-strip span.k-a");
+    check("Gemma 3: the strip shows 15 sliding-window and 3 global attention layers", wcells === 15 && gcells === 3, `${wcells} window, ${gcells} global`);
+    const f6 = await text(p6, "#model-facts");
+    check("Gemma 3: facts say text completion", /15 sliding-window attention \(512\), 3 attention/.test(f6) && /text completion/.test(f6), f6.slice(0, 300));
+    const ph = await p6.getAttribute("#prompt", "placeholder");
+    check("Gemma 3: the composer offers text completion", /Text completion/.test(ph), ph);
+    await p6.fill("#prompt", "The capital of France is");
+    const t0 = Date.now();
+    await p6.press("#prompt", "Enter");
+    await p6.waitForFunction(() => document.querySelectorAll(".msg.assistant").length === 1 && !document.getElementById("send").hidden, null, { timeout: 600000 });
+    const cont = (await p6.locator(".msg.assistant .content").textContent()) ?? "";
+    // Real words: most of the continuation's words are letters only, and some are among the
+    // most common English words.
+    const words = cont.toLowerCase().split(/\s+/).map((w) => w.replace(/[.,;:!?"'()]/g, "")).filter(Boolean);
+    const common = new Set("the of and a to in is it that was for on are as with his they be at one have this from or had by but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first been call who its now find long down day did get come made may part city country capital france paris largest".split(" "));
+    const alpha = words.filter((w) => /^[a-z]+$/.test(w)).length, known = words.filter((w) => common.has(w)).length;
+    check("Gemma 3: the continuation is real words", words.length >= 4 && alpha >= 0.8 * words.length && known >= 2, JSON.stringify(cont));
+    const mem6 = await text(p6, "#memory-body");
+    check("Gemma 3: the memory panel shows the sliding-window KV", /Sliding-window KV/.test(mem6) && /15 layers keep only the last 512 positions/.test(mem6), mem6.slice(0, 300));
+    console.log(`real Gemma 3 270M in the page: "${cont}" in ${((Date.now() - t0) / 1000).toFixed(1)} s (${await text(p6, "#load-summary")})`);
+    await screenshot(p6, "20-real-gemma");
+    await p6.close();
   }
 
   // ---- no WebGPU

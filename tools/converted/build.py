@@ -4,8 +4,11 @@
 # convert_hf_to_gguf.py turns them into GGUF files exactly as it does the real checkpoints.
 #
 # Usage: python build.py OUT_DIR NAME...   (NAME from MODELS below; `list` prints them with the
-# tokenizer pre-type each is converted with). Each real config value kept is cited next to it
-# ("real: ..." = the value in the public config.json of the named checkpoint).
+# tokenizer pre-type each is converted with). The comment of each builder names the checkpoint
+# and the values of its public config.json that are kept ("real: ..." are the dimensions that
+# were shrunk; the shrunk ones are in the code). The values were written down from those
+# config.json files without network access to re-read them here: a check against the hub is
+# worth doing when one is at hand.
 import glob, json, sys
 from pathlib import Path
 
@@ -130,7 +133,7 @@ def granite(d, kind):
                   mamba_chunk_size=256, max_position_embeddings=32768,
                   vocab_size=n + 32, bos_token_id=0, eos_token_id=0, pad_token_id=1)
     if kind == "350m":
-        # real: hidden 768, 32 layers (attention at 10, 13, 17, 27), 12 heads / 4 kv,
+        # real: hidden 768, 32 layers (4 of them attention), 12 heads / 4 kv,
         # mamba_n_heads 48, mamba_d_head 32, mamba_d_state 128, intermediate = shared 2048,
         # num_local_experts 0, num_experts_per_tok 0.
         cfg = T.GraniteMoeHybridConfig(**common, hidden_size=32, num_hidden_layers=3,

@@ -98,6 +98,7 @@ impl Tokenizer {
             "dbrx" | "smaug-bpe" => (PreTokenizer::Llama3, false),
             "qwen2" | "deepseek-r1-qwen" | "megrez" | "hunyuan" => (PreTokenizer::Qwen2, false),
             "qwen35" => (PreTokenizer::Qwen35, false),
+            "tekken" => (PreTokenizer::Tekken, true),
             _ => (PreTokenizer::Gpt2, false),
         };
         let id_of = |k: &str| index.get(k).and_then(Value::as_u64).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());

@@ -33,6 +33,10 @@ pub enum PreTokenizer {
     Qwen35,
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` (gpt-2, mpt, …)
     Gpt2,
+    /// Mistral's tekken, as llama.cpp rewrites it (`[\p{Lu}…]` becomes "a letter but not a-z",
+    /// `[\p{Ll}…]` "a letter but not A-Z", so other scripts' letters are both and marks neither):
+    /// `[^\r\n\p{L}\p{N}]?U*L+|[^\r\n\p{L}\p{N}]?U+L*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    Tekken,
 }
 
 impl PreTokenizer {
@@ -52,8 +56,42 @@ impl PreTokenizer {
             let start = pos;
             let c = cs[pos].1;
             let end = 'm: {
+                if self == PreTokenizer::Tekken {
+                    let upper = |i: usize| at(i).is_some_and(|c| is_letter(c) && !c.is_ascii_lowercase());
+                    let lower = |i: usize| at(i).is_some_and(|c| is_letter(c) && !c.is_ascii_uppercase());
+                    let run = |mut p: usize, f: &dyn Fn(usize) -> bool| {
+                        while f(p) {
+                            p += 1;
+                        }
+                        p
+                    };
+                    // [^\r\n\p{L}\p{N}]? (tried first, as the greedy `?`), then U*L+ (U* backs off
+                    // until an L follows), then U+L*.
+                    let starts: &[usize] = if !is_letter(c) && !is_number(c) && c != '\r' && c != '\n' { &[pos + 1, pos] } else { &[pos] };
+                    for &s0 in starts {
+                        let u = run(s0, &upper);
+                        if let Some(k) = (s0..=u).rev().find(|&k| lower(k)) {
+                            break 'm run(k, &lower);
+                        }
+                    }
+                    for &s0 in starts {
+                        let u = run(s0, &upper);
+                        if u > s0 {
+                            break 'm run(u, &lower);
+                        }
+                    }
+                    if is_number(c) {
+                        break 'm pos + 1;
+                    }
+                    // ' ?[^\s\p{L}\p{N}]+[\r\n/]*'
+                    let q = if c == ' ' { pos + 1 } else { pos };
+                    if other(q) {
+                        let p = run(q, &other);
+                        break 'm run(p, &|i| matches!(at(i), Some('\r' | '\n' | '/')));
+                    }
+                }
                 // contractions
-                if c == '\'' && pos + 1 < n {
+                if c == '\'' && pos + 1 < n && self != PreTokenizer::Tekken {
                     let low = |i: usize| at(i).map(|c| if self != PreTokenizer::Gpt2 { c.to_ascii_lowercase() } else { c });
                     let c1 = low(pos + 1);
                     if matches!(c1, Some('s' | 't' | 'm' | 'd')) {
@@ -97,6 +135,7 @@ impl PreTokenizer {
                             break 'm p;
                         }
                     }
+                    PreTokenizer::Tekken => {}
                     PreTokenizer::Gpt2 => {
                         let q = if c == ' ' { pos + 1 } else { pos };
                         for class in [&letter as &dyn Fn(usize) -> bool, &number, &other] {

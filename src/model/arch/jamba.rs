@@ -24,6 +24,14 @@ fn build(m: &Meta, t: &mut Tensors) -> Result<ModelPlan, ModelError> {
         d_state: m.req_u32("ssm.state_size")?,
         dt_rank: m.req_u32("ssm.time_step_rank")?,
     };
+    // Valid shapes the Mamba-1 kernels do not run (dt_rank = ceil(n_embd / 16) is any number):
+    // a typed "not supported" rather than the invalid-file error Mamba1::resolve gives.
+    if (p.dt_rank % 4 != 0 || p.d_inner % 4 != 0) && p.dt_rank > 0 && p.d_inner > 0 {
+        return Err(ModelError::UnsupportedFeature(format!(
+            "Mamba-1 with dt_rank {} and d_inner {} (Braid runs multiples of 4)",
+            p.dt_rank, p.d_inner
+        )));
+    }
     let n_expert = m.u32("expert_count").unwrap_or(0);
     let k = m.u32("expert_used_count").unwrap_or(0);
     let token_embd = t.matrix("token_embd.weight", &[e as u64, v as u64])?;

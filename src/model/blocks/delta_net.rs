@@ -60,16 +60,15 @@ impl DeltaNetParams {
     pub fn check(&self, il: usize) -> Result<(), ModelError> {
         // In u64: heads and dims come from the file; conv_dim must stay a buffer-sized width.
         let conv_dim = (2 * self.n_k as u64 + self.n_v as u64) * self.s as u64;
-        let ok = self.n_k > 0
-            && self.n_v > 0
-            && self.n_v % self.n_k == 0
-            && self.s > 0
-            && self.s <= 256
-            && self.s % 4 == 0
-            && (2..=16).contains(&self.d_conv)
-            && conv_dim <= crate::model::hparams::MAX_DIM as u64;
+        // Zero or inconsistent sizes are a broken file; valid shapes outside what the kernels
+        // take are a feature Braid lacks.
+        let valid = self.n_k > 0 && self.n_v > 0 && self.n_v % self.n_k == 0 && self.s > 0 && self.d_conv > 0 && conv_dim <= crate::model::hparams::MAX_DIM as u64;
+        if !valid {
+            return Err(ModelError::BadHparams(format!("layer {il}: DeltaNet with {} key heads, {} value heads, head dim {}, {} conv taps", self.n_k, self.n_v, self.s, self.d_conv)));
+        }
+        let ok = self.s <= 256 && self.s % 4 == 0 && (2..=16).contains(&self.d_conv);
         if !ok {
-            return Err(ModelError::BadHparams(format!(
+            return Err(ModelError::UnsupportedFeature(format!(
                 "layer {il}: DeltaNet with {} key heads, {} value heads, head dim {}, {} conv taps (Braid runs head dims up to 256, multiples of 4, and value heads a multiple of key heads)",
                 self.n_k, self.n_v, self.s, self.d_conv
             )));

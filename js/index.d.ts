@@ -20,6 +20,8 @@ export interface ModelInfo {
   windowRows: number;
   gpuBytes: number; adapter: unknown; hasTokenizer: boolean; hasChatTemplate: boolean;
   bos: number | null; eos: number | null;
+  /** Tokens that end a reply (llama.cpp's end-of-generation set: EOS, end of turn, …). */
+  eog: number[];
 }
 /** One layer: its mixers on one normed input (none for an MLP-only layer), its FFN, and what it keeps per session. */
 export interface LayerInfo {
@@ -34,12 +36,22 @@ export interface LayerInfo {
 }
 export interface Architecture { name: string; about: string }
 export declare function supportedArchitectures(): Promise<Architecture[]>;
+/**
+ * Sampling for every token of a `generate` call. Without `temperature`: llama.cpp's defaults
+ * (temperature {@link DEFAULT_TEMPERATURE}, top-k 40, top-p 0.95, min-p 0.05); `temperature: 0`
+ * is greedy. `stop`: generation ends where one of the strings appears anywhere in the generated
+ * text (also across tokens); neither it nor what follows is returned (OpenAI's semantics), and
+ * the session keeps every generated token up to and including the one that completed it.
+ */
 export interface GenerateOptions {
   maxTokens?: number; temperature?: number; topK?: number; topP?: number; minP?: number;
   repeatPenalty?: number; presencePenalty?: number; frequencyPenalty?: number; seed?: number;
   stop?: string | string[]; signal?: AbortSignal;
 }
-export type GenerateEvent = { done: false; token: number; text: string } | { done: true; finishReason: "stop" | "length" | "abort" };
+/** `text` of a token event is the text now safe to show (held back while it could be the start of a stop string); the done event's `text` is what is left to show (usually ""). */
+export type GenerateEvent = { done: false; token: number; text: string } | { done: true; finishReason: "stop" | "length" | "abort"; text: string };
+/** The temperature a `generate` / `chat.completions.create` call uses when it gives none. */
+export declare const DEFAULT_TEMPERATURE: number;
 /** Bytes a session holds on the GPU: global attention KV (blocks held, rows used), recurrent state, sliding-window layers' rows (bounded by the window), checkpoints. */
 export interface Memory { kv: number; kvUsed: number; recurrent: number; window: number; checkpoints: number }
 export interface ChatMessage { role: string; content: string }

@@ -146,7 +146,7 @@ export class Model {
     const prompt = this.applyChatTemplate(req.messages, { addGenerationPrompt: true });
     const s = this.createSession();
     const opts = {
-      maxTokens: req.max_tokens ?? 256, temperature: req.temperature ?? 0.8, topP: req.top_p ?? 0.95,
+      maxTokens: req.max_tokens ?? 256, temperature: req.temperature ?? DEFAULT_TEMPERATURE, topP: req.top_p ?? 0.95,
       seed: req.seed, stop: req.stop, signal: req.signal,
     };
     const id = "chatcmpl-" + Math.random().toString(36).slice(2);
@@ -175,7 +175,11 @@ export class Model {
         try {
           let finish = "length", n = 0;
           for await (const ev of self.generate(opts)) {
-            if (ev.done) { finish = ev.finishReason; break; }
+            if (ev.done) {
+              finish = ev.finishReason;
+              if (ev.text) yield { id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: { content: ev.text }, finish_reason: null }] };
+              break;
+            }
             n++;
             yield { id, object: "chat.completion.chunk", created, model,
                     choices: [{ index: 0, delta: { content: ev.text }, finish_reason: null }] };
@@ -189,7 +193,7 @@ export class Model {
     let text = "", finish = "length", n = 0;
     try {
       for await (const ev of s.generate(opts)) {
-        if (ev.done) { finish = ev.finishReason; break; }
+        if (ev.done) { finish = ev.finishReason; text += ev.text ?? ""; break; }
         text += ev.text; n++;
       }
     } finally { s.dispose(); }
@@ -198,6 +202,10 @@ export class Model {
              usage: usage(n) };
   }
 }
+
+/** Temperature when a call does not give one (llama.cpp's default sampler: 0.8 with top-k 40,
+ * top-p 0.95, min-p 0.05), for every token of the call. */
+export const DEFAULT_TEMPERATURE = 0.8;
 
 export class Session {
   #model; #m; #q; #id; #disposed = false;
@@ -237,15 +245,36 @@ export class Session {
     }
   }
   async *#generate(opts) {
+    // One sampling policy for every token of the call: the given settings, and where
+    // temperature is not given llama.cpp's defaults (temperature 0.8, top-k 40, top-p 0.95,
+    // min-p 0.05). Temperature 0 is greedy (the argmax taken on the GPU when no penalty
+    // needs the logits).
     const cfg = {
-      temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP,
+      temperature: opts.temperature ?? DEFAULT_TEMPERATURE, topK: opts.topK, topP: opts.topP, minP: opts.minP,
       repeatPenalty: opts.repeatPenalty, presencePenalty: opts.presencePenalty,
       frequencyPenalty: opts.frequencyPenalty, seed: opts.seed,
     };
     const max = opts.maxTokens ?? 256;
     const stops = [].concat(opts.stop ?? []).filter((s) => typeof s === "string" && s.length);
-    const eos = this.#model.info.eos;
+    const longest = Math.max(0, ...stops.map((s) => s.length));
+    // Every end-of-generation token ends the reply (EOS, <end_of_turn>, <|im_end|>, …).
+    const eog = new Set(this.#model.info.eog ?? [this.#model.info.eos]);
     const dec = new TextDecoder("utf-8");
+    // Stop strings as OpenAI defines them: generation ends where one appears anywhere in the
+    // generated text, also across tokens, and neither it nor anything after it is returned.
+    // Text that could be the start of a stop string is held back until it is known not to be;
+    // the done event carries what is left to show (`text`, usually "").
+    let emitted = 0;
+    const held = (t) => {
+      let hold = 0;
+      for (const s of stops) {
+        for (let k = Math.min(s.length - 1, t.length); k > hold; k--) {
+          if (t.endsWith(s.slice(0, k))) { hold = k; break; }
+        }
+      }
+      return hold;
+    };
+    const rest = () => { const r = text.slice(emitted); emitted = text.length; return r; };
     // Greedy without penalties: the argmax is taken on the GPU and only the token id is read
     // back each step.
     const gpuGreedy = !(cfg.temperature > 0) && !cfg.repeatPenalty && !cfg.presencePenalty && !cfg.frequencyPenalty;
@@ -253,21 +282,32 @@ export class Session {
     let next = this.#m.sampleNext(this.#id, cfg);
     let text = "";
     for (let i = 0; i < max; i++) {
-      if (opts.signal?.aborted) { yield { done: true, finishReason: "abort" }; return; }
+      if (opts.signal?.aborted) { yield { done: true, finishReason: "abort", text: rest() }; return; }
       const token = next;
-      if (token === eos) { yield { done: true, finishReason: "stop" }; return; }
+      if (eog.has(token)) { yield { done: true, finishReason: "stop", text: rest() }; return; }
       if (gpuGreedy) {
         next = await this.#q.run(() => this.#m.stepGreedy(this.#id, token));
       } else {
         await this.#q.run(() => this.#m.step(this.#id, token));
         if (i + 1 < max) next = this.#m.sampleNext(this.#id, cfg);
       }
-      const piece = dec.decode(this.#m.tokenBytes(token), { stream: true });
-      text += piece;
-      yield { token, text: piece, done: false };
-      if (stops.some((s) => text.endsWith(s))) { yield { done: true, finishReason: "stop" }; return; }
+      const from = Math.max(0, text.length - longest + 1);
+      text += dec.decode(this.#m.tokenBytes(token), { stream: true });
+      let cut = -1;
+      for (const s of stops) {
+        const k = text.indexOf(s, from);
+        if (k >= 0 && (cut < 0 || k < cut)) cut = k;
+      }
+      if (cut >= 0) {
+        yield { token, text: text.slice(emitted, Math.max(emitted, cut)), done: false };
+        yield { done: true, finishReason: "stop", text: "" };
+        return;
+      }
+      const safe = text.length - held(text);
+      yield { token, text: text.slice(emitted, safe), done: false };
+      emitted = Math.max(emitted, safe);
     }
-    yield { done: true, finishReason: "length" };
+    yield { done: true, finishReason: "length", text: rest() };
   }
   /** Logits at the last position (Float32Array). */
   async logits() {

@@ -126,3 +126,67 @@ fn llama_bpe_matches_an_independent_tokenizer_on_random_text() {
     }
     assert_eq!(bad, 0, "{bad} of {} random texts differ", cases.as_array().unwrap().len());
 }
+
+fn open_vocab(path: &std::path::Path) -> Tokenizer {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let len = f.metadata().unwrap().len();
+    Tokenizer::from_index(&read_index(std::io::BufReader::new(f), Some(len)).unwrap()).unwrap()
+}
+
+fn unhex(h: &str) -> Vec<u8> {
+    (0..h.len() / 2).map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
+
+/// Every token type decodes as llama.cpp's `llama_token_to_piece` decodes it, with and without
+/// `special` (tests/fixtures/pieces, made by scripts/make_pieces_fixture.sh from real
+/// vocabularies: every control, user-defined, unknown, unused and byte token and a sample of
+/// normal ones) — user-defined tokens with non-ASCII text come back as their text.
+#[test]
+fn every_token_type_decodes_as_llama_cpp() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pieces");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 7);
+    for f in files {
+        let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let name = fx["vocab"].as_str().unwrap();
+        let path = if name == "gemma3-270m" {
+            let cache = std::env::var("BRAID_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/braid"));
+            cache.join("gemma-3-270m-q4_k_m.gguf")
+        } else {
+            models_dir().join(format!("ggml-vocab-{name}.gguf"))
+        };
+        assert!(path.exists(), "{} is missing (scripts/real_gemma.sh / scripts/setup.sh)", path.display());
+        let tok = open_vocab(&path);
+        assert_eq!(tok.n_vocab() as u64, fx["n"].as_u64().unwrap(), "{name}");
+        let mut bad = vec![];
+        let rows = fx["tokens"].as_array().unwrap();
+        for r in rows {
+            let id = r[0].as_u64().unwrap() as u32;
+            for (special, want) in [(false, unhex(r[2].as_str().unwrap())), (true, unhex(r[3].as_str().unwrap()))] {
+                let got = tok.token_bytes_special(id, special);
+                if got != want {
+                    bad.push(format!("{name} token {id} (attr {}), special {special}: {:?} vs llama.cpp {:?}", r[1], String::from_utf8_lossy(&got), String::from_utf8_lossy(&want)));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "{} of {} pieces differ, e.g.\n{}", bad.len(), 2 * rows.len(), bad[..bad.len().min(8)].join("\n"));
+    }
+}
+
+/// Long inputs without spaces (16,000 times one letter, a base64 blob, minified code) give
+/// llama.cpp's ids (tests/fixtures/pieces-long.json): one merge queue, not a rescan per merge
+/// (the time is measured with `braid tokenize`, not asserted here).
+#[test]
+fn long_inputs_without_spaces_match_llama_cpp() {
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pieces-long.json")).unwrap()).unwrap();
+    for c in cases.as_array().unwrap() {
+        let v = c["vocab"].as_str().unwrap();
+        let tok = open_vocab(&models_dir().join(format!("ggml-vocab-{v}.gguf")));
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let got = tok.encode(text, true);
+        let first = got.iter().zip(&want).position(|(a, b)| a != b);
+        assert!(got == want, "{v}: {} characters: {} ids vs llama.cpp's {}, first difference at {first:?}", text.len(), got.len(), want.len());
+    }
+}

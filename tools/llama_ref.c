@@ -308,9 +308,34 @@ static int run_tokenize(const char *path, const char *text_path) {
     return 0;
 }
 
+/* Every token's piece as llama_token_to_piece gives it, without and with `special`, as hex, and
+ * its attribute bits: {"n": N, "tokens": [[attr, "hex", "hex_special"], ...]}. */
+static int run_pieces(const char *path) {
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    mp.vocab_only = true;
+    struct llama_model *model = llama_model_load_from_file(path, mp);
+    if (!model) { fprintf(stderr, "load failed\n"); return 1; }
+    const struct llama_vocab *vocab = llama_model_get_vocab(model);
+    int n = llama_vocab_n_tokens(vocab);
+    char buf[1024];
+    printf("{\"n\": %d, \"tokens\": [", n);
+    for (int i = 0; i < n; i++) {
+        printf(i ? ",[%d,\"" : "[%d,\"", (int)llama_vocab_get_attr(vocab, i));
+        for (int sp = 0; sp < 2; sp++) {
+            int k = llama_token_to_piece(vocab, i, buf, sizeof buf, 0, sp);
+            for (int j = 0; j < k; j++) printf("%02x", (unsigned char)buf[j]);
+            printf(sp ? "\"]" : "\",\"");
+        }
+    }
+    printf("]}\n");
+    llama_model_free(model);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n       %s BINS_DIR MODEL script FILE\n       %s BINS_DIR MODEL bench P,G\n       %s BINS_DIR MODEL ppl TEXT_FILE [N_CTX [MAX_CHUNKS]]\n       %s BINS_DIR MODEL tokenize TEXT_FILE\n", argv[0], argv[0], argv[0], argv[0], argv[0]);
+        fprintf(stderr, "usage: %s BINS_DIR MODEL TOKENS [seq|batch]\n       %s BINS_DIR MODEL script FILE\n       %s BINS_DIR MODEL bench P,G\n       %s BINS_DIR MODEL ppl TEXT_FILE [N_CTX [MAX_CHUNKS]]\n       %s BINS_DIR MODEL tokenize TEXT_FILE\n       %s BINS_DIR MODEL pieces\n", argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     int sequential = argc > 4 && strcmp(argv[4], "seq") == 0;
@@ -322,6 +347,7 @@ int main(int argc, char **argv) {
     if (script) return run_script(argv[1], argv[2], argc > 4 ? argv[4] : "");
     if (strcmp(argv[3], "ppl") == 0 && argc > 4) return run_ppl(argv[2], argv[4], argc > 5 ? atoi(argv[5]) : 512, argc > 6 ? atoi(argv[6]) : 0);
     if (strcmp(argv[3], "tokenize") == 0 && argc > 4) return run_tokenize(argv[2], argv[4]);
+    if (strcmp(argv[3], "pieces") == 0) return run_pieces(argv[2]);
     if (strcmp(argv[3], "bench") == 0) {
         int p = 512, g = 16;
         if (argc > 4) sscanf(argv[4], "%d,%d", &p, &g);

@@ -418,7 +418,7 @@ async function respond(conv, what) {
       }
     };
     for await (const ev of conv.session.generate(genOptions(ac.signal))) {
-      if (ev.done) { finish = ev.finishReason; break; }
+      if (ev.done) { finish = ev.finishReason; msg.content += ev.text ?? ""; break; }
       n++;
       msg.content += ev.text;
       if (!queued) { queued = true; requestAnimationFrame(show); }

@@ -76,31 +76,50 @@ impl Sampler {
     }
 
     /// The next token given the logits of the last position and the tokens so far.
-    pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+    ///
+    /// Non-finite logits: NaN and −∞ are never chosen; +∞ wins outright (uniformly among
+    /// several). Errors when no logit is a number above −∞. Extreme settings give their limit:
+    /// a temperature so small that every ratio overflows is the argmax, a huge one the uniform
+    /// choice among what the truncations keep; top-p 0 and min-p 1 keep the most likely token
+    /// only (ties kept).
+    pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> Result<u32, SampleError> {
         let c = self.cfg;
         let mut l: Vec<f32> = logits.to_vec();
         penalize(&mut l, history, &c);
-        if c.temperature <= 0.0 {
-            return argmax(&l);
+        // Candidates: every token whose logit is a number above −∞.
+        let mut cand: Vec<(u32, f32)> = l.iter().enumerate().filter(|(_, v)| !v.is_nan() && **v != f32::NEG_INFINITY).map(|(i, &v)| (i as u32, v)).collect();
+        if cand.is_empty() {
+            return Err(SampleError::NoFiniteLogits { n: logits.len() });
         }
-        let mut cand: Vec<(u32, f32)> = l.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect();
+        if cand.iter().any(|x| x.1 == f32::INFINITY) {
+            cand.retain(|x| x.1 == f32::INFINITY);
+            if c.temperature <= 0.0 || cand.len() == 1 {
+                return Ok(cand[0].0);
+            }
+            let i = (self.rng.next_u64() % cand.len() as u64) as usize;
+            return Ok(cand[i].0);
+        }
+        if c.temperature <= 0.0 {
+            return Ok(cand.iter().fold(cand[0], |b, x| if x.1 > b.1 { *x } else { b }).0);
+        }
         cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         if c.top_k > 0 {
             cand.truncate(c.top_k.max(1));
         }
-        let probs = |cand: &[(u32, f32)]| -> Vec<f32> {
+        // Probabilities at temperature t, from differences to the largest logit (never ∞ − ∞).
+        let probs = |cand: &[(u32, f32)], t: f32| -> Vec<f64> {
             let m = cand[0].1;
-            let e: Vec<f32> = cand.iter().map(|(_, v)| (v - m).exp()).collect();
-            let s: f32 = e.iter().sum();
+            let e: Vec<f64> = cand.iter().map(|(_, v)| ((*v as f64 - m as f64) / t as f64).exp()).collect();
+            let s: f64 = e.iter().sum();
             e.into_iter().map(|x| x / s).collect()
         };
         if c.top_p < 1.0 {
-            let p = probs(&cand);
+            let p = probs(&cand, 1.0);
             let mut cum = 0.0;
             let mut keep = cand.len();
             for (i, pi) in p.iter().enumerate() {
                 cum += pi;
-                if cum >= c.top_p {
+                if cum >= c.top_p as f64 {
                     keep = i + 1;
                     break;
                 }
@@ -108,24 +127,28 @@ impl Sampler {
             cand.truncate(keep.max(1));
         }
         if c.min_p > 0.0 {
-            let p = probs(&cand);
-            let keep = p.iter().take_while(|&&pi| pi >= c.min_p * p[0]).count();
+            let p = probs(&cand, 1.0);
+            let keep = p.iter().take_while(|&&pi| pi >= c.min_p as f64 * p[0]).count();
             cand.truncate(keep.max(1));
         }
-        for x in cand.iter_mut() {
-            x.1 /= c.temperature;
-        }
-        let p = probs(&cand);
+        let p = probs(&cand, c.temperature);
         let r = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let mut cum = 0.0f64;
         for (i, pi) in p.iter().enumerate() {
-            cum += *pi as f64;
+            cum += *pi;
             if r < cum {
-                return cand[i].0;
+                return Ok(cand[i].0);
             }
         }
-        cand[cand.len() - 1].0
+        Ok(cand[cand.len() - 1].0)
     }
+}
+
+/// Why no token could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SampleError {
+    #[error("none of the {n} logits is a number above -infinity (the model produced NaN or -inf everywhere)")]
+    NoFiniteLogits { n: usize },
 }
 
 /// Repetition (llama.cpp: divide positive, multiply negative logits), frequency and presence
@@ -150,12 +173,14 @@ pub fn penalize(logits: &mut [f32], history: &[u32], c: &SamplerConfig) {
     }
 }
 
+/// The index of the largest value, NaN never chosen (the first of equal ones; 0 when every
+/// value is NaN).
 pub fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
+    let mut best: Option<usize> = None;
     for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
+        if !x.is_nan() && best.is_none_or(|b| x > v[b]) {
+            best = Some(i);
         }
     }
-    best as u32
+    best.unwrap_or(0) as u32
 }

@@ -35,6 +35,10 @@ pub struct Tokenizer {
     ignore_merges: bool,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
+    /// Tokens that end generation, as llama.cpp's `special_eog_ids`: EOS, the end-of-turn /
+    /// end-of-message ids the file gives, and tokens with a known end-of-generation text
+    /// (`<end_of_turn>`, `<|im_end|>`, `<|eot_id|>`, …). Sorted.
+    pub eog: Vec<u32>,
     pub add_bos: bool,
     pub add_eos: bool,
     add_space_prefix: bool,
@@ -91,6 +95,8 @@ impl Tokenizer {
             }
         }
         let ids: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let mut types = types;
+        mark_special_by_text(index, &ids, &mut types);
         let pre_name = index.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
         // llama.cpp's llama-vocab.cpp: which regex each pre-tokenizer uses.
         let (pre, ignore_merges) = match pre_name {
@@ -126,7 +132,19 @@ impl Tokenizer {
             kind,
             bos: id_of("tokenizer.ggml.bos_token_id"),
             eos: id_of("tokenizer.ggml.eos_token_id"),
-            add_bos: flag("tokenizer.ggml.add_bos_token", kind == Kind::Spm),
+            eog: {
+                let mut e: Vec<u32> = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id", "tokenizer.ggml.fim_pad_token_id", "tokenizer.ggml.fim_rep_token_id", "tokenizer.ggml.fim_sep_token_id"]
+                    .iter()
+                    .filter_map(|k| id_of(k))
+                    .chain(EOG_TEXTS.iter().filter_map(|n| ids.get(*n).copied()))
+                    .collect();
+                e.sort_unstable();
+                e.dedup();
+                e
+            },
+            // llama.cpp's default when the file has no add_bos_token: SentencePiece, and the BPE
+            // pre-tokenizers that set it (llama-vocab.cpp `load`).
+            add_bos: flag("tokenizer.ggml.add_bos_token", kind == Kind::Spm || BOS_BY_DEFAULT.contains(&pre_name)),
             add_eos: flag("tokenizer.ggml.add_eos_token", false),
             add_space_prefix: flag("tokenizer.ggml.add_space_prefix", kind == Kind::Spm),
             tokens,
@@ -223,21 +241,56 @@ impl Tokenizer {
                 return;
             }
         }
-        let mut syms: Vec<String> = word.chars().map(|c| c.to_string()).collect();
-        // Merge the lowest-ranked adjacent pair until none is in the merge list.
-        loop {
-            let mut best: Option<(u32, usize)> = None;
-            for i in 0..syms.len().saturating_sub(1) {
-                if let Some(&r) = self.ranks.get(&(syms[i].clone(), syms[i + 1].clone())) {
-                    if best.is_none_or(|(br, _)| r < br) {
-                        best = Some((r, i));
-                    }
-                }
-            }
-            let Some((_, i)) = best else { break };
-            let right = syms.remove(i + 1);
-            syms[i].push_str(&right);
+        // Merge the lowest-ranked adjacent pair (leftmost on ties) until none is in the merge
+        // list, as llama.cpp's llm_tokenizer_bpe_session: symbols in a linked list, candidate
+        // pairs in a priority queue checked when popped — O(n log n), not a rescan per merge
+        // (a 16,000-character word without spaces).
+        let mut syms: Vec<(usize, usize)> = vec![];
+        let mut at = 0;
+        for c in word.chars() {
+            syms.push((at, c.len_utf8()));
+            at += c.len_utf8();
         }
+        let n = syms.len();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut heap: BinaryHeap<std::cmp::Reverse<(u32, usize, usize, usize)>> = BinaryHeap::new();
+        let push = |heap: &mut BinaryHeap<std::cmp::Reverse<(u32, usize, usize, usize)>>, syms: &[(usize, usize)], l: usize, r: usize| {
+            if r >= syms.len() {
+                return;
+            }
+            let (a, b) = (&word[syms[l].0..syms[l].0 + syms[l].1], &word[syms[r].0..syms[r].0 + syms[r].1]);
+            if let Some(&rank) = self.ranks.get(&(a.to_string(), b.to_string())) {
+                // (rank, left position, the pair's lengths to recognise a stale entry)
+                heap.push(std::cmp::Reverse((rank, l, syms[l].1, syms[r].1)));
+            }
+        };
+        for l in 0..n.saturating_sub(1) {
+            push(&mut heap, &syms, l, l + 1);
+        }
+        while let Some(std::cmp::Reverse((_, l, len_l, len_r))) = heap.pop() {
+            let r = next[l];
+            if syms[l].1 != len_l || r >= n || syms[r].1 != len_r {
+                continue;
+            }
+            syms[l].1 += syms[r].1;
+            syms[r].1 = 0;
+            next[l] = next[r];
+            if next[l] < n {
+                prev[next[l]] = l;
+            }
+            if prev[l] < n {
+                push(&mut heap, &syms, prev[l], l);
+            }
+            push(&mut heap, &syms, l, next[l]);
+        }
+        let mut pieces = vec![];
+        let mut l = 0;
+        while l < n {
+            pieces.push(word[syms[l].0..syms[l].0 + syms[l].1].to_string());
+            l = next[l];
+        }
+        let syms = pieces;
         for s in syms {
             match self.ids.get(&s) {
                 Some(&id) => out.push(id),
@@ -331,33 +384,49 @@ impl Tokenizer {
         }
     }
 
-    /// The bytes a token stands for.
+    /// The bytes a token stands for, as llama.cpp's `token_to_piece` without `special`:
+    /// control and unknown tokens are empty (see [`Tokenizer::token_bytes_special`]).
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        self.token_bytes_special(id, false)
+    }
+
+    /// The bytes of token `id` by its type, as llama.cpp's `token_to_piece`: a normal token
+    /// byte-level decoded (BPE) or with ▁ as space (SentencePiece); a user-defined token's text
+    /// as it is (whatever its characters); a byte token its byte; control and unknown tokens
+    /// their text with `special`, else nothing; unused tokens nothing.
+    pub fn token_bytes_special(&self, id: u32, special: bool) -> Vec<u8> {
         let Some(t) = self.tokens.get(id as usize) else { return vec![] };
+        // GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
         let ty = self.types.get(id as usize).copied().unwrap_or(1);
-        match self.kind {
-            Kind::Bpe => {
-                if ty == 3 {
-                    return vec![];
+        match ty {
+            2 | 3 => return if special { t.as_bytes().to_vec() } else { vec![] },
+            4 => return t.as_bytes().to_vec(),
+            5 => return vec![],
+            6 => {
+                if let Some(b) = t.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    return vec![b];
                 }
-                t.chars()
-                    .map(|c| self.char_bytes.get(&c).copied())
-                    .collect::<Option<Vec<u8>>>()
-                    .unwrap_or_else(|| t.as_bytes().to_vec())
             }
-            Kind::Spm => {
-                if ty == 6 {
-                    if let Some(h) = t.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')) {
-                        if let Ok(b) = u8::from_str_radix(h, 16) {
-                            return vec![b];
+            _ => {}
+        }
+        match self.kind {
+            // byte-level decoding; a character outside the byte map as llama.cpp's
+            // `llama_decode_text` writes it
+            Kind::Bpe => {
+                let mut out = vec![];
+                for c in t.chars() {
+                    match self.char_bytes.get(&c) {
+                        Some(&b) => out.push(b),
+                        None => {
+                            let mut u = [0u8; 4];
+                            let hex: String = c.encode_utf8(&mut u).bytes().map(|b| format!("{b:02x}")).collect();
+                            out.extend(format!("[UNK_BYTE_0x{hex}{t}]").into_bytes());
                         }
                     }
                 }
-                if ty == 3 {
-                    return vec![];
-                }
-                t.replace('\u{2581}', " ").into_bytes()
+                out
             }
+            Kind::Spm => t.replace('\u{2581}', " ").into_bytes(),
         }
     }
 
@@ -370,6 +439,55 @@ impl Tokenizer {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
+
+/// Token types llama.cpp corrects at load from the token's text (llama-vocab.cpp `load`): for
+/// each special role whose id the file does not give (end of turn / message, fill-in-the-middle
+/// pieces), tokens with one of the role's well-known texts become control tokens (not
+/// rendered without `special`, matched only when parsing special tokens); gpt-oss's channel
+/// markers become user-defined (always rendered).
+fn mark_special_by_text(index: &GgufIndex, ids: &HashMap<String, u32>, types: &mut [i32]) {
+    const ROLES: &[(&str, &[&str])] = &[
+        ("tokenizer.ggml.eot_token_id", &["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>", "<end_of_utterance>"]),
+        ("tokenizer.ggml.eom_token_id", &["<|eom_id|>"]),
+        ("tokenizer.ggml.fim_pre_token_id", &["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\u{ff5c}fim\u{2581}begin\u{ff5c}>", "<PRE>", "\u{2581}<PRE>", "<|code_prefix|>", "<|prefix|>"]),
+        ("tokenizer.ggml.fim_suf_token_id", &["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\u{ff5c}fim\u{2581}hole\u{ff5c}>", "<SUF>", "\u{2581}<SUF>", "<|code_suffix|>", "<|suffix|>"]),
+        ("tokenizer.ggml.fim_mid_token_id", &["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\u{ff5c}fim\u{2581}end\u{ff5c}>", "<MID>", "\u{2581}<MID>", "<|code_middle|>", "<|middle|>"]),
+        ("tokenizer.ggml.fim_pad_token_id", &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]),
+        ("tokenizer.ggml.fim_rep_token_id", &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]),
+        ("tokenizer.ggml.fim_sep_token_id", &["<|file_sep|>"]),
+    ];
+    for (key, names) in ROLES {
+        if index.get(key).is_some() {
+            continue;
+        }
+        // llama.cpp takes the first match it meets; the texts of one role rarely coexist
+        if let Some(&id) = names.iter().find_map(|n| ids.get(*n)) {
+            if let Some(t) = types.get_mut(id as usize) {
+                *t = 3;
+            }
+        }
+    }
+    // end-of-generation texts: control tokens wherever they are
+    for n in EOG_TEXTS {
+        if let Some(t) = ids.get(*n).and_then(|&id| types.get_mut(id as usize)) {
+            *t = 3;
+        }
+    }
+    for n in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
+        if let Some(t) = ids.get(n).and_then(|&id| types.get_mut(id as usize)) {
+            *t = 4;
+        }
+    }
+}
+
+/// Texts of tokens that end generation in llama.cpp (llama-vocab.cpp `special_eog_ids`).
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>", "[e~[",
+];
+
+/// BPE pre-tokenizer names for which llama.cpp adds BOS unless the file says otherwise.
+const BOS_BY_DEFAULT: &[&str] = &["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano", "tekken", "chameleon"];
 
 enum Fragment<'a> {
     Text(&'a str),

@@ -148,7 +148,7 @@ impl WasmModel {
             "windowRows": layout.ring_rows(),
             "gpuBytes": m.weights.gpu_bytes(), "adapter": m.ctx().adapter,
             "hasTokenizer": self.st.tok.is_some(), "hasChatTemplate": self.st.template.is_some(),
-            "bos": self.st.tok.as_ref().and_then(|t| t.bos), "eos": self.st.tok.as_ref().and_then(|t| t.eos),
+            "bos": self.st.tok.as_ref().and_then(|t| t.bos), "eos": self.st.tok.as_ref().and_then(|t| t.eos), "eog": self.st.tok.as_ref().map(|t| t.eog.clone()).unwrap_or_default(),
         });
         to_js(&v)
     }
@@ -257,7 +257,11 @@ impl WasmModel {
             slot.sampler = Some(Sampler::new(cfg));
         }
         let logits = slot.last_logits.clone();
-        Ok(slot.sampler.as_mut().map_or(0, |s| s.sample(&logits, &history)))
+        match slot.sampler.as_mut().map(|s| s.sample(&logits, &history)) {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(e)) => Err(js_error("NON_FINITE", &e.to_string())),
+            None => Err(js_error("BAD_ARGUMENT", "no sampler")),
+        }
     }
 
     /// Decode one token (no turn checkpoint); resolves when its logits are ready.

@@ -61,6 +61,37 @@ try {
     if (++k === 2) ac.abort();
   }
   out.afterAbort = s.length;
+  // Stop strings as OpenAI defines them: where one appears anywhere in the generated text,
+  // also across tokens; neither it nor what follows is returned; the session keeps the tokens
+  // through the one that completed it. And one sampling policy for every token of a call:
+  // no temperature = the documented default (DEFAULT_TEMPERATURE) for all of them.
+  {
+    const run = async (opts) => {
+      const x = m.createSession();
+      await x.append(ids);
+      const toks = [];
+      let text = "", reason = "";
+      for await (const ev of x.generate({ maxTokens: 16, temperature: 0, ...opts })) {
+        if (ev.done) { reason = ev.finishReason; text += ev.text; break; }
+        toks.push(ev.token); text += ev.text;
+      }
+      const len = x.length;
+      x.dispose();
+      return { toks, text, reason, len };
+    };
+    const full = await run({});
+    const upto = full.toks.map((_, i) => m.detokenize(full.toks.slice(0, i + 1)).length);
+    // a boundary with text on both sides; the stop string takes up to 2 characters of each
+    let i = upto.findIndex((l, k) => k > 0 && k + 1 < upto.length && l - upto[k - 1] >= 1 && upto[k + 1] - l >= 1);
+    const stop = full.text.slice(Math.max(upto[i] - 2, i ? upto[i - 1] : 0), Math.min(upto[i] + 2, upto[i + 1]));
+    const at = full.text.indexOf(stop);
+    const ends = upto.findIndex((l) => l >= at + stop.length);
+    const got = await run({ stop: ["\u0000never", stop] });
+    out.stopAcrossTokens = i > 0 && got.reason === "stop" && got.text === full.text.slice(0, at) && got.len === ids.length + ends + 1;
+    out.stopDetail = JSON.stringify({ stop, at, ends, text: got.text, want: full.text.slice(0, at), len: got.len, reason: got.reason });
+    const pol = async (opts) => (await run({ temperature: undefined, seed: 3, maxTokens: 8, ...opts })).toks.join(",");
+    out.defaultPolicy = (await pol({})) === (await pol({ temperature: 0.8 })) && (await pol({})) !== (await pol({ temperature: 0 }));
+  }
   out.err404 = await codeOf(Model.load("missing.gguf"));
   out.errBadFile = await codeOf(Model.load(new Uint8Array([71, 71, 85, 70, 9, 0, 0, 0])));
   out.errBlob = await codeOf(m.restoreSession(new Uint8Array([1, 2, 3])));

@@ -285,6 +285,8 @@ export class Session {
       if (opts.signal?.aborted) { yield { done: true, finishReason: "abort", text: rest() }; return; }
       const token = next;
       if (eog.has(token)) { yield { done: true, finishReason: "stop", text: rest() }; return; }
+      // A full context ends the reply as max_tokens would (OpenAI's "length").
+      if (this.#m.length(this.#id) >= this.#m.capacity(this.#id)) { yield { done: true, finishReason: "length", text: rest() }; return; }
       if (gpuGreedy) {
         next = await this.#q.run(() => this.#m.stepGreedy(this.#id, token));
       } else {

@@ -361,14 +361,7 @@ mod cli {
     }
 
     fn session_err(e: braid::session::SessionError) -> OpError {
-        use braid::session::SessionError as E;
-        let code = match &e {
-            E::Range { .. } => "BAD_ARGUMENT",
-            E::Run(braid::model::forward::RunError::Gpu(_)) | E::Gpu(_) => "DEVICE_LOST",
-            E::Run(_) => "BAD_ARGUMENT",
-            E::BadBlob(_) | E::Version(_) | E::WrongModel { .. } | E::Checksum => "STATE_MISMATCH",
-        };
-        (code, e.to_string())
+        (e.code(), e.to_string())
     }
 
     fn run_op(

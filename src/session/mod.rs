@@ -76,6 +76,24 @@ pub enum SessionError {
     WrongModel { found: u64, want: u64 },
     #[error("the session blob is corrupt (checksum mismatch)")]
     Checksum,
+    #[error("{first}; bringing the session back to where it was failed too ({rollback}): dispose of it")]
+    RollbackFailed { first: Box<SessionError>, rollback: Box<SessionError> },
+}
+
+impl SessionError {
+    /// The stable error code the JS API and `braid run` report: BAD_ARGUMENT (out of range,
+    /// bad token, context full), the GPU's own code (DEVICE_LOST, DEVICE_LIMITS, …),
+    /// NON_FINITE, STATE_MISMATCH (a blob of another model, version or a corrupt one); a failed
+    /// rollback reports the first error's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SessionError::Range { .. } | SessionError::Run(RunError::BadToken { .. } | RunError::Empty | RunError::ContextFull { .. } | RunError::BatchTooLarge { .. }) => "BAD_ARGUMENT",
+            SessionError::Run(RunError::Gpu(g)) | SessionError::Gpu(g) => g.code(),
+            SessionError::Run(RunError::NonFinite) => "NON_FINITE",
+            SessionError::BadBlob(_) | SessionError::Version(_) | SessionError::WrongModel { .. } | SessionError::Checksum => "STATE_MISMATCH",
+            SessionError::RollbackFailed { first, .. } => first.code(),
+        }
+    }
 }
 
 /// Bytes a session holds on the GPU.
@@ -340,9 +358,26 @@ impl GpuModel {
         Ok(out)
     }
 
+    /// All or nothing: bad input is refused before anything runs; an error once steps have run
+    /// (a lost device, …) brings the session back to the tokens, memory and checkpoints it had
+    /// (a rewind: the newest checkpoint at or before and a replay), or, when even that fails,
+    /// reports both errors.
+    async fn append_inner(&self, s: &mut Session, tokens: &[u32], all_logits: bool, turn_end: bool, need_logits: bool) -> Result<Vec<f32>, SessionError> {
+        let (pos0, checkpoints0) = (s.pos, s.checkpoints.clone());
+        let r = self.append_raw(s, tokens, all_logits, turn_end, need_logits).await;
+        if r.is_err() && s.pos != pos0 {
+            if let Err(e) = self.rewind_raw(s, pos0 as i64).await {
+                return Err(SessionError::RollbackFailed { first: Box::new(r.err().unwrap_or(SessionError::Run(RunError::Empty))), rollback: Box::new(e) });
+            }
+            s.checkpoints = checkpoints0;
+            s.last_append = AppendStats::default();
+        }
+        r
+    }
+
     /// `need_logits`: the last token's logits are wanted (a rewind's replay needs only the
     /// memory, so it may come wholly from the prefix cache).
-    async fn append_inner(&self, s: &mut Session, tokens: &[u32], all_logits: bool, turn_end: bool, need_logits: bool) -> Result<Vec<f32>, SessionError> {
+    async fn append_raw(&self, s: &mut Session, tokens: &[u32], all_logits: bool, turn_end: bool, need_logits: bool) -> Result<Vec<f32>, SessionError> {
         if tokens.is_empty() {
             return Err(RunError::Empty.into());
         }
@@ -395,6 +430,10 @@ impl GpuModel {
     /// n; recurrent layers restore the newest checkpoint at or before n and the tokens from
     /// there to n are recomputed from the token history. Returns how many were recomputed.
     pub async fn rewind(&self, s: &mut Session, n: i64) -> Result<u32, SessionError> {
+        self.rewind_raw(s, n).await
+    }
+
+    async fn rewind_raw(&self, s: &mut Session, n: i64) -> Result<u32, SessionError> {
         if n < 0 || n > s.pos as i64 {
             return Err(SessionError::Range { what: "rewind position", value: n, min: 0, max: s.pos as i64 });
         }
@@ -418,7 +457,7 @@ impl GpuModel {
         if replay.is_empty() {
             return Ok(0);
         }
-        self.append_inner(s, &replay, false, true, false).await?;
+        self.append_raw(s, &replay, false, true, false).await?;
         Ok(s.last_append.computed)
     }
 

@@ -38,14 +38,7 @@ struct ModelState {
 }
 
 fn session_error(e: SessionError) -> JsValue {
-    use crate::model::forward::RunError;
-    let code = match &e {
-        SessionError::Range { .. } | SessionError::Run(RunError::BadToken { .. } | RunError::Empty | RunError::ContextFull { .. } | RunError::BatchTooLarge { .. }) => "BAD_ARGUMENT",
-        SessionError::Run(RunError::Gpu(g)) | SessionError::Gpu(g) => g.code(),
-        SessionError::Run(RunError::NonFinite) => "NON_FINITE",
-        SessionError::BadBlob(_) | SessionError::Version(_) | SessionError::WrongModel { .. } | SessionError::Checksum => "STATE_MISMATCH",
-    };
-    js_error(code, &e.to_string())
+    js_error(e.code(), &e.to_string())
 }
 
 #[wasm_bindgen]
@@ -331,6 +324,11 @@ impl WasmModel {
 
     pub fn length(&self, id: u32) -> Result<u32, JsValue> {
         self.with(id, |s| s.pos)
+    }
+
+    /// The most tokens session `id` may hold.
+    pub fn capacity(&self, id: u32) -> Result<u32, JsValue> {
+        self.with(id, |s| s.n_ctx)
     }
 
     pub fn tokens(&self, id: u32) -> Result<Uint32Array, JsValue> {

@@ -61,6 +61,28 @@ try {
     if (++k === 2) ac.abort();
   }
   out.afterAbort = s.length;
+  // All or nothing at the context's end: a refused append leaves the session exactly as it
+  // was (length, tokens, logits); generation at a full context ends with "length".
+  {
+    m.contextLength = 64;
+    const c = m.createSession();
+    const fill = Array.from({ length: 63 }, (_, i) => (i * 7 + 1) % 300);
+    await c.append(fill);
+    const before = Array.from(await c.logits());
+    const e1 = await codeOf(c.append([1, 2]));
+    const after = Array.from(await c.logits());
+    const e2 = await codeOf(c.append(Array(65).fill(3)));
+    const empty = m.createSession();
+    const e3 = await codeOf(empty.append(Array(65).fill(3)));
+    const e4 = await codeOf(c.append([1, 300000]));
+    let last = null;
+    for await (const ev of c.generate({ maxTokens: 10, temperature: 0 })) { if (ev.done) { last = ev.finishReason; break; } }
+    out.contextAllOrNothing = e1 === "BAD_ARGUMENT" && e2 === "BAD_ARGUMENT" && e3 === "BAD_ARGUMENT" && e4 === "BAD_ARGUMENT" &&
+      empty.length === 0 && before.length === after.length && before.every((x, i) => x === after[i]) && last === "length" && c.length === 64;
+    out.contextDetail = JSON.stringify({ e1, e2, e3, e4, emptyLength: empty.length, length: c.length, last });
+    c.dispose(); empty.dispose();
+    m.contextLength = 0;
+  }
   // Stop strings as OpenAI defines them: where one appears anywhere in the generated text,
   // also across tokens; neither it nor what follows is returned; the session keeps the tokens
   // through the one that completed it. And one sampling policy for every token of a call:

@@ -52,6 +52,8 @@ export interface GenerateOptions {
 export type GenerateEvent = { done: false; token: number; text: string } | { done: true; finishReason: "stop" | "length" | "abort"; text: string };
 /** The temperature a `generate` / `chat.completions.create` call uses when it gives none. */
 export declare const DEFAULT_TEMPERATURE: number;
+/** The sampler settings a `generate` call applies to every token (see {@link GenerateOptions}); `gpuGreedy`: the argmax is taken on the GPU. */
+export declare function samplingPolicy(opts?: GenerateOptions): { cfg: Record<string, number | undefined>; gpuGreedy: boolean };
 /** Bytes a session holds on the GPU: global attention KV (blocks held, rows used), recurrent state, sliding-window layers' rows (bounded by the window), checkpoints. */
 export interface Memory { kv: number; kvUsed: number; recurrent: number; window: number; checkpoints: number }
 export interface ChatMessage { role: string; content: string }

@@ -207,6 +207,21 @@ export class Model {
  * top-p 0.95, min-p 0.05), for every token of the call. */
 export const DEFAULT_TEMPERATURE = 0.8;
 
+/**
+ * The sampler settings of a `generate` call, applied to every one of its tokens: the given
+ * options, temperature {@link DEFAULT_TEMPERATURE} when none is given. `gpuGreedy`: greedy
+ * without penalties, so the argmax is taken on the GPU and only the token id is read back.
+ */
+export function samplingPolicy(opts = {}) {
+  const cfg = {
+    temperature: opts.temperature ?? DEFAULT_TEMPERATURE, topK: opts.topK, topP: opts.topP, minP: opts.minP,
+    repeatPenalty: opts.repeatPenalty, presencePenalty: opts.presencePenalty,
+    frequencyPenalty: opts.frequencyPenalty, seed: opts.seed,
+  };
+  const gpuGreedy = !(cfg.temperature > 0) && !cfg.repeatPenalty && !cfg.presencePenalty && !cfg.frequencyPenalty;
+  return { cfg, gpuGreedy };
+}
+
 export class Session {
   #model; #m; #q; #id; #disposed = false;
   constructor(model, inner, queue, id) {
@@ -249,11 +264,7 @@ export class Session {
     // temperature is not given llama.cpp's defaults (temperature 0.8, top-k 40, top-p 0.95,
     // min-p 0.05). Temperature 0 is greedy (the argmax taken on the GPU when no penalty
     // needs the logits).
-    const cfg = {
-      temperature: opts.temperature ?? DEFAULT_TEMPERATURE, topK: opts.topK, topP: opts.topP, minP: opts.minP,
-      repeatPenalty: opts.repeatPenalty, presencePenalty: opts.presencePenalty,
-      frequencyPenalty: opts.frequencyPenalty, seed: opts.seed,
-    };
+    const { cfg, gpuGreedy } = samplingPolicy(opts);
     const max = opts.maxTokens ?? 256;
     const stops = [].concat(opts.stop ?? []).filter((s) => typeof s === "string" && s.length);
     const longest = Math.max(0, ...stops.map((s) => s.length));
@@ -275,9 +286,6 @@ export class Session {
       return hold;
     };
     const rest = () => { const r = text.slice(emitted); emitted = text.length; return r; };
-    // Greedy without penalties: the argmax is taken on the GPU and only the token id is read
-    // back each step.
-    const gpuGreedy = !(cfg.temperature > 0) && !cfg.repeatPenalty && !cfg.presencePenalty && !cfg.frequencyPenalty;
     if (!this.#m.hasLogits(this.#id)) await this.#q.run(() => this.#m.refreshLogits(this.#id));
     let next = this.#m.sampleNext(this.#id, cfg);
     let text = "";

@@ -36,7 +36,7 @@ check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gp
   "errDisposed": "SESSION_DISPOSED", "chatFinish": "length", "chatTokens": 4, "streamChunks": 4,
   "streamFinish": "length", "chatSameAsStream": true, "chatCachedFirst": 0, "chatCachedSystem": true, "streamUsage": true, "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST",
   "afterLost": 3, "errArch": "UNSUPPORTED_ARCH", "errNoGpu": "NO_WEBGPU",
-  "supported": "llama,qwen2,qwen3,mamba2,granitehybrid,falcon-h1,lfm2,lfm2moe,nemotron_h,nemotron_h_moe,qwen35,qwen35moe,qwen3next,jamba",
+  "supported": "llama,qwen2,qwen3,mamba2,granitehybrid,falcon-h1,lfm2,lfm2moe,nemotron_h,nemotron_h_moe,qwen35,qwen35moe,qwen3next,jamba,gemma3",
   "qwen35Match": true, "qwen35Layers": "delta_net,delta_net,delta_net,attention", "qwen35Sessions": true,
   "qwen35moeMatch": true, "qwen35moeSessions": true, "qwen35moeExperts": "6/2/1",
   "qwen3nextMatch": true, "qwen3nextLayers": "delta_net,delta_net,delta_net,attention", "qwen3nextSessions": true, "qwen3nextExperts": "6/2/1",

@@ -1,6 +1,6 @@
 // End-to-end check of the public JS API (js/index.js) in headless Chromium; run by
 // scripts/test_js_api.sh, which reads #result.
-import { Model, supportedArchitectures } from "../../js/index.js";
+import { Model, supportedArchitectures, samplingPolicy, DEFAULT_TEMPERATURE } from "../../js/index.js";
 
 const out = {};
 const codeOf = async (p) => { try { await p; return "no error"; } catch (e) { return e.code ?? String(e); } };
@@ -111,8 +111,12 @@ try {
     const got = await run({ stop: ["\u0000never", stop] });
     out.stopAcrossTokens = i > 0 && got.reason === "stop" && got.text === full.text.slice(0, at) && got.len === ids.length + ends + 1;
     out.stopDetail = JSON.stringify({ stop, at, ends, text: got.text, want: full.text.slice(0, at), len: got.len, reason: got.reason });
-    const pol = async (opts) => (await run({ temperature: undefined, seed: 3, maxTokens: 8, ...opts })).toks.join(",");
-    out.defaultPolicy = (await pol({})) === (await pol({ temperature: 0.8 })) && (await pol({})) !== (await pol({ temperature: 0 }));
+    // The policy generate() applies to every token: the default temperature when none is
+    // given (not greedy after a sampled first token), greedy on the GPU only at temperature 0.
+    const d = samplingPolicy({}), g = samplingPolicy({ temperature: 0 }), p = samplingPolicy({ temperature: 0, repeatPenalty: 1.1 });
+    const pol = async (opts) => (await run({ temperature: undefined, seed: 3, maxTokens: 12, topK: 0, topP: 1, minP: 0, ...opts })).toks.join(",");
+    out.defaultPolicy = d.cfg.temperature === DEFAULT_TEMPERATURE && !d.gpuGreedy && g.gpuGreedy && !p.gpuGreedy &&
+      (await pol({})) === (await pol({ temperature: DEFAULT_TEMPERATURE }));
   }
   out.err404 = await codeOf(Model.load("missing.gguf"));
   out.errBadFile = await codeOf(Model.load(new Uint8Array([71, 71, 85, 70, 9, 0, 0, 0])));

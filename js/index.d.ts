@@ -78,7 +78,8 @@ export declare class Model {
   detokenize(ids: number[] | Uint32Array): string;
   createSession(): Session;
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<Session>;
-  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  /** Renders as Hugging Face's apply_chat_template: `tools`, `documents` and other template variables (e.g. `enable_thinking`) reach the template. */
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; tools?: unknown[]; documents?: unknown[]; [variable: string]: unknown }): string;
   chat: { completions: { create(req: ChatRequest): Promise<any> } };
   /** Model-wide memory: the prefix cache. */
   readonly memory: { prefixCache: PrefixCacheInfo };

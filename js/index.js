@@ -123,8 +123,13 @@ export class Model {
     return new Session(this, this.#m, this.#q, id);
   }
 
-  applyChatTemplate(messages, { addGenerationPrompt = true } = {}) {
-    return this.#m.applyChatTemplate(messages, addGenerationPrompt);
+  /**
+   * The conversation as the model's chat template renders it, as Hugging Face's
+   * `apply_chat_template` does: `tools` (JSON schemas, key order kept), `documents` and any
+   * other template variable (`enable_thinking`, …) go to the template.
+   */
+  applyChatTemplate(messages, { addGenerationPrompt = true, ...variables } = {}) {
+    return this.#m.applyChatTemplate(messages, addGenerationPrompt, variables);
   }
 
   dispose() {

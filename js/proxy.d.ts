@@ -25,7 +25,7 @@ export declare class RemoteModel {
   fromCache: boolean;
   tokenize(text: string, opts?: { special?: boolean; addBos?: boolean }): Promise<number[]>;
   detokenize(ids: number[] | Uint32Array): Promise<string>;
-  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): Promise<string>;
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; tools?: unknown[]; documents?: unknown[]; [variable: string]: unknown }): Promise<string>;
   createSession(): Promise<RemoteSession>;
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<RemoteSession>;
   memory(): Promise<{ prefixCache: PrefixCacheInfo }>;

@@ -79,8 +79,8 @@ class RemoteModel {
   constructor(ch, h, info) { this.#ch = ch; this.#h = h; this.info = info; }
   tokenize(text, { special = false, addBos = false } = {}) { return this.#ch.call("tokenize", { m: this.#h, text, special, addBos }); }
   detokenize(ids) { return this.#ch.call("detokenize", { m: this.#h, ids: Array.from(ids) }); }
-  applyChatTemplate(messages, { addGenerationPrompt = true } = {}) {
-    return this.#ch.call("applyChatTemplate", { m: this.#h, messages, addGenerationPrompt });
+  applyChatTemplate(messages, opts = {}) {
+    return this.#ch.call("applyChatTemplate", { m: this.#h, messages, opts });
   }
   async createSession() { return new RemoteSession(this.#ch, await this.#ch.call("createSession", { m: this.#h })); }
   async restoreSession(bytes) {

@@ -37,7 +37,7 @@ const ops = {
   },
   tokenize: ({ m, text, special, addBos }) => get(m).tokenize(text, { special, addBos }),
   detokenize: ({ m, ids }) => get(m).detokenize(ids),
-  applyChatTemplate: ({ m, messages, addGenerationPrompt }) => get(m).applyChatTemplate(messages, { addGenerationPrompt }),
+  applyChatTemplate: ({ m, messages, opts }) => get(m).applyChatTemplate(messages, opts),
   createSession: ({ m }) => keep(get(m).createSession()),
   async restoreSession({ m, bytes }) { return keep(await get(m).restoreSession(bytes)); },
   async append({ s, input, opts }) { return get(s).append(input, opts); },

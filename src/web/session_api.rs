@@ -171,9 +171,11 @@ impl WasmModel {
         Ok(Uint8Array::from(&self.tokenizer()?.token_bytes(id)[..]))
     }
 
-    /// Render the chat template (`messages`: array of {role, content}).
+    /// Render the chat template (`messages`: array of {role, content, …}) with the template
+    /// variables in `variables` (an object: `tools`, `documents`, `enable_thinking`, … as
+    /// Hugging Face's `apply_chat_template` passes them; key order kept).
     #[wasm_bindgen(js_name = applyChatTemplate)]
-    pub fn apply_chat_template(&self, messages: JsValue, add_generation_prompt: bool) -> Result<String, JsValue> {
+    pub fn apply_chat_template(&self, messages: JsValue, add_generation_prompt: bool, variables: JsValue) -> Result<String, JsValue> {
         let t = self.st.template.as_ref().ok_or_else(|| js_error("BAD_ARGUMENT", "this model has no chat template"))?;
         let msgs: serde_json::Value = serde_wasm_bindgen::from_value(messages).map_err(|e| js_error("BAD_ARGUMENT", &e.to_string()))?;
         if !msgs.is_array() {
@@ -185,9 +187,17 @@ impl WasmModel {
             add_generation_prompt,
             bos_token: name(tok.and_then(|t| t.bos)),
             eos_token: name(tok.and_then(|t| t.eos)),
-            date: None,
+            now: None,
         };
-        t.render(&msgs, &serde_json::json!({}), &opts).map_err(|e| js_error("BAD_ARGUMENT", &e.to_string()))
+        let vars: serde_json::Value = if variables.is_undefined() || variables.is_null() {
+            serde_json::json!({})
+        } else {
+            serde_wasm_bindgen::from_value(variables).map_err(|e| js_error("BAD_ARGUMENT", &format!("template variables: {e}")))?
+        };
+        if !vars.is_object() {
+            return Err(js_error("BAD_ARGUMENT", "template variables must be an object"));
+        }
+        t.render(&msgs, &vars, &opts).map_err(|e| js_error("BAD_ARGUMENT", &e.to_string()))
     }
 
     /// A new empty session (its id). `n_ctx`: the most tokens it may hold (0: the model's).

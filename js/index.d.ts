@@ -56,8 +56,19 @@ export declare const DEFAULT_TEMPERATURE: number;
 export declare function samplingPolicy(opts?: GenerateOptions): { cfg: Record<string, number | undefined>; gpuGreedy: boolean };
 /** Bytes a session holds on the GPU: global attention KV (blocks held, rows used), recurrent state, sliding-window layers' rows (bounded by the window), checkpoints. */
 export interface Memory { kv: number; kvUsed: number; recurrent: number; window: number; checkpoints: number }
-export interface ChatMessage { role: string; content: string }
-export interface ChatRequest { messages: ChatMessage[]; stream?: boolean; stream_options?: { include_usage?: boolean }; max_tokens?: number; temperature?: number; top_p?: number; seed?: number; stop?: string | string[]; signal?: AbortSignal }
+/** OpenAI's tool call: `arguments` is a JSON string. */
+export interface ToolCall { id: string; type: "function"; function: { name: string; arguments: string } }
+export interface ChatMessage { role: string; content: string | null | { type: string; text?: string }[]; tool_calls?: ToolCall[]; tool_call_id?: string; name?: string; [field: string]: unknown }
+/**
+ * `tools` (OpenAI's function schemas) reach the chat template unless `tool_choice` is "none";
+ * a reply in the model family's tool-call format (Granite 4.0 / Hermes / Qwen, Qwen3.5's XML,
+ * LFM2's Python calls, Llama 3.x JSON) comes back as `message.tool_calls` with finish_reason
+ * "tool_calls" (streamed as a `tool_calls` delta). `chat_template_kwargs`: more template
+ * variables (`enable_thinking`, …).
+ */
+export interface ChatRequest { messages: ChatMessage[]; tools?: unknown[]; tool_choice?: "auto" | "none" | "required" | object; chat_template_kwargs?: Record<string, unknown>; stream?: boolean; stream_options?: { include_usage?: boolean }; max_tokens?: number; temperature?: number; top_p?: number; seed?: number; stop?: string | string[]; signal?: AbortSignal }
+/** The tool calls in a reply (the formats of ChatRequest), or null: `{ content, tool_calls }`. */
+export declare function parseToolCalls(text: string): { content: string | null; tool_calls: ToolCall[] } | null;
 export declare function initBraid(wasmUrl?: string | URL): Promise<unknown>;
 export declare class Session {
   append(textOrIds: string | number[] | Uint32Array, opts?: { logits?: boolean }): Promise<AppendResult>;

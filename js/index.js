@@ -1,5 +1,6 @@
 // braid-llm — the public JavaScript API (ESM). Wraps the wasm engine (pkg/braid.js) with
 // promises, async iterators, AbortSignal, and an OpenAI-shaped chat API.
+import { parseToolCalls, contentEnd } from "./tools.js";
 import init, { WasmModel, loadWeights, inspectGguf, wasmMemoryBytes, supportedArchitectures as supported } from "../pkg/braid.js";
 
 let ready = null;
@@ -148,7 +149,18 @@ export class Model {
 
   async #chatCompletion(req) {
     if (!req || !Array.isArray(req.messages)) throw error("BAD_ARGUMENT", "messages must be an array");
-    const prompt = this.applyChatTemplate(req.messages, { addGenerationPrompt: true });
+    if (req.tools != null && !Array.isArray(req.tools)) throw error("BAD_ARGUMENT", "tools must be an array");
+    // OpenAI: tool_choice "none" means no tool calls (the tools are not offered then).
+    const tools = req.tools?.length && req.tool_choice !== "none" ? req.tools : null;
+    const vars = { ...(req.chat_template_kwargs ?? {}), ...(tools ? { tools } : {}) };
+    // OpenAI sends a tool call's arguments as a JSON string; templates expect the object (as
+    // llama.cpp's server and vLLM pass it).
+    const messages = req.messages.map((m) => !m?.tool_calls ? m : { ...m, tool_calls: m.tool_calls.map((c) => {
+      const f = c?.function;
+      if (typeof f?.arguments !== "string") return c;
+      try { return { ...c, function: { ...f, arguments: JSON.parse(f.arguments) } }; } catch { return c; }
+    }) });
+    const prompt = this.applyChatTemplate(messages, { addGenerationPrompt: true, ...vars });
     const s = this.createSession();
     const opts = {
       maxTokens: req.max_tokens ?? 256, temperature: req.temperature ?? DEFAULT_TEMPERATURE, topP: req.top_p ?? 0.95,
@@ -161,11 +173,11 @@ export class Model {
     // The leading system messages end a turn of their own, so the model's prefix cache holds
     // them for the next request that starts with them (OpenAI's cached_tokens).
     const lead = [];
-    for (const m of req.messages) { if (m?.role === "system") lead.push(m); else break; }
+    for (const m of messages) { if (m?.role === "system") lead.push(m); else break; }
     let at = 0;
     const pre = { reused: 0 };
-    if (lead.length && lead.length < req.messages.length) {
-      const sysIds = this.tokenize(this.applyChatTemplate(lead, { addGenerationPrompt: false }), { special: true });
+    if (lead.length && lead.length < messages.length) {
+      const sysIds = this.tokenize(this.applyChatTemplate(lead, { addGenerationPrompt: false, ...vars }), { special: true });
       if (sysIds.length > 0 && sysIds.length < promptIds.length && sysIds.every((t, i) => t === promptIds[i])) {
         pre.reused += (await s.append(sysIds, { logits: false })).reused;
         at = sysIds.length;
@@ -177,19 +189,26 @@ export class Model {
     if (req.stream) {
       const self = s;
       return (async function* () {
+        const chunk = (delta, finish_reason = null) => ({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason }] });
         try {
-          let finish = "length", n = 0;
+          let finish = "length", n = 0, text = "", sent = 0;
           for await (const ev of self.generate(opts)) {
-            if (ev.done) {
-              finish = ev.finishReason;
-              if (ev.text) yield { id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: { content: ev.text }, finish_reason: null }] };
-              break;
-            }
+            text += ev.text ?? "";
+            if (ev.done) { finish = ev.finishReason; break; }
             n++;
-            yield { id, object: "chat.completion.chunk", created, model,
-                    choices: [{ index: 0, delta: { content: ev.text }, finish_reason: null }] };
+            // With tools offered, what may become a tool call is held back until it is known.
+            const end = tools ? contentEnd(text) : text.length;
+            if (end > sent) { yield chunk({ content: text.slice(sent, end) }); sent = end; }
           }
-          yield { id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: {}, finish_reason: finish }] };
+          const calls = tools ? parseToolCalls(text.slice(sent)) : null;
+          if (calls) {
+            if (calls.content) yield chunk({ content: calls.content });
+            yield chunk({ tool_calls: calls.tool_calls.map((c, index) => ({ index, ...c })) });
+            finish = "tool_calls";
+          } else if (text.length > sent) {
+            yield chunk({ content: text.slice(sent) });
+          }
+          yield chunk({}, finish);
           // OpenAI: with stream_options.include_usage, a last chunk without choices carries usage.
           if (req.stream_options?.include_usage) yield { id, object: "chat.completion.chunk", created, model, choices: [], usage: usage(n) };
         } finally { self.dispose(); }
@@ -202,8 +221,10 @@ export class Model {
         text += ev.text; n++;
       }
     } finally { s.dispose(); }
+    const calls = tools ? parseToolCalls(text) : null;
+    const message = calls ? { role: "assistant", content: calls.content, tool_calls: calls.tool_calls } : { role: "assistant", content: text };
     return { id, object: "chat.completion", created, model,
-             choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }],
+             choices: [{ index: 0, message, finish_reason: calls ? "tool_calls" : finish }],
              usage: usage(n) };
   }
 }
@@ -348,3 +369,4 @@ export class Session {
 }
 
 export { loadWeights, inspectGguf, wasmMemoryBytes };
+export { parseToolCalls } from "./tools.js";

@@ -21,6 +21,8 @@ cargo run -q --bin braid -- synth --preset tiny-qwen35 --type f32 --seed 7 -o te
 for a in qwen35 qwen35moe qwen3next jamba; do
   cargo run -q --bin braid -- synth --preset "tiny-$a" --type q8_0 --seed 7 -o "tests/e2e/$a.gguf" 2>/dev/null
 done
+# Tool-call parsing (plain Node): each real template's own tool-call rendering parses back.
+node tests/e2e/tools.mjs
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 server=$!

@@ -236,3 +236,35 @@ fn plan_and_diff_show_layers_and_agreement() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("UNSUPPORTED_ARCH") && err.contains("nemotron_h"), "{err}");
 }
+
+/// `braid tokenize` / `detokenize` / `template` from the shell: the ids llama.cpp gives (the
+/// llama-bpe test vocabulary's own vectors), the text back, and a conversation with tools
+/// rendered with the file's chat template (key order kept) and tokenized with its control
+/// tokens.
+#[test]
+fn tokenize_detokenize_and_template_from_the_shell() {
+    let vocab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/llama-ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf");
+    let inp = std::fs::read_to_string(vocab.with_extension("gguf.inp")).unwrap();
+    let outp = std::fs::read_to_string(vocab.with_extension("gguf.out")).unwrap();
+    let (text, want) = inp.split("\n__ggml_vocab_test__\n").zip(outp.split('\n')).find(|(t, _)| t.len() > 20).unwrap();
+    let out = Command::new(BIN).args(["tokenize", "--no-bos", "--model"]).arg(&vocab).arg(text).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ids = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(ids.replace(',', " "), want.trim());
+    let out = Command::new(BIN).args(["detokenize", "--model"]).arg(&vocab).args(["--tokens", &ids]).output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{text}\n"));
+
+    let model = tmp("template-model.gguf");
+    let st = Command::new(BIN).args(["synth", "--preset", "tiny-granitehybrid", "--type", "q8_0", "--chat-template", "-o"]).arg(&model).status().unwrap();
+    assert!(st.success());
+    let (m, t) = (tmp("messages.json"), tmp("tools.json"));
+    std::fs::write(&m, r#"[{"role":"user","content":"Hi"}]"#).unwrap();
+    std::fs::write(&t, r#"[{"type":"function","function":{"name":"f","description":"d"}}]"#).unwrap();
+    let out = Command::new(BIN).args(["template", "--json", "--model"]).arg(&model).arg("--messages").arg(&m).arg("--tools").arg(&t).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["text"], "<|im_start|>user\nHi<|endoftext|>\n<|im_start|>assistant\n");
+    assert!(v["ids"].as_array().unwrap().len() > 3);
+    let bad = Command::new(BIN).args(["template", "--model"]).arg(&model).arg("--messages").arg(&t).arg("--vars").arg(&m).output().unwrap();
+    assert!(!bad.status.success());
+}

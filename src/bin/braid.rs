@@ -189,6 +189,27 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
+        /// A conversation rendered with the model's chat template, as Hugging Face's
+        /// apply_chat_template renders it (tools and other template variables included).
+        Template {
+            #[arg(long)]
+            model: PathBuf,
+            /// A JSON file: an array of messages ({role, content, tool_calls, …})
+            #[arg(long)]
+            messages: PathBuf,
+            /// A JSON file: an array of tool schemas (passed to the template as `tools`)
+            #[arg(long)]
+            tools: Option<PathBuf>,
+            /// A JSON file: an object of further template variables (`enable_thinking`, …)
+            #[arg(long)]
+            vars: Option<PathBuf>,
+            /// Leave out the generation prompt (`add_generation_prompt=False`)
+            #[arg(long)]
+            no_generation_prompt: bool,
+            /// Print {text, ids} (ids: the text tokenized with special tokens matched)
+            #[arg(long)]
+            json: bool,
+        },
         /// The text of token ids, as the model's tokenizer decodes them.
         Detokenize {
             #[arg(long)]
@@ -302,6 +323,45 @@ mod cli {
                     out_text(&format!("{}\n", json!({"ids": ids, "pieces": pieces})));
                 } else {
                     out_text(&format!("{}\n", ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")));
+                }
+                Ok(())
+            }
+            Cmd::Template { model, messages, tools, vars, no_generation_prompt, json } => {
+                let read = |p: &PathBuf| -> Result<serde_json::Value, String> {
+                    serde_json::from_str(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?).map_err(|e| format!("{}: {e}", p.display()))
+                };
+                let msgs = read(&messages)?;
+                if !msgs.is_array() {
+                    return Err(format!("{}: messages must be a JSON array", messages.display()));
+                }
+                let mut variables = match &vars {
+                    Some(p) => read(p)?,
+                    None => json!({}),
+                };
+                if !variables.is_object() {
+                    return Err("--vars must be a JSON object".into());
+                }
+                if let Some(p) = &tools {
+                    variables["tools"] = read(p)?;
+                }
+                let f = std::fs::File::open(&model).map_err(|e| format!("{}: {e}", model.display()))?;
+                let len = f.metadata().map_err(|e| e.to_string())?.len();
+                let index = read_index(std::io::BufReader::new(f), Some(len)).map_err(|e| format!("{}: {e}", model.display()))?;
+                let t = braid::tokenizer::template::ChatTemplate::from_index(&index).ok_or_else(|| format!("{} has no chat template", model.display()))?;
+                let tok = braid::tokenizer::Tokenizer::from_index(&index).ok();
+                let name = |id: Option<u32>| id.and_then(|i| tok.as_ref().map(|t| t.tokens[i as usize].clone())).unwrap_or_default();
+                let opts = braid::tokenizer::template::RenderOptions {
+                    add_generation_prompt: !no_generation_prompt,
+                    bos_token: name(tok.as_ref().and_then(|t| t.bos)),
+                    eos_token: name(tok.as_ref().and_then(|t| t.eos)),
+                    now: None,
+                };
+                let text = t.render(&msgs, &variables, &opts).map_err(|e| e.to_string())?;
+                if json {
+                    let ids = tok.as_ref().map(|t| t.encode_with(&text, true, true));
+                    out_text(&format!("{}\n", json!({"text": text, "ids": ids})));
+                } else {
+                    out_text(&text);
                 }
                 Ok(())
             }

@@ -128,20 +128,21 @@ print("session golden:", os.path.basename(out))
 PY
 done
 
-# Long prompts (200 tokens: three full 64-token chunks and a partial one) for the chunked
-# prefill paths, on the F32 files of the architectures that have one: llama.cpp's logits of
-# the last 8 positions (batch, and token by token) in tests/fixtures/golden-long/.
-lout=tests/fixtures/golden-long
-mkdir -p "$lout"
-[ -n "$only" ] || rm -f "$lout"/*.json
-long=$(python3 -c "print(','.join(str((i * 37 + 11) % 251) for i in range(200)))")
-for preset in tiny-qwen35 odd-qwen3next tiny-qwen35moe tiny-mamba2 tiny-granitehybrid tiny-gemma3 odd-gemma3; do
-  keep "$preset" || continue
-  f="$models/$preset-f32.gguf"
-  for mode in batch seq; do
-    "$ref/llama_ref" "$bins" "$f" "$long" "$mode" > "$models/$preset.long.$mode.json"
-  done
-  python3 - "$f" "$long" "$lout" "$models/$preset" <<'PY'
+# last_golden OUT_DIR N PRESET…: llama.cpp's logits of the last 8 positions of an N-token prompt
+# (batch, and token by token) on each preset's F32 file, in OUT_DIR/<file>.json.
+last_golden() {
+  local out=$1 n=$2; shift 2
+  mkdir -p "$out"
+  [ -n "$only" ] || rm -f "$out"/*.json
+  local toks
+  toks=$(python3 -c "print(','.join(str((i * 37 + 11) % 251) for i in range($n)))")
+  for preset in "$@"; do
+    keep "$preset" || continue
+    local f="$models/$preset-f32.gguf"
+    for mode in batch seq; do
+      "$ref/llama_ref" "$bins" "$f" "$toks" "$mode" > "$models/$preset.last$n.$mode.json"
+    done
+    python3 - "$f" "$toks" "$out" "$models/$preset.last$n" <<'PY'
 import json, os, sys
 f, toks, out, stem = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], sys.argv[3], sys.argv[4]
 data = open(f, "rb").read()
@@ -150,41 +151,20 @@ for b in data:
     h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
 res = {"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "tokens": toks, "last": 8}
 for mode in ("batch", "seq"):
-    d = json.load(open(f"{stem}.long.{mode}.json"))
+    d = json.load(open(f"{stem}.{mode}.json"))
     res["n_vocab"] = d["n_vocab"]
     res[mode] = [[round(x, 6) for x in row] for row in d["logits"][-8:]]
 json.dump(res, open(os.path.join(out, os.path.basename(f)[:-5] + ".json"), "w"), separators=(",", ":"))
-print("long golden:", res["file"])
+print(f"last-8 golden ({len(toks)} tokens):", res["file"], "->", out)
 PY
-done
+  done
+}
 
-# RoPE far out: a 4,500-token prompt (positions past 4,096) on the F32 files of the
-# architectures whose RoPE has its own twist (Llama 3's rope_freqs, NEOX with q/k norms, Gemma
-# 3's two bases with a sliding window, linear scaling): llama.cpp's logits of the last 8
-# positions in tests/fixtures/golden-rope/.
-rout=tests/fixtures/golden-rope
-mkdir -p "$rout"
-[ -n "$only" ] || rm -f "$rout"/*.json
-far=$(python3 -c "print(','.join(str((i * 37 + 11) % 251) for i in range(4500)))")
-for preset in tiny-llama3 tiny-qwen3 tiny-gemma3 odd-gemma3; do
-  keep "$preset" || continue
-  f="$models/$preset-f32.gguf"
-  for mode in batch seq; do
-    "$ref/llama_ref" "$bins" "$f" "$far" "$mode" > "$models/$preset.far.$mode.json"
-  done
-  python3 - "$f" "$far" "$rout" "$models/$preset" <<'PY'
-import json, os, sys
-f, toks, out, stem = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], sys.argv[3], sys.argv[4]
-data = open(f, "rb").read()
-h = 0xcbf29ce484222325
-for b in data:
-    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-res = {"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "tokens": toks, "last": 8}
-for mode in ("batch", "seq"):
-    d = json.load(open(f"{stem}.far.{mode}.json"))
-    res["n_vocab"] = d["n_vocab"]
-    res[mode] = [[round(x, 6) for x in row] for row in d["logits"][-8:]]
-json.dump(res, open(os.path.join(out, os.path.basename(f)[:-5] + ".json"), "w"), separators=(",", ":"))
-print("far-RoPE golden:", res["file"])
-PY
-done
+# Long prompts (200 tokens: three full 64-token chunks and a partial one) for the chunked
+# prefill paths, on the architectures that have one (and Gemma 3's rings).
+last_golden tests/fixtures/golden-long 200 tiny-qwen35 odd-qwen3next tiny-qwen35moe tiny-mamba2 tiny-granitehybrid tiny-gemma3 odd-gemma3
+
+# RoPE far out: 4,500 tokens (positions past 4,096) on the architectures whose RoPE has its own
+# twist (Llama 3's rope_freqs, NEOX with q/k norms, Gemma 3's two bases with sliding windows,
+# linear scaling).
+last_golden tests/fixtures/golden-rope 4500 tiny-llama3 tiny-qwen3 tiny-gemma3 odd-gemma3

@@ -86,7 +86,8 @@ export declare class Model {
   static load(source: Source, options?: LoadOptions): Promise<Model>;
   readonly info: ModelInfo;
   tokenize(text: string, opts?: { special?: boolean; addBos?: boolean }): number[];
-  detokenize(ids: number[] | Uint32Array): string;
+  /** `special`: control tokens as their text (llama.cpp's unparse_special); else left out. */
+  detokenize(ids: number[] | Uint32Array, opts?: { special?: boolean }): string;
   createSession(): Session;
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<Session>;
   /** Renders as Hugging Face's apply_chat_template: `tools`, `documents` and other template variables (e.g. `enable_thinking`) reach the template. */

@@ -109,8 +109,9 @@ export class Model {
     return Array.from(this.#m.tokenize(text, special, addBos));
   }
 
-  detokenize(ids) {
-    return this.#m.detokenize(Uint32Array.from(ids));
+  /** The text of token ids; `special`: control tokens (`<|im_end|>` …) as their text. */
+  detokenize(ids, { special = false } = {}) {
+    return this.#m.detokenize(Uint32Array.from(ids), !!special);
   }
 
   createSession() {

@@ -24,7 +24,7 @@ export declare class RemoteModel {
   /** true when every byte came from the browser cache (no network). */
   fromCache: boolean;
   tokenize(text: string, opts?: { special?: boolean; addBos?: boolean }): Promise<number[]>;
-  detokenize(ids: number[] | Uint32Array): Promise<string>;
+  detokenize(ids: number[] | Uint32Array, opts?: { special?: boolean }): Promise<string>;
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; tools?: unknown[]; documents?: unknown[]; [variable: string]: unknown }): Promise<string>;
   createSession(): Promise<RemoteSession>;
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<RemoteSession>;

@@ -78,7 +78,7 @@ class RemoteModel {
   #ch; #h;
   constructor(ch, h, info) { this.#ch = ch; this.#h = h; this.info = info; }
   tokenize(text, { special = false, addBos = false } = {}) { return this.#ch.call("tokenize", { m: this.#h, text, special, addBos }); }
-  detokenize(ids) { return this.#ch.call("detokenize", { m: this.#h, ids: Array.from(ids) }); }
+  detokenize(ids, opts = {}) { return this.#ch.call("detokenize", { m: this.#h, ids: Array.from(ids), opts }); }
   applyChatTemplate(messages, opts = {}) {
     return this.#ch.call("applyChatTemplate", { m: this.#h, messages, opts });
   }

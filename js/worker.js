@@ -36,7 +36,7 @@ const ops = {
     } finally { aborts.delete(gen); }
   },
   tokenize: ({ m, text, special, addBos }) => get(m).tokenize(text, { special, addBos }),
-  detokenize: ({ m, ids }) => get(m).detokenize(ids),
+  detokenize: ({ m, ids, opts }) => get(m).detokenize(ids, opts),
   applyChatTemplate: ({ m, messages, opts }) => get(m).applyChatTemplate(messages, opts),
   createSession: ({ m }) => keep(get(m).createSession()),
   async restoreSession({ m, bytes }) { return keep(await get(m).restoreSession(bytes)); },

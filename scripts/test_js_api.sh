@@ -33,7 +33,7 @@ check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
 
 check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gpuArgmaxSame": true, "logitsAfterGreedy": 300, "arch": "granitehybrid", "roundtrip": "the hybrid model",
   "nlogits": 300, "generated": 5, "lengthOk": true, "forkLengthOk": true, "afterRewind": 3, "restored": 3,
-  "memoryKeys": "checkpoints,kv,kvUsed,recurrent,window", "abortReason": "abort", "afterAbort": 5, "stopAcrossTokens": true, "defaultPolicy": true, "contextAllOrNothing": true,
+  "memoryKeys": "checkpoints,kv,kvUsed,recurrent,window", "abortReason": "abort", "afterAbort": 5, "stopAcrossTokens": true, "defaultPolicy": true, "contextAllOrNothing": true, "detokenizeSpecial": "[\"<|im_start|>user\",\"user\"]",
   "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH", "errBadArg": "BAD_ARGUMENT",
   "errDisposed": "SESSION_DISPOSED", "chatFinish": "length", "chatTokens": 4, "streamChunks": 4,
   "streamFinish": "length", "chatSameAsStream": true, "chatCachedFirst": 0, "chatCachedSystem": true, "streamUsage": true, "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST",

@@ -248,8 +248,8 @@ async fn model_and_session_api_in_the_browser() {
     assert_eq!(Reflect::get(&info, &"architecture".into()).unwrap().as_string().as_deref(), Some("granitehybrid"));
     // tokenizer round trip on the synthetic vocabulary
     let ids = m.tokenize("the hybrid model", false, false).unwrap().to_vec();
-    assert_eq!(m.detokenize(&ids).unwrap(), "the hybrid model");
-    assert_eq!(code(m.detokenize(&[999_999]).unwrap_err()), "BAD_ARGUMENT");
+    assert_eq!(m.detokenize(&ids, false).unwrap(), "the hybrid model");
+    assert_eq!(code(m.detokenize(&[999_999], false).unwrap_err()), "BAD_ARGUMENT");
 
     let tokens: Vec<u32> = g["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
     let s = m.create_session(0).unwrap();

@@ -214,6 +214,9 @@ mod cli {
         Detokenize {
             #[arg(long)]
             model: PathBuf,
+            /// Render control tokens as their text
+            #[arg(long)]
+            special: bool,
             /// Comma-separated token ids
             #[arg(long)]
             tokens: String,
@@ -365,13 +368,13 @@ mod cli {
                 }
                 Ok(())
             }
-            Cmd::Detokenize { model, tokens, json } => {
+            Cmd::Detokenize { model, tokens, special, json } => {
                 let tok = open_tokenizer(&model)?;
                 let ids = parse_tokens(&tokens)?;
                 if let Some(&bad) = ids.iter().find(|&&i| i as usize >= tok.n_vocab()) {
                     return Err(format!("token id {bad} is outside the vocabulary of {}", tok.n_vocab()));
                 }
-                let text = tok.decode(&ids);
+                let text = tok.decode_with(&ids, special);
                 out_text(&if json { format!("{}\n", json!({"text": text})) } else { format!("{text}\n") });
                 Ok(())
             }

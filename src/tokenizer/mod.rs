@@ -432,7 +432,13 @@ impl Tokenizer {
 
     /// Text of `ids` (invalid UTF-8 replaced; use [`StreamDecoder`] while generating).
     pub fn decode(&self, ids: &[u32]) -> String {
-        let mut bytes: Vec<u8> = ids.iter().flat_map(|&i| self.token_bytes(i)).collect();
+        self.decode_with(ids, false)
+    }
+
+    /// Text of `ids`; `special`: control tokens as their text (llama.cpp's
+    /// `llama_detokenize` with `unparse_special`), else left out.
+    pub fn decode_with(&self, ids: &[u32], special: bool) -> String {
+        let mut bytes: Vec<u8> = ids.iter().flat_map(|&i| self.token_bytes_special(i, special)).collect();
         if self.kind == Kind::Spm && self.add_space_prefix && bytes.first() == Some(&b' ') {
             bytes.remove(0);
         }

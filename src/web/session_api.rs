@@ -157,12 +157,12 @@ impl WasmModel {
         Ok(Uint32Array::from(&t.encode_with(text, add_bos, special)[..]))
     }
 
-    pub fn detokenize(&self, ids: &[u32]) -> Result<String, JsValue> {
+    pub fn detokenize(&self, ids: &[u32], special: bool) -> Result<String, JsValue> {
         let t = self.tokenizer()?;
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= t.n_vocab()) {
             return Err(js_error("BAD_ARGUMENT", &format!("token id {bad} is outside the vocabulary")));
         }
-        Ok(t.decode(ids))
+        Ok(t.decode_with(ids, special))
     }
 
     /// Bytes of one token (for streaming UTF-8-safe decoding in JS).

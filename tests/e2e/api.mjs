@@ -26,6 +26,11 @@ try {
   out.layers = m.info.layers.map((l) => (l.attention ? "A" : "") + (l.recurrent ? "R" : "")).join(",");
   const ids = m.tokenize("the hybrid model");
   out.roundtrip = m.detokenize(ids);
+  // Control tokens: rendered only when asked (llama.cpp's unparse_special).
+  {
+    const sp = m.tokenize("<|im_start|>user", { special: true });
+    out.detokenizeSpecial = JSON.stringify([m.detokenize(sp, { special: true }), m.detokenize(sp)]);
+  }
   out.promptTokens = ids.length;
   const s = m.createSession();
   await s.append(ids);

@@ -51,7 +51,7 @@ check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gp
 check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true, "arch": "granitehybrid",
   "roundtrip": "the hybrid model", "sameAsMainThread": true, "length": 20, "forkLength": 20, "recomputed": 2,
   "restoredLength": 20, "logits": 300, "abortReason": "abort", "abortConsistent": true, "preAborted": true,
-  "errBadFile": "GGUF_INVALID", "errDisposed": "SESSION_DISPOSED"}'
+  "errBadFile": "GGUF_INVALID", "errDisposed": "SESSION_DISPOSED", "proxyAllOrNothing": true}'
 check "weight cache e2e" "$(page cache.html)" '{"done": true, "interrupted": "ABORTED", "partial": true,
   "resumeFetches": 1, "sameLogits": true, "secondLoadFetches": 0, "listed": true, "repairFetches": 1,
   "repairedSame": true, "deleted": true, "empty": true, "streamFetches": 1, "streamSame": true, "streamStored": true,

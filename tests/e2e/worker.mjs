@@ -43,6 +43,20 @@ try {
   const evs = [];
   for await (const ev of r.generate({ maxTokens: 40, temperature: 0.8, seed: 4, signal: pre.signal })) evs.push(ev);
   out.preAborted = evs.length === 1 && evs[0].finishReason === "abort" && (await r.state()).length === lenBefore;
+  // All or nothing through the proxy: appends refused at the context's end (too many tokens,
+  // a bad id) leave the session exactly as it was; a rewind out of range too.
+  {
+    const small = await loadInWorker("model.gguf", { contextLength: 64 });
+    const c = await small.createSession();
+    await c.append(Array.from({ length: 63 }, (_, i) => (i * 7 + 1) % 300));
+    const before = Array.from(await c.logits());
+    const codes = [await codeOf(c.append([1, 2])), await codeOf(c.append([5, 999999])), await codeOf(c.rewind(70))];
+    const after = Array.from(await c.logits());
+    const st = await c.state();
+    out.proxyAllOrNothing = codes.every((x) => x === "BAD_ARGUMENT") && st.length === 63 && before.every((x, i) => x === after[i]);
+    out.proxyDetail = JSON.stringify({ codes, length: st.length });
+    await small.dispose();
+  }
   out.errBadFile = await codeOf(loadInWorker(new Uint8Array([1, 2, 3, 4])));
   await f.dispose();
   out.errDisposed = await codeOf(f.append([1]));

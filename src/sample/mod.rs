@@ -178,7 +178,7 @@ pub fn penalize(logits: &mut [f32], history: &[u32], c: &SamplerConfig) {
 pub fn argmax(v: &[f32]) -> u32 {
     let mut best: Option<usize> = None;
     for (i, &x) in v.iter().enumerate() {
-        if !x.is_nan() && best.is_none_or(|b| x > v[b]) {
+        if !x.is_nan() && best.map_or(true, |b| x > v[b]) {
             best = Some(i);
         }
     }

@@ -194,7 +194,6 @@ async function loadModel(source, { label, random = false, cache = false }) {
     // Sessions belong to their model: the new one replaces it now (Save… keeps a conversation).
     if (state.busy) state.abort?.abort();
     const closed = await closeModel();
-    if (closed) $("#turn-info").textContent = `Closed ${closed} conversation${closed > 1 ? "s" : ""} of the previous model.`;
     state.model = model;
     state.meta = { label, random };
     const how = model.fromCache ? "from the browser cache (no network)" : cache ? "downloaded and cached" :
@@ -204,6 +203,8 @@ async function loadModel(source, { label, random = false, cache = false }) {
     $("#load-summary").dataset.fromCache = String(!!model.fromCache);
     showModelInfo();
     await newConversation();
+    // (after the new conversation, which clears the line)
+    if (closed) $("#turn-info").textContent = `Closed ${closed} conversation${closed > 1 ? "s" : ""} of the previous model.`;
   } catch (e) {
     if (state.loading !== ac) return;
     // Nothing was lost: the current model and its conversations are still here.
@@ -607,7 +608,7 @@ function renderMemory() {
         el("td", { textContent: c.title.length > 14 ? c.title.slice(0, 13) + "…" : c.title }), el("td", { className: "num", textContent: String(c.length) }),
         el("td", { className: "num", textContent: formatBytes(c.memory?.kv) }), el("td", { className: "num", textContent: formatBytes(nWin ? c.memory?.window : c.memory?.recurrent) }),
         el("td", { className: "num", textContent: formatBytes(c.memory?.checkpoints) })))),
-    el("div", { className: "hint", textContent: `All ${state.convs.length} sessions: ${formatBytes(all)} · shared weights: ${formatBytes(info.gpuBytes)} (one copy for every session)` }),
+    el("div", { className: "hint", textContent: `${state.convs.length === 1 ? "The only session" : `All ${state.convs.length} sessions`}: ${formatBytes(all)} · shared weights: ${formatBytes(info.gpuBytes)} (one copy for every session)` }),
     ...(state.prefixCache?.enabled ? [el("div", { className: "hint prefix-cache", textContent:
       `Prefix cache: ${formatBytes(state.prefixCache.bytes)} of ${formatBytes(state.prefixCache.budget)} (${state.prefixCache.entries} prefixes; ${state.prefixCache.reusedTokens} tokens reused so far)` })] : []),
   );

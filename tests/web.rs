@@ -193,6 +193,9 @@ async fn forward_pass_matches_llama_cpp_in_the_browser() {
         ("odd-qwen35", "q8_0", include_str!("fixtures/golden/odd-qwen35-q8_0.twin.json")),
         ("odd-qwen3next", "q8_0", include_str!("fixtures/golden/odd-qwen3next-q8_0.twin.json")),
         ("odd-jamba", "q8_0", include_str!("fixtures/golden/odd-jamba-q8_0.twin.json")),
+        // Gemma 3: windows shorter than the 12 tokens (rings), GeGLU through f16, soft-capping
+        ("odd-gemma3", "q8_0", include_str!("fixtures/golden/odd-gemma3-q8_0.twin.json")),
+        ("tiny-gemma3", "q8_0", include_str!("fixtures/golden/tiny-gemma3-q8_0.twin.json")),
     ] {
         let g: serde_json::Value = serde_json::from_str(fixture).unwrap();
         let mut bytes = vec![];

@@ -18,7 +18,7 @@ cargo run -q --bin braid -- synth --preset tiny-lfm2moe --type q8_0 --seed 7 -o 
 cargo run -q --bin braid -- synth --preset tiny-nemotron-h-moe --type q8_0 --seed 7 -o tests/e2e/nemotron-h-moe.gguf 2>/dev/null
 # The file of tests/fixtures/golden-long/tiny-qwen35-f32.json (200-token prompt).
 cargo run -q --bin braid -- synth --preset tiny-qwen35 --type f32 --seed 7 -o tests/e2e/qwen35-f32.gguf 2>/dev/null
-for a in qwen35 qwen35moe qwen3next jamba; do
+for a in qwen35 qwen35moe qwen3next jamba gemma3; do
   cargo run -q --bin braid -- synth --preset "tiny-$a" --type q8_0 --seed 7 -o "tests/e2e/$a.gguf" 2>/dev/null
 done
 # Tool-call parsing (plain Node): each real template's own tool-call rendering parses back.
@@ -42,7 +42,7 @@ check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gp
   "qwen35Match": true, "qwen35Layers": "delta_net,delta_net,delta_net,attention", "qwen35Sessions": true,
   "qwen35moeMatch": true, "qwen35moeSessions": true, "qwen35moeExperts": "6/2/1",
   "qwen3nextMatch": true, "qwen3nextLayers": "delta_net,delta_net,delta_net,attention", "qwen3nextSessions": true, "qwen3nextExperts": "6/2/1",
-  "longPrefillMatch": true, "prefixAppend": "130/70", "prefixMatch": true, "prefixReport": true, "prefixOff": true, "errPrefixBudget": "BAD_ARGUMENT", "jambaMatch": true, "jambaLayers": "mamba1,mamba1,attention,mamba1", "jambaSessions": true, "jambaExperts": "4/2/0",
+  "longPrefillMatch": true, "prefixAppend": "130/70", "prefixMatch": true, "prefixReport": true, "prefixOff": true, "errPrefixBudget": "BAD_ARGUMENT", "gemma3Match": true, "gemma3Layers": "attention,attention,attention,attention", "gemma3Sessions": true, "jambaMatch": true, "jambaLayers": "mamba1,mamba1,attention,mamba1", "jambaSessions": true, "jambaExperts": "4/2/0",
   "granitehybridMatch": true, "granitehybridLayers": "mamba2,attention,mamba2,attention", "granitehybridSessions": true,
   "granitehybridExperts": "8/2/1", "lfm2moeMatch": true, "lfm2moeSessions": true, "lfm2moeExperts": "6/2/0",
   "nemotron_h_moeMatch": true, "nemotron_h_moeSessions": true, "nemotron_h_moeExperts": "8/2/1",

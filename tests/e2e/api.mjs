@@ -173,7 +173,7 @@ try {
       ["granite-moe.gguf", "tiny-granitehybrid-moe-q8_0.twin", "granitehybrid"], ["lfm2moe.gguf", "tiny-lfm2moe-q8_0.twin", "lfm2moe"],
       ["nemotron-h-moe.gguf", "tiny-nemotron-h-moe-q8_0.twin", "nemotron_h_moe"], ["qwen35.gguf", "tiny-qwen35-q8_0.twin", "qwen35"],
       ["qwen35moe.gguf", "tiny-qwen35moe-q8_0.twin", "qwen35moe"], ["qwen3next.gguf", "tiny-qwen3next-q8_0.twin", "qwen3next"],
-      ["jamba.gguf", "tiny-jamba-q8_0.twin", "jamba"]]) {
+      ["jamba.gguf", "tiny-jamba-q8_0.twin", "jamba"], ["gemma3.gguf", "tiny-gemma3-q8_0.twin", "gemma3"]]) {
     const mm = await Model.load(file);
     const gg = await (await fetch(`../fixtures/golden/${golden}.json`)).json();
     let w = 0;

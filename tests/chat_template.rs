@@ -86,3 +86,12 @@ fn the_environment_matches_hugging_face_transformers() {
     }
     assert!(bad.is_empty(), "{} of {} differ:\n{}", bad.len(), cases.as_array().unwrap().len(), bad.join("\n"));
 }
+
+/// A hostile `tojson(indent=…)` is refused, not allocated.
+#[test]
+fn huge_tojson_indents_are_refused() {
+    for src in ["{{ x | tojson(indent=1000000000) }}", "{{ x | tojson(indent=' ' * 100000) }}"] {
+        let t = ChatTemplate { source: src.into() };
+        assert!(t.render(&serde_json::json!([]), &serde_json::json!({"x": [1, 2]}), &RenderOptions::default()).is_err(), "{src}");
+    }
+}

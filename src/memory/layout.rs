@@ -81,19 +81,13 @@ impl MemoryLayout {
         self.layers.iter().filter_map(|l| l.kv).filter(|kv| kv.window > 0).map(|kv| 4 * (kv.k as u64 + kv.v as u64)).sum()
     }
 
-    /// Bytes of window-layer rows a sequence of `n` tokens holds: whole blocks up to the ring.
-    pub fn window_bytes(&self, n: u32) -> u64 {
-        let b = super::pool::KV_BLOCK;
-        (n.div_ceil(b) * b).min(self.ring_rows()) as u64 * self.window_bytes_per_row()
-    }
-
     /// Some layer keeps a recurrent state (sessions then hold a state slot).
     pub fn has_state(&self) -> bool {
         self.layers.iter().any(|l| l.states.iter().any(|s| s.floats > 0))
     }
 
     /// Bytes of KV rows per token over the global attention layers (F32 K and V); window
-    /// layers are bounded instead ([`MemoryLayout::window_bytes`]).
+    /// layers hold at most [`MemoryLayout::ring_rows`] rows each.
     pub fn kv_bytes_per_token(&self) -> u64 {
         self.layers.iter().filter_map(|l| l.kv).filter(|kv| kv.window == 0).map(|kv| 4 * (kv.k as u64 + kv.v as u64)).sum()
     }

@@ -225,11 +225,6 @@ impl Pools {
         self.global.refs.iter().filter(|&&r| r > 0).count() as u32
     }
 
-    /// Ring blocks in use (shared ones counted once).
-    pub fn ring_blocks_in_use(&self) -> u32 {
-        self.ring.refs.iter().filter(|&&r| r > 0).count() as u32
-    }
-
     /// Copy block `src` into block `dst` in every layer of space `sp` (copy-on-write). WebGPU
     /// forbids copies within one buffer, so rows go through a small temporary buffer.
     pub fn copy_block_in(&self, sp: Space, enc: &mut wgpu::CommandEncoder, src: u32, dst: u32) {

@@ -59,12 +59,6 @@ impl SequenceMemory {
         w == 0 || (n + 1).saturating_sub(w) >= self.ring_lo
     }
 
-    /// The ring block holding position block `i` (0 where none was ever written).
-    pub fn ring_block(&self, i: u32) -> u32 {
-        let nr = self.pools.borrow().ring_blocks().max(1);
-        self.ring.get((i % nr) as usize).copied().unwrap_or(0)
-    }
-
     /// The window layers' table for position blocks `0..n_blocks` (see [`Self::ring_block`]).
     pub fn ring_table(&self, n_blocks: u32) -> Vec<u32> {
         let nr = self.pools.borrow().ring_blocks().max(1);

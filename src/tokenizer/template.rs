@@ -471,9 +471,14 @@ impl ChatTemplate {
             let indent = match indent {
                 None => None,
                 Some(i) if i.is_none() || i.is_undefined() => None,
+                // bounded: a hostile template must not make every line a gigabyte
                 Some(i) => match i.as_str() {
-                    Some(s) => Some(s.to_string()),
-                    None => Some(" ".repeat(i64::try_from(i).map_err(|_| Error::new(ErrorKind::InvalidOperation, "tojson: indent must be an integer or a string"))?.max(0) as usize)),
+                    Some(s) if s.len() <= 64 => Some(s.to_string()),
+                    Some(_) => return Err(Error::new(ErrorKind::InvalidOperation, "tojson: an indent string over 64 characters")),
+                    None => match i64::try_from(i) {
+                        Ok(n) if n <= 64 => Some(" ".repeat(n.max(0) as usize)),
+                        _ => return Err(Error::new(ErrorKind::InvalidOperation, "tojson: indent must be an integer up to 64 or a string")),
+                    },
                 },
             };
             let separators = match separators {

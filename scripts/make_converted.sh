@@ -10,24 +10,13 @@
 # CONVERTED_ONLY=REGEX regenerates only the names it matches and keeps the other fixtures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ref=target/llama-ref
 work=target/converted
 out=tests/fixtures/converted
-mkdir -p "$ref" "$work/hf" "$work/gguf" "$work/logs" "$out"
+mkdir -p "$work/hf" "$work/gguf" "$work/logs" "$out"
 
-# llama.cpp (libraries, source, llama_ref) as scripts/make_goldens.sh sets it up.
-if [ ! -d "$ref/node_modules/node-llama-cpp" ]; then
-  (cd "$ref" && npm init -y >/dev/null && npm i -E node-llama-cpp@3.21.1 --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
-bins="$PWD/$ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
-if [ ! -d "$ref/llama.cpp" ]; then
-  git clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
-fi
-src="$ref/llama.cpp"
-if [ ! -x "$ref/llama_ref" ] || [ tools/llama_ref.c -nt "$ref/llama_ref" ]; then
-  gcc -O2 -o "$ref/llama_ref" tools/llama_ref.c -I"$src/include" -I"$src/ggml/include" -L"$bins" \
-    -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -lm -Wl,-rpath,"$bins"
-fi
+# llama.cpp (libraries, source, llama_ref)
+# shellcheck source=scripts/llama_ref_env.sh
+source scripts/llama_ref_env.sh
 
 # Python: transformers + torch (CPU use) + the converter's requirements, pinned.
 venv=${CONVERT_VENV:-$work/venv}

@@ -9,18 +9,8 @@
 # keeps every other fixture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ref=target/llama-ref
-mkdir -p "$ref"
-if [ ! -d "$ref/node_modules/node-llama-cpp" ]; then
-  (cd "$ref" && npm init -y >/dev/null && npm i -E node-llama-cpp@3.21.1 --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
-bins="$PWD/$ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
-if [ ! -d "$ref/llama.cpp" ]; then
-  git clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
-fi
-src="$ref/llama.cpp"
-gcc -O2 -o "$ref/llama_ref" tools/llama_ref.c -I"$src/include" -I"$src/ggml/include" -L"$bins" \
-  -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -lm -Wl,-rpath,"$bins"
+# shellcheck source=scripts/llama_ref_env.sh
+source scripts/llama_ref_env.sh
 cargo build -q --release --bin braid
 out=tests/fixtures/golden
 models=target/golden-models

@@ -7,8 +7,9 @@
 # (scripts/real_gemma.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bins="$PWD/target/llama-ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
-ref=target/llama-ref/llama_ref
+# shellcheck source=scripts/llama_ref_env.sh
+source scripts/llama_ref_env.sh
+ref=$ref/llama_ref
 out=tests/fixtures/pieces
 mkdir -p "$out" target/pieces
 models=target/llama-ref/llama.cpp/models

@@ -7,7 +7,7 @@
 #   only differences left are the kernels');
 # - llama-perplexity's PPL of the text's first 2 chunks of 128 tokens, on the twin and on the
 #   Q4_K_M file itself.
-# Needs target/llama-ref (scripts/make_goldens.sh builds it) and ~1.2 GB of disk for the twin.
+# Sets up llama.cpp (scripts/llama_ref_env.sh); needs ~1.2 GB of disk for the twin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -16,8 +16,9 @@ twin=target/real/gemma-3-270m.twin.gguf
 mkdir -p target/real tests/fixtures/real
 cargo build -q --release --bin braid
 [ -f "$twin" ] || target/release/braid dequantize "$f" -o "$twin"
-bins="$PWD/target/llama-ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
-ref=target/llama-ref/llama_ref
+# shellcheck source=scripts/llama_ref_env.sh
+source scripts/llama_ref_env.sh
+ref=$ref/llama_ref
 text=tests/fixtures/text/paragraphs.txt
 "$ref" "$bins" "$f" tokenize "$text" > target/real/ids.json
 ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('target/real/ids.json'))['ids'][:48])))")

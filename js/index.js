@@ -1,6 +1,6 @@
 // braid-llm — the public JavaScript API (ESM). Wraps the wasm engine (pkg/braid.js) with
 // promises, async iterators, AbortSignal, and an OpenAI-shaped chat API.
-import { parseToolCalls, contentEnd } from "./tools.js";
+import { parseToolCalls, holdPoint } from "./tools.js";
 import init, { WasmModel, loadWeights, inspectGguf, wasmMemoryBytes, supportedArchitectures as supported } from "../pkg/braid.js";
 
 let ready = null;
@@ -192,13 +192,20 @@ export class Model {
       return (async function* () {
         const chunk = (delta, finish_reason = null) => ({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason }] });
         try {
-          let finish = "length", n = 0, text = "", sent = 0;
+          let finish = "length", n = 0, text = "", sent = 0, held = false;
           for await (const ev of self.generate(opts)) {
             text += ev.text ?? "";
             if (ev.done) { finish = ev.finishReason; break; }
             n++;
-            // With tools offered, what may become a tool call is held back until it is known.
-            const end = tools ? contentEnd(text) : text.length;
+            // With tools offered, what may become a tool call is held back until it is known
+            // (looking only past what was shown; once a call has begun, everything waits).
+            if (held) continue;
+            let end = text.length;
+            if (tools) {
+              const h = holdPoint(text, sent);
+              end = h.end;
+              held = h.definite;
+            }
             if (end > sent) { yield chunk({ content: text.slice(sent, end) }); sent = end; }
           }
           const calls = tools ? parseToolCalls(text.slice(sent)) : null;

@@ -127,18 +127,26 @@ const OPENERS = ["<tool_call>", "<|tool_call_start|>", "<|python_tag|>"];
 /**
  * How much of a reply so far can be shown as content while tools are offered: everything
  * before the first tool-call opener (or before a trailing piece that may become one); nothing
- * when the reply starts like a bare call (`{`, `[`: Llama 3.x, LFM2).
+ * when the reply starts like a bare call (`{`, `[`: Llama 3.x, LFM2). `from`: where to start
+ * looking (what is before it is known to be content), so that a long reply is scanned once.
  */
-export function contentEnd(text) {
-  const lead = text.length - text.trimStart().length;
-  const t = text.slice(lead);
-  if (!t || t.startsWith("{") || t.startsWith("[")) return 0;
-  let end = text.length;
+export function contentEnd(text, from = 0) {
+  return holdPoint(text, from).end;
+}
+
+/** contentEnd's answer, and whether the hold is for good (an opener or a bare call found). */
+export function holdPoint(text, from = 0) {
+  if (from === 0) {
+    const t = text.trimStart();
+    if (!t || t.startsWith("{") || t.startsWith("[")) return { end: 0, definite: !!t };
+  }
+  const start = Math.max(0, from - 24);
+  let end = text.length, definite = false;
   for (const o of OPENERS) {
-    const k = text.indexOf(o);
-    if (k >= 0) end = Math.min(end, k);
+    const k = text.indexOf(o, start);
+    if (k >= 0 && k < end) { end = k; definite = true; }
   }
   const lt = text.lastIndexOf("<");
-  if (lt >= 0 && lt < end && OPENERS.some((o) => o.startsWith(text.slice(lt)))) end = lt;
-  return end;
+  if (lt >= start && lt < end && OPENERS.some((o) => o.startsWith(text.slice(lt)))) { end = lt; definite = false; }
+  return { end, definite };
 }

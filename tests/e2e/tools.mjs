@@ -3,7 +3,7 @@
 // Hugging Face transformers) parses back to the call; replies without calls parse to null;
 // streaming shows content only before a possible call.  node tests/e2e/tools.mjs
 import { readFileSync } from "node:fs";
-import { parseToolCalls, contentEnd } from "../../js/tools.js";
+import { parseToolCalls, contentEnd, holdPoint } from "../../js/tools.js";
 
 let failed = 0;
 const check = (name, ok, detail = "") => { if (!ok) failed++; console.log(`${ok ? "ok  " : "FAIL"} ${name}${ok ? "" : " — " + detail}`); };
@@ -35,5 +35,8 @@ const multi = parseToolCalls('<|python_tag|>{"name": "a", "parameters": {}}; {"n
 check("Llama 3.x several calls", multi?.tool_calls.map((c) => c.function.name).join() === "a,b", JSON.stringify(multi));
 for (const t of ["The weather in Paris is mild.", "[1, 2, 3]", '{"x": 1}', "<tool_call>not json</tool_call>", ""]) check(`no call in ${JSON.stringify(t)}`, parseToolCalls(t) === null, JSON.stringify(parseToolCalls(t)));
 for (const [t, n] of [["Hello <tool", 6], ["Hello <tool_call>{", 6], ['  {"na', 0], ["Hi there", 8], ["a < b", 5], ["", 0]]) check(`content before a possible call in ${JSON.stringify(t)}`, contentEnd(t) === n, String(contentEnd(t)));
+// Scanning from what was already shown gives the same answer as scanning the whole reply.
+const long = "x".repeat(5000) + " then <tool_call>{";
+check("incremental scan equals the full scan", contentEnd(long, 4990) === contentEnd(long) && holdPoint(long, 4990).definite, `${contentEnd(long, 4990)} vs ${contentEnd(long)}`);
 console.log(`tool calls: ${failed ? failed + " failed" : "all passed"}`);
 process.exit(failed ? 1 : 0);

@@ -12,7 +12,8 @@ use braid::synth::Rng;
 const BIN: &str = env!("CARGO_BIN_EXE_braid");
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("braid-cli-{}", std::process::id()));
+    // Under the target directory (cargo's CARGO_TARGET_TMPDIR), not /tmp: nothing is left behind.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

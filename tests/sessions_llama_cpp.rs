@@ -24,7 +24,7 @@ fn braid_run_sessions_equal_llama_cpp_sequences() {
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 6, "{} session fixtures", files.len());
-    let tmp = std::env::temp_dir().join(format!("braid-sessions-{}", std::process::id()));
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sessions");
     std::fs::create_dir_all(&tmp).unwrap();
     for path in files {
         let fx: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

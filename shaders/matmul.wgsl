@@ -37,6 +37,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;        // [rows of the whole tensor]
 @group(0) @binding(6) var<storage, read> pairs: array<u32>;       // (token · k + slot) grouped by expert (matmul_id)
 @group(0) @binding(7) var<storage, read> tiles: array<vec4<u32>>; // (expert, first in pairs, count, _) (matmul_id)
+@group(0) @binding(8) var<storage, read> weights4: array<vec4<u32>>; // the weights again, 4 words per load
 
 // The shared epilogue: bias, scale, residual accumulate, store.
 fn store_row(idx: u32, r: u32, acc: f32) {
@@ -69,68 +70,10 @@ fn dot_generic(blk: u32, xb: u32, head: u32) -> f32 {
     return acc;
 }
 
-fn dot_q8_0(blk: u32, xb: u32, head: u32) -> f32 {
-    var acc = 0.0;
-    for (var g = 0u; g < 8u; g++) { acc += dot(sbytes4(weights[blk * 8u + g]), x[xb + g]); }
-    return acc * head_f16(head, blk);
-}
-
 fn dot_q4_0(blk: u32, xb: u32, head: u32) -> f32 {
     var acc = 0.0;
     for (var g = 0u; g < 8u; g++) { acc += dot(vec4<f32>(nibbles32(blk * 4u, g)) - 8.0, x[xb + g]); }
     return acc * head_f16(head, blk);
-}
-
-// Q4_K / Q5_K: per 32-element sub-block, Σ (d·sc·q − dmin·mn)·x = d·sc·Σq·x − dmin·mn·Σx.
-fn dot_k(blk: u32, xb: u32, words: u32, has_qh: bool) -> f32 {
-    let base = blk * words;
-    let dm = unpack2x16float(weights[base]);
-    var qs_base = base + 4u;
-    if (has_qh) { qs_base = base + 12u; }
-    var sum = 0.0;
-    for (var j = 0u; j < 8u; j++) {
-        let smn = k_scale_min(base + 1u, j);
-        let c = j / 2u;
-        let sh = vec4<u32>(4u * (j % 2u));
-        var sq = 0.0;
-        var sx = 0.0;
-        for (var l4 = 0u; l4 < 8u; l4++) {
-            var q = (bytes4(weights[qs_base + 8u * c + l4]) >> sh) & vec4<u32>(0xfu);
-            if (has_qh) {
-                q = q | (((bytes4(weights[base + 4u + l4]) >> vec4<u32>(j)) & vec4<u32>(1u)) << vec4<u32>(4u));
-            }
-            let xv = x[xb + 8u * j + l4];
-            sq += dot(vec4<f32>(q), xv);
-            sx += xv.x + xv.y + xv.z + xv.w;
-        }
-        sum += dm.x * smn.x * sq - dm.y * smn.y * sx;
-    }
-    return sum;
-}
-fn dot_q4_k(blk: u32, xb: u32, head: u32) -> f32 { return dot_k(blk, xb, 36u, false); }
-fn dot_q5_k(blk: u32, xb: u32, head: u32) -> f32 { return dot_k(blk, xb, 44u, true); }
-
-// Q6_K: one i8 scale per 16 elements.
-fn dot_q6_k(blk: u32, xb: u32, head: u32) -> f32 {
-    let base = blk * 52u;
-    var sum = 0.0;
-    for (var n = 0u; n < 2u; n++) {
-        for (var qq = 0u; qq < 4u; qq++) {
-            for (var l16 = 0u; l16 < 2u; l16++) {
-                let si = 8u * n + l16 + 2u * qq;
-                let sc = sbytes4(weights[base + 48u + si / 4u])[si % 4u];
-                var sq = 0.0;
-                for (var l4 = 0u; l4 < 4u; l4++) {
-                    let l = 16u * l16 + 4u * l4;
-                    let ql = (bytes4(weights[base + (64u * n + l + 32u * (qq & 1u)) / 4u]) >> vec4<u32>(4u * (qq >> 1u))) & vec4<u32>(0xfu);
-                    let qh = (bytes4(weights[base + 32u + (32u * n + l) / 4u]) >> vec4<u32>(2u * qq)) & vec4<u32>(3u);
-                    sq += dot(vec4<f32>(ql | (qh << vec4<u32>(4u))) - 32.0, x[xb + (128u * n + 32u * qq + l) / 4u]);
-                }
-                sum += sc * sq;
-            }
-        }
-    }
-    return sum * head_f16(head, blk);
 }
 
 // Q2_K: per 16 elements i, Σ (d·sc·q − dmin·mn)·x = d·sc·Σq·x − dmin·mn·Σx (scale byte i).
@@ -195,7 +138,7 @@ fn dot_iq4_xs(blk: u32, xb: u32, head: u32) -> f32 {
 const BS: u32 = BLOCKu;
 const GPB: u32 = BLOCKu / 4u;   // groups of 4 per block
 const TT: u32 = 8u;             // tokens per workgroup (matmul)
-const TR: u32 = 16u;            // tokens per invocation (matmul_rows)
+const TR: u32 = 16u;            // pairs per invocation (matmul_id_rows)
 
 var<workgroup> red: array<array<f32, 8>, 64>;
 
@@ -227,47 +170,11 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     }
 }
 
-// The same product with one invocation per weight row and no workgroup reduction: on CPU
-// adapters (lavapipe, SwiftShader) barriers and workgroup launches dominate the cost of
-// the variant above, while each lane streaming its own row is what a CPU does best.
-@compute @workgroup_size(64)
-fn matmul_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.y * p.groups_x * 64u + gid.x;
-    if (r >= p.n_rows) { return; }
-    let t0 = gid.z * TR;
-    let nt = min(TR, p.n_tok - t0);
-    let groups = p.k / 4u;
-    let bpr = p.k / BS;
-    // Sixteen token rows of x (tokens past the end repeat the last one; their sums are
-    // dropped), accumulated in four vec4 registers: CPU adapters spill indexed arrays.
-    var xo: array<u32, 16>;
-    for (var t = 0u; t < TR; t++) { xo[t] = (p.x_offset + (t0 + min(t, nt - 1u)) * p.x_stride) / 4u; }
-    let o0 = vec4<u32>(xo[0], xo[1], xo[2], xo[3]);
-    let o1 = vec4<u32>(xo[4], xo[5], xo[6], xo[7]);
-    let o2 = vec4<u32>(xo[8], xo[9], xo[10], xo[11]);
-    let o3 = vec4<u32>(xo[12], xo[13], xo[14], xo[15]);
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    for (var j = 0u; j < groups; j++) {
-        let w = LOAD_FN(r * bpr + j / GPB, j % GPB, p.head);
-        a0 += vec4<f32>(dot(w, x[o0.x + j]), dot(w, x[o0.y + j]), dot(w, x[o0.z + j]), dot(w, x[o0.w + j]));
-        a1 += vec4<f32>(dot(w, x[o1.x + j]), dot(w, x[o1.y + j]), dot(w, x[o1.z + j]), dot(w, x[o1.w + j]));
-        if (nt > 8u) {
-            a2 += vec4<f32>(dot(w, x[o2.x + j]), dot(w, x[o2.y + j]), dot(w, x[o2.z + j]), dot(w, x[o2.w + j]));
-            a3 += vec4<f32>(dot(w, x[o3.x + j]), dot(w, x[o3.y + j]), dot(w, x[o3.z + j]), dot(w, x[o3.w + j]));
-        }
-    }
-    for (var t = 0u; t < nt; t++) {
-        let idx = p.y_offset + (t0 + t) * p.y_stride + p.row0 + r;
-        var v = a0[t % 4u];
-        if (t >= 12u) { v = a3[t % 4u]; } else if (t >= 8u) { v = a2[t % 4u]; } else if (t >= 4u) { v = a1[t % 4u]; }
-        store_row(idx, r, v);
-    }
-}
+// On CPU adapters (lavapipe, SwiftShader) barriers and workgroup launches dominate the cost
+// of the variant above, while each lane streaming its own rows is what a CPU does best:
+// matvec_rows (decode, one row per invocation), matvec_rows4 and matmul_tile below.
 
-// matmul_rows for a single token (decode): one accumulator in a register; blocks in the
+// Decode, one row per invocation: one accumulator in a register; blocks in the
 // outer loop so a block's scales are decoded once (the inner loop has a constant trip count
 // and is unrolled, letting the compiler share the per-block work).
 @compute @workgroup_size(64)
@@ -281,6 +188,238 @@ fn matvec_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc += DOT_FN(r * bpr + b, xo + b * GPB, p.head);
     }
     store_row(p.y_offset + p.row0 + r, r, acc);
+}
+
+// ---- decode on CPU adapters: four rows per invocation --------------------------------
+// On CPU adapters (lavapipe, SwiftShader) every storage-buffer load is a loop over the SIMD
+// lanes, so the count of loaded words, not arithmetic, bounds a matrix–vector product: one
+// row per invocation reloads all of x for every row (for Q4_K, 256 x words per 36 weight
+// words). Here an invocation owns four rows (block indices rb.x..rb.w of one column block),
+// loads each x group once for the four, and each weight word once.
+
+fn dot4_generic(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    for (var g = 0u; g < GPB; g++) {
+        let xv = x[xb + g];
+        acc += vec4<f32>(dot(LOAD_FN(rb.x, g, head), xv), dot(LOAD_FN(rb.y, g, head), xv),
+                         dot(LOAD_FN(rb.z, g, head), xv), dot(LOAD_FN(rb.w, g, head), xv));
+    }
+    return acc;
+}
+
+fn dot4_q8_0(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    for (var h = 0u; h < 2u; h++) {
+        let w0 = weights4[2u * rb.x + h];
+        let w1 = weights4[2u * rb.y + h];
+        let w2 = weights4[2u * rb.z + h];
+        let w3 = weights4[2u * rb.w + h];
+        for (var t = 0u; t < 4u; t++) {
+            let xv = x[xb + 4u * h + t];
+            acc += vec4<f32>(dot(sbytes4(w0[t]), xv), dot(sbytes4(w1[t]), xv), dot(sbytes4(w2[t]), xv), dot(sbytes4(w3[t]), xv));
+        }
+    }
+    return acc * vec4<f32>(head_f16(head, rb.x), head_f16(head, rb.y), head_f16(head, rb.z), head_f16(head, rb.w));
+}
+
+// Byte i (0..11) of a K-quant block's 12 scale bytes, held in three words.
+fn k12(s: vec3<u32>, i: u32) -> u32 {
+    return (s[i / 4u] >> (8u * (i % 4u))) & 0xffu;
+}
+
+// (scale, min) of sub-block j from the 12 scale bytes (as k_scale_min).
+fn k_sm(s: vec3<u32>, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(k12(s, j) & 63u), f32(k12(s, j + 4u) & 63u));
+    }
+    let hi = k12(s, j + 4u);
+    return vec2<f32>(f32((hi & 0xfu) | ((k12(s, j - 4u) >> 6u) << 4u)),
+                     f32((hi >> 4u) | ((k12(s, j) >> 6u) << 4u)));
+}
+
+// Q4_K / Q5_K: per 64-element chunk c, sub-blocks 2c (low nibbles) and 2c+1 (high nibbles)
+// of the same 8 quant words; Σ (d·sc·q − dmin·mn)·x = d·sc·Σq·x − dmin·mn·Σx.
+fn dot4_k(rb: vec4<u32>, xb: u32, words: u32, has_qh: bool) -> vec4<f32> {
+    // Word offsets are multiples of 4 (36 and 44 words per block): whole vec4 loads.
+    var base: array<u32, 4>;
+    var dm: array<vec2<f32>, 4>;
+    var sc: array<vec3<u32>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        base[i] = rb[i] * (words / 4u);
+        let h = weights4[base[i]];
+        dm[i] = unpack2x16float(h.x);
+        sc[i] = h.yzw;
+    }
+    var qo = 1u;
+    if (has_qh) { qo = 3u; }
+    var acc = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        var xa: array<vec4<f32>, 16>;
+        var sx0 = 0.0;
+        var sx1 = 0.0;
+        for (var l = 0u; l < 8u; l++) {
+            xa[l] = x[xb + 16u * c + l];
+            xa[8u + l] = x[xb + 16u * c + 8u + l];
+            sx0 += xa[l].x + xa[l].y + xa[l].z + xa[l].w;
+            sx1 += xa[8u + l].x + xa[8u + l].y + xa[8u + l].z + xa[8u + l].w;
+        }
+        for (var i = 0u; i < 4u; i++) {
+            var s0 = 0.0;
+            var s1 = 0.0;
+            for (var h2 = 0u; h2 < 2u; h2++) {
+                let qw = weights4[base[i] + qo + 2u * c + h2];
+                var hw = vec4<u32>(0u);
+                if (has_qh) { hw = weights4[base[i] + 1u + h2]; }
+                for (var t = 0u; t < 4u; t++) {
+                    let l4 = 4u * h2 + t;
+                    let q = bytes4(qw[t]);
+                    var lo = q & vec4<u32>(0xfu);
+                    var hi = q >> vec4<u32>(4u);
+                    if (has_qh) {
+                        let h = bytes4(hw[t]) >> vec4<u32>(2u * c);
+                        lo = lo | ((h & vec4<u32>(1u)) << vec4<u32>(4u));
+                        hi = hi | (((h >> vec4<u32>(1u)) & vec4<u32>(1u)) << vec4<u32>(4u));
+                    }
+                    s0 += dot(vec4<f32>(lo), xa[l4]);
+                    s1 += dot(vec4<f32>(hi), xa[8u + l4]);
+                }
+            }
+            let m0 = k_sm(sc[i], 2u * c);
+            let m1 = k_sm(sc[i], 2u * c + 1u);
+            acc[i] += (dm[i].x * m0.x * s0 - dm[i].y * m0.y * sx0) + (dm[i].x * m1.x * s1 - dm[i].y * m1.y * sx1);
+        }
+    }
+    return acc;
+}
+fn dot4_q4_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> { return dot4_k(rb, xb, 36u, false); }
+fn dot4_q5_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> { return dot4_k(rb, xb, 44u, true); }
+
+// Q6_K (13 vec4 per block): for half n and scale group l16, vec4 4n + l16 and 4n + 2 + l16
+// of ql and 8 + 2n + l16 of qh hold the 64 quants of the four quarters qq; vec4 12 the scales.
+fn dot4_q6_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    for (var n = 0u; n < 2u; n++) {
+        for (var l16 = 0u; l16 < 2u; l16++) {
+            var xa: array<vec4<f32>, 16>;
+            for (var qq = 0u; qq < 4u; qq++) {
+                for (var t = 0u; t < 4u; t++) { xa[4u * qq + t] = x[xb + 32u * n + 8u * qq + 4u * l16 + t]; }
+            }
+            for (var i = 0u; i < 4u; i++) {
+                let base = rb[i] * 13u;
+                let qa = weights4[base + 4u * n + l16];
+                let qb = weights4[base + 4u * n + 2u + l16];
+                let qh = weights4[base + 8u + 2u * n + l16];
+                var sq = vec4<f32>(0.0);
+                for (var t = 0u; t < 4u; t++) {
+                    let a = bytes4(qa[t]);
+                    let b = bytes4(qb[t]);
+                    let h = bytes4(qh[t]);
+                    let q0 = vec4<f32>((a & vec4<u32>(0xfu)) | ((h & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+                    let q1 = vec4<f32>((b & vec4<u32>(0xfu)) | (((h >> vec4<u32>(2u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+                    let q2 = vec4<f32>((a >> vec4<u32>(4u)) | (((h >> vec4<u32>(4u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+                    let q3 = vec4<f32>((b >> vec4<u32>(4u)) | ((h >> vec4<u32>(6u)) << vec4<u32>(4u))) - 32.0;
+                    sq += vec4<f32>(dot(q0, xa[t]), dot(q1, xa[4u + t]), dot(q2, xa[8u + t]), dot(q3, xa[12u + t]));
+                }
+                // scale si = 8n + l16 + 2qq: bytes l16, l16 + 2 of words 2n and 2n + 1 of vec4 12
+                let sw = weights4[base + 12u];
+                let s0 = sbytes4(sw[2u * n]);
+                let s1 = sbytes4(sw[2u * n + 1u]);
+                acc[i] += dot(vec4<f32>(s0[l16], s0[l16 + 2u], s1[l16], s1[l16 + 2u]), sq);
+            }
+        }
+    }
+    return acc * vec4<f32>(head_f16(head, rb.x), head_f16(head, rb.y), head_f16(head, rb.z), head_f16(head, rb.w));
+}
+
+// y[row0 + r] for rows r0 .. r0 + 3 of one token (rows past the end repeat the last row;
+// their sums are dropped). 16 invocations per workgroup: 64 rows, as matvec_rows.
+@compute @workgroup_size(16)
+fn matvec_rows4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let bpr = p.k / BS;
+    let xo = p.x_offset / 4u;
+    let rows = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u));
+    var acc = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b++) {
+        acc += DOT4_FN(rows * bpr + vec4<u32>(b), xo + b * GPB, p.head);
+    }
+    for (var i = 0u; i < 4u; i++) {
+        if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, acc[i]); }
+    }
+}
+
+// ---- prefill on CPU adapters: a 4-row × 8-token register tile per invocation -----------
+// Each decoded weight group serves 8 tokens and each x group 4 rows (one row per invocation
+// reloaded x for every row): on lavapipe prefill ran 1.8-2.2× faster than with 1 × 16.
+
+fn dots4(w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>, xv: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
+}
+
+// Store a 4-row × 8-token tile (token t's four rows in a_t).
+fn store_tile(r0: u32, t0: u32, nt: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+              a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+    for (var t = 0u; t < nt; t++) {
+        var v = a0;
+        switch t {
+            case 1u: { v = a1; }
+            case 2u: { v = a2; }
+            case 3u: { v = a3; }
+            case 4u: { v = a4; }
+            case 5u: { v = a5; }
+            case 6u: { v = a6; }
+            case 7u: { v = a7; }
+            default: {}
+        }
+        let row = p.y_offset + (t0 + t) * p.y_stride + p.row0;
+        for (var i = 0u; i < 4u; i++) {
+            if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, v[i]); }
+        }
+    }
+}
+
+@compute @workgroup_size(16)
+fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let t0 = gid.z * 8u;
+    let nt = min(8u, p.n_tok - t0);
+    let groups = p.k / 4u;
+    let bpr = p.k / BS;
+    let rb = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u)) * bpr;
+    // Token rows past the end repeat the last one (their sums are dropped).
+    let ta = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
+    let tb = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(t0 + nt - 1u));
+    let oa = (vec4<u32>(p.x_offset) + ta * p.x_stride) / 4u;
+    let ob = (vec4<u32>(p.x_offset) + tb * p.x_stride) / 4u;
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    for (var j = 0u; j < groups; j++) {
+        let b = j / GPB;
+        let g = j % GPB;
+        let w0 = LOAD_FN(rb.x + b, g, p.head);
+        let w1 = LOAD_FN(rb.y + b, g, p.head);
+        let w2 = LOAD_FN(rb.z + b, g, p.head);
+        let w3 = LOAD_FN(rb.w + b, g, p.head);
+        a0 += dots4(w0, w1, w2, w3, x[oa.x + j]);
+        a1 += dots4(w0, w1, w2, w3, x[oa.y + j]);
+        a2 += dots4(w0, w1, w2, w3, x[oa.z + j]);
+        a3 += dots4(w0, w1, w2, w3, x[oa.w + j]);
+        if (nt > 4u) {
+            a4 += dots4(w0, w1, w2, w3, x[ob.x + j]);
+            a5 += dots4(w0, w1, w2, w3, x[ob.y + j]);
+            a6 += dots4(w0, w1, w2, w3, x[ob.z + j]);
+            a7 += dots4(w0, w1, w2, w3, x[ob.w + j]);
+        }
+    }
+    store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
 @compute @workgroup_size(64)

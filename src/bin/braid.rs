@@ -129,6 +129,10 @@ mod cli {
             /// Also measure batched decode of this many sessions at once (e.g. 1,4,16,64)
             #[arg(long, value_delimiter = ',')]
             sessions: Vec<usize>,
+            /// After the timed runs, time every kernel alone (one submit and wait per dispatch)
+            /// over the prefill and the decode steps, and print where the time goes
+            #[arg(long)]
+            profile: bool,
             #[arg(long)]
             json: bool,
         },
@@ -378,7 +382,7 @@ mod cli {
                 out_text(&if json { format!("{}\n", json!({"text": text})) } else { format!("{text}\n") });
                 Ok(())
             }
-            Cmd::Bench { model, prompt_tokens, gen_tokens, sessions, json } => bench(&model, prompt_tokens, gen_tokens, &sessions, json),
+            Cmd::Bench { model, prompt_tokens, gen_tokens, sessions, profile, json } => bench(&model, prompt_tokens, gen_tokens, &sessions, profile, json),
             Cmd::Run { model, script, ctx, checkpoint_every, checkpoints, json: _ } => {
                 let m = open_model(&model)?;
                 let text = std::fs::read_to_string(&script).map_err(|e| format!("{}: {e}", script.display()))?;
@@ -604,7 +608,33 @@ mod cli {
         let _ = std::io::stdout().lock().write_all(s.as_bytes());
     }
 
-    fn bench(path: &PathBuf, p: usize, g: usize, batch: &[usize], as_json: bool) -> Result<(), String> {
+    /// Per-kernel time of one prefill of `prompt` and `g` decode steps, each dispatch alone:
+    /// ("module:entry", dispatches per token, ms per token) for prefill (per prompt token)
+    /// and decode (per decoded token), slowest first.
+    fn profile_kernels(m: &braid::model::forward::GpuModel, prompt: &[u32], g: usize) -> Result<serde_json::Value, String> {
+        let ctx = m.ctx();
+        let mut s = m.new_session((prompt.len() + g + 2) as u32);
+        let table = |n: usize| -> Vec<serde_json::Value> {
+            let total: f64 = ctx.kernel_times().iter().map(|(_, t)| t.seconds).sum();
+            ctx.kernel_times()
+                .into_iter()
+                .map(|(k, t)| json!({"kernel": k, "dispatches": t.dispatches as f64 / n as f64, "ms": 1e3 * t.seconds / n as f64, "share": t.seconds / total}))
+                .collect()
+        };
+        ctx.set_profiling(true);
+        let mut logits = pollster::block_on(m.forward(&mut s, prompt, false)).map_err(|e| e.to_string())?;
+        let prefill = table(prompt.len());
+        ctx.set_profiling(true);
+        for _ in 0..g.max(1) {
+            let next = braid::model::forward::argmax(&logits);
+            logits = pollster::block_on(m.forward(&mut s, &[next], false)).map_err(|e| e.to_string())?;
+        }
+        let decode = table(g.max(1));
+        ctx.set_profiling(false);
+        Ok(json!({"prefill_per_token": prefill, "decode_per_token": decode}))
+    }
+
+    fn bench(path: &PathBuf, p: usize, g: usize, batch: &[usize], profile: bool, as_json: bool) -> Result<(), String> {
         use braid::model::forward::GpuModel;
         let m = open_model(path)?;
         let ctx = m.ctx().clone();
@@ -657,8 +687,10 @@ mod cli {
             let secs = t.elapsed().as_secs_f64();
             batched.push(json!({"sessions": n, "steps": steps, "tok_s": (n * steps) as f64 / secs, "step_ms": 1e3 * secs / steps as f64}));
         }
+        let profiled = if profile { Some(profile_kernels(&m, &prompt, g.min(8))?) } else { None };
         if as_json {
             out_text(&format!("{}\n", json!({
+                "profile": profiled,
                 "prefill_tokens": p, "prefill_tok_s": pp, "decode_tokens": g, "decode_tok_s": tg,
                 "weight_bytes_per_token": bytes, "decode_effective_gb_s": eff, "copy_gb_s": bw,
                 "fraction_of_copy": eff / bw, "adapter": ctx.adapter, "batched_decode": batched, "per_decoded_token": work,
@@ -676,6 +708,20 @@ mod cli {
             ));
             for b in &batched {
                 out_text(&format!("batched decode, {} sessions: {:.2} tok/s ({:.0} ms per step)\n", b["sessions"], b["tok_s"].as_f64().unwrap_or(0.0), b["step_ms"].as_f64().unwrap_or(0.0)));
+            }
+            if let Some(pr) = &profiled {
+                for (what, key) in [("prefill, per prompt token", "prefill_per_token"), ("decode, per token", "decode_per_token")] {
+                    out_text(&format!("kernels alone ({what}):\n"));
+                    for k in pr[key].as_array().into_iter().flatten().take(12) {
+                        out_text(&format!(
+                            "  {:>8.2} ms {:>5.1}%  {:>6.1}×  {}\n",
+                            k["ms"].as_f64().unwrap_or(0.0),
+                            100.0 * k["share"].as_f64().unwrap_or(0.0),
+                            k["dispatches"].as_f64().unwrap_or(0.0),
+                            k["kernel"].as_str().unwrap_or("")
+                        ));
+                    }
+                }
             }
         }
         Ok(())

@@ -50,6 +50,17 @@ pub struct GpuContext {
     scratch: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
     kernels: std::cell::Cell<Option<MatKernel>>,
     chunked_scan: std::cell::Cell<Option<bool>>,
+    /// Per-kernel wall time when profiling (`braid bench --profile`; native only).
+    profile: RefCell<Option<HashMap<(&'static str, &'static str), KernelTime>>>,
+}
+
+/// Wall time of one kernel (shader module, entry point) summed over its dispatches while
+/// profiling: each dispatch is submitted alone and waited for, so the time includes its
+/// launch overhead (what a dispatch costs on this adapter) and nothing overlaps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct KernelTime {
+    pub dispatches: u64,
+    pub seconds: f64,
 }
 
 /// A compute pipeline with its (automatic) bind group layout, fetched once.
@@ -183,6 +194,7 @@ impl GpuContext {
             uniforms: RefCell::new(HashMap::new()),
             staging: RefCell::new(HashMap::new()),
             stats: std::cell::Cell::new(GpuStats::default()),
+            profile: RefCell::new(None),
             errors,
             lost,
             part_limit: std::cell::Cell::new(u64::MAX),
@@ -284,6 +296,40 @@ impl GpuContext {
     /// Counters since the device was created.
     pub fn stats(&self) -> GpuStats {
         self.stats.get()
+    }
+
+    /// Start (clearing what was measured) or stop timing every dispatch on its own (slow:
+    /// one submit and wait per dispatch). Native only; a no-op in the browser.
+    pub fn set_profiling(&self, on: bool) {
+        *self.profile.borrow_mut() = (on && !cfg!(target_arch = "wasm32")).then(HashMap::new);
+    }
+
+    pub(crate) fn profiling(&self) -> bool {
+        self.profile.borrow().is_some()
+    }
+
+    /// Submit one dispatch's commands, wait for them and add the wall time to `kernel`.
+    pub(crate) fn submit_timed(&self, kernel: (&'static str, &'static str), commands: wgpu::CommandBuffer) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let t = std::time::Instant::now();
+        self.queue.submit([commands]);
+        self.count(|s| s.submits += 1);
+        self.poll_wait();
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(m) = self.profile.borrow_mut().as_mut() {
+            let e = m.entry(kernel).or_default();
+            e.dispatches += 1;
+            e.seconds += t.elapsed().as_secs_f64();
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = kernel;
+    }
+
+    /// What profiling measured: ("module:entry", time), slowest first.
+    pub fn kernel_times(&self) -> Vec<(String, KernelTime)> {
+        let mut v: Vec<_> = self.profile.borrow().iter().flatten().map(|((m, e), t)| (format!("{m}:{e}"), *t)).collect();
+        v.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
+        v
     }
 
     pub(crate) fn count(&self, f: impl FnOnce(&mut GpuStats)) {

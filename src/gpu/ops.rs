@@ -64,18 +64,22 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
         return String::new();
     };
     let body = if subgroups { format!("{MATMUL_WGSL}\n{MATVEC_SUBGROUP_WGSL}") } else { MATMUL_WGSL.to_string() };
+    // One-row block dot products (matvec_rows), for the types that decode on it.
     let dot = match ty {
-        GgmlType::Q8_0 => "dot_q8_0",
         GgmlType::Q4_0 => "dot_q4_0",
-        GgmlType::Q4_K => "dot_q4_k",
-        GgmlType::Q5_K => "dot_q5_k",
-        GgmlType::Q6_K => "dot_q6_k",
         GgmlType::Q2_K => "dot_q2_k",
         GgmlType::Q3_K => "dot_q3_k",
         GgmlType::IQ4_XS => "dot_iq4_xs",
         _ => "dot_generic",
     };
-    let body = body.replace("LOAD_FN", load).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
+    let dot4 = match ty {
+        GgmlType::Q8_0 => "dot4_q8_0",
+        GgmlType::Q4_K => "dot4_q4_k",
+        GgmlType::Q5_K => "dot4_q5_k",
+        GgmlType::Q6_K => "dot4_q6_k",
+        _ => "dot4_generic",
+    };
+    let body = body.replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
     format!("{}{QUANT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
@@ -172,6 +176,8 @@ pub enum Groups {
 
 enum Command {
     Dispatch {
+        /// (shader module, entry point), for profiling.
+        kernel: (&'static str, &'static str),
         pipeline: Rc<Pipeline>,
         bufs: Vec<(u32, wgpu::Buffer)>,
         /// Binding, byte offset and size of the parameters in the submission's uniform buffer.
@@ -306,7 +312,7 @@ impl<'a> Recorder<'a> {
         self.params.resize(offset as usize + size, 0);
         let bufs = bufs.iter().map(|(b, buf)| (b.index, (*buf).clone())).collect();
         let binding = shader.params_binding().index;
-        self.list.push(Command::Dispatch { pipeline, bufs, params: (binding, offset, size as u64), groups });
+        self.list.push(Command::Dispatch { kernel: (shader.name(), entry), pipeline, bufs, params: (binding, offset, size as u64), groups });
     }
 
     /// Copy bytes between buffers at this point of the submission (taps, snapshots).
@@ -346,6 +352,11 @@ impl<'a> Recorder<'a> {
         let k = w.info.ne0() as u32;
         let per_row = self.ctx.prefers_row_kernels();
         let subgroup = n_tok == 1 && self.ctx.use_subgroups();
+        // Decode on CPU adapters: four rows per invocation sharing each x load, except for the
+        // types whose one-row kernel decodes a block more cheaply than their 4-row fallback
+        // (lavapipe, granite-350m shape: Q3_K 2.99 vs 2.10 tok/s, IQ4_XS 3.32 vs 2.89, Q4_0
+        // 4.66 vs 3.78; Q4_K_M 3.0 → 5.6-6.3, F16 3.1 → 4.8).
+        let rows4 = !matches!(w.info.ty, GgmlType::Q4_0 | GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::IQ4_XS);
         for part in &w.parts {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
@@ -376,11 +387,28 @@ impl<'a> Recorder<'a> {
                 self.dispatch(Shader::MatmulSg(w.info.ty), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
             } else {
                 let entry = match (per_row, n_tok) {
+                    (true, 1) if rows4 => "matvec_rows4",
                     (true, 1) => "matvec_rows",
-                    (true, _) => "matmul_rows",
+                    (true, _) => "matmul_tile",
                     _ => "matmul",
                 };
-                self.dispatch(Shader::Matmul(w.info.ty), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(if per_row { 16 } else { 8 })));
+                // The four-row kernels of these types read the body as whole vec4s (`weights4`,
+                // the same buffer), Q4_K / Q5_K only that way (a binding must be used to be bound).
+                let (rows4_body, rows4_head) = match w.info.ty {
+                    GgmlType::Q4_K | GgmlType::Q5_K => (true, false),
+                    GgmlType::Q6_K | GgmlType::Q8_0 => (true, true),
+                    _ => (false, true),
+                };
+                let mut bufs = bufs.to_vec();
+                if entry == "matvec_rows4" {
+                    if rows4_body {
+                        bufs.push((b::weights4, &part.buffer));
+                    }
+                    if !rows4_head {
+                        bufs.retain(|(b, _)| b.index != b::weights.index);
+                    }
+                }
+                self.dispatch(Shader::Matmul(w.info.ty), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(8)));
             }
         }
     }
@@ -463,7 +491,8 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Encode everything (dispatches in compute passes, copies between them) and submit once.
+    /// Encode everything (dispatches in compute passes, copies between them) and submit once
+    /// (when the context is profiling, each command alone, timed).
     pub fn submit(self) {
         let ctx = self.ctx;
         if self.list.is_empty() {
@@ -475,6 +504,7 @@ impl<'a> Recorder<'a> {
             ctx.queue.write_buffer(&b, 0, &self.params);
             b
         });
+        let profiling = ctx.profiling();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         let mut i = 0;
         while i < self.list.len() {
@@ -483,22 +513,34 @@ impl<'a> Recorder<'a> {
                 i += 1;
                 continue;
             }
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            while let Some(Command::Dispatch { pipeline, bufs, params, groups }) = self.list.get(i) {
-                let (binding, offset, size) = *params;
-                let Some(ub) = &ubuf else { break };
-                let mut entries: Vec<(u32, &wgpu::Buffer, u64, u64)> = bufs.iter().map(|(b, buf)| (*b, buf, 0, buf.size())).collect();
-                entries.push((binding, ub, offset, size));
-                let cacheable = !bufs.iter().any(|(_, b)| self.transient.contains(b));
-                let group = ctx.bind_group(pipeline, &entries, cacheable);
-                pass.set_pipeline(&pipeline.pipeline);
-                pass.set_bind_group(0, &group, &[]);
-                match groups {
-                    Groups::Direct(x, y, z) => pass.dispatch_workgroups(*x, *y, *z),
-                    Groups::Indirect(b, offset) => pass.dispatch_workgroups_indirect(b, *offset),
+            let mut timed = None;
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                while let Some(Command::Dispatch { kernel, pipeline, bufs, params, groups }) = self.list.get(i) {
+                    let (binding, offset, size) = *params;
+                    let Some(ub) = &ubuf else { break };
+                    let mut entries: Vec<(u32, &wgpu::Buffer, u64, u64)> = bufs.iter().map(|(b, buf)| (*b, buf, 0, buf.size())).collect();
+                    entries.push((binding, ub, offset, size));
+                    let cacheable = !bufs.iter().any(|(_, b)| self.transient.contains(b));
+                    let group = ctx.bind_group(pipeline, &entries, cacheable);
+                    pass.set_pipeline(&pipeline.pipeline);
+                    pass.set_bind_group(0, &group, &[]);
+                    match groups {
+                        Groups::Direct(x, y, z) => pass.dispatch_workgroups(*x, *y, *z),
+                        Groups::Indirect(b, offset) => pass.dispatch_workgroups_indirect(b, *offset),
+                    }
+                    ctx.count(|s| s.dispatches += 1);
+                    i += 1;
+                    if profiling {
+                        timed = Some(*kernel);
+                        break;
+                    }
                 }
-                ctx.count(|s| s.dispatches += 1);
-                i += 1;
+            }
+            if let Some(kernel) = timed {
+                // This dispatch alone: what came before it was already waited for.
+                let done = std::mem::replace(&mut enc, ctx.device.create_command_encoder(&Default::default()));
+                ctx.submit_timed(kernel, done.finish());
             }
         }
         ctx.queue.submit([enc.finish()]);

@@ -80,7 +80,7 @@ pub mod matmul {
             pub _pad: u32,
         }
     }
-    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7);
+    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8);
 }
 
 /// `shaders/moe.wgsl`: mixture-of-experts routing, grouping by expert, combination.

@@ -422,6 +422,101 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
+// Q4_K prefill tile, block by block: per 64-element chunk the four rows' 8 quant words and
+// their scales stay in registers while the 8 tokens' x stream past them (no indexed local
+// arrays: on CPU adapters those become per-lane scratch memory).
+fn tile_q4_k_token(qa0: vec4<u32>, qa1: vec4<u32>, qa2: vec4<u32>, qa3: vec4<u32>,
+                   qb0: vec4<u32>, qb1: vec4<u32>, qb2: vec4<u32>, qb3: vec4<u32>,
+                   cf0: vec4<f32>, cf1: vec4<f32>, cf2: vec4<f32>, cf3: vec4<f32>, xo: u32) -> vec4<f32> {
+    let m = vec4<u32>(0xfu);
+    let four = vec4<u32>(4u);
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var sx0 = 0.0;
+    var sx1 = 0.0;
+    for (var t = 0u; t < 4u; t++) {
+        let xa = x[xo + t];
+        let xb = x[xo + 4u + t];
+        let xc = x[xo + 8u + t];
+        let xd = x[xo + 12u + t];
+        sx0 += dot(xa + xb, vec4<f32>(1.0));
+        sx1 += dot(xc + xd, vec4<f32>(1.0));
+        let a0 = bytes4(qa0[t]); let b0 = bytes4(qb0[t]);
+        let a1 = bytes4(qa1[t]); let b1 = bytes4(qb1[t]);
+        let a2 = bytes4(qa2[t]); let b2 = bytes4(qb2[t]);
+        let a3 = bytes4(qa3[t]); let b3 = bytes4(qb3[t]);
+        s0 += vec4<f32>(dot(vec4<f32>(a0 & m), xa) + dot(vec4<f32>(b0 & m), xb), dot(vec4<f32>(a1 & m), xa) + dot(vec4<f32>(b1 & m), xb),
+                        dot(vec4<f32>(a2 & m), xa) + dot(vec4<f32>(b2 & m), xb), dot(vec4<f32>(a3 & m), xa) + dot(vec4<f32>(b3 & m), xb));
+        s1 += vec4<f32>(dot(vec4<f32>(a0 >> four), xc) + dot(vec4<f32>(b0 >> four), xd), dot(vec4<f32>(a1 >> four), xc) + dot(vec4<f32>(b1 >> four), xd),
+                        dot(vec4<f32>(a2 >> four), xc) + dot(vec4<f32>(b2 >> four), xd), dot(vec4<f32>(a3 >> four), xc) + dot(vec4<f32>(b3 >> four), xd));
+    }
+    return vec4<f32>(cf0.x * s0.x - cf0.y * sx0 + (cf0.z * s1.x - cf0.w * sx1),
+                     cf1.x * s0.y - cf1.y * sx0 + (cf1.z * s1.y - cf1.w * sx1),
+                     cf2.x * s0.z - cf2.y * sx0 + (cf2.z * s1.z - cf2.w * sx1),
+                     cf3.x * s0.w - cf3.y * sx0 + (cf3.z * s1.w - cf3.w * sx1));
+}
+
+// (d·sc, dmin·mn) of sub-blocks 2c and 2c + 1 of a Q4_K block whose first vec4 is h.
+fn q4_k_coef(h: vec4<u32>, c: u32) -> vec4<f32> {
+    let dm = unpack2x16float(h.x);
+    let m0 = k_sm(h.yzw, 2u * c);
+    let m1 = k_sm(h.yzw, 2u * c + 1u);
+    return vec4<f32>(dm.x * m0.x, dm.y * m0.y, dm.x * m1.x, dm.y * m1.y);
+}
+
+@compute @workgroup_size(16)
+fn matmul_tile_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let t0 = gid.z * 8u;
+    let nt = min(8u, p.n_tok - t0);
+    let bpr = p.k / 256u;
+    // Row bases in vec4 units (9 per block).
+    let rb = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u)) * bpr * 9u;
+    let ta = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
+    let tb = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(t0 + nt - 1u));
+    let oa = (vec4<u32>(p.x_offset) + ta * p.x_stride) / 4u;
+    let ob = (vec4<u32>(p.x_offset) + tb * p.x_stride) / 4u;
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b++) {
+        let bb = rb + vec4<u32>(9u * b);
+        let h0 = weights4[bb.x];
+        let h1 = weights4[bb.y];
+        let h2 = weights4[bb.z];
+        let h3 = weights4[bb.w];
+        for (var c = 0u; c < 4u; c++) {
+            let q = bb + vec4<u32>(1u + 2u * c);
+            let qa0 = weights4[q.x]; let qb0 = weights4[q.x + 1u];
+            let qa1 = weights4[q.y]; let qb1 = weights4[q.y + 1u];
+            let qa2 = weights4[q.z]; let qb2 = weights4[q.z + 1u];
+            let qa3 = weights4[q.w]; let qb3 = weights4[q.w + 1u];
+            let cf0 = q4_k_coef(h0, c);
+            let cf1 = q4_k_coef(h1, c);
+            let cf2 = q4_k_coef(h2, c);
+            let cf3 = q4_k_coef(h3, c);
+            let xc = 64u * b + 16u * c;
+            a0 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.x + xc);
+            a1 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.y + xc);
+            a2 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.z + xc);
+            a3 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.w + xc);
+            if (nt > 4u) {
+                a4 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.x + xc);
+                a5 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.y + xc);
+                a6 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.z + xc);
+                a7 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.w + xc);
+            }
+        }
+    }
+    store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
 @compute @workgroup_size(64)
 fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     let groups = p.k / 4u;

@@ -389,6 +389,7 @@ impl<'a> Recorder<'a> {
                 let entry = match (per_row, n_tok) {
                     (true, 1) if rows4 => "matvec_rows4",
                     (true, 1) => "matvec_rows",
+                    (true, _) if w.info.ty == GgmlType::Q4_K => "matmul_tile_q4_k",
                     (true, _) => "matmul_tile",
                     _ => "matmul",
                 };
@@ -400,7 +401,7 @@ impl<'a> Recorder<'a> {
                     _ => (false, true),
                 };
                 let mut bufs = bufs.to_vec();
-                if entry == "matvec_rows4" {
+                if entry == "matvec_rows4" || entry == "matmul_tile_q4_k" {
                     if rows4_body {
                         bufs.push((b::weights4, &part.buffer));
                     }

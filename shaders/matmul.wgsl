@@ -237,7 +237,8 @@ fn k_sm(s: vec3<u32>, j: u32) -> vec2<f32> {
                      f32((hi >> 4u) | ((k12(s, j) >> 6u) << 4u)));
 }
 
-// Q4_K / Q5_K: per 64-element chunk c, sub-blocks 2c (low nibbles) and 2c+1 (high nibbles)
+// Q5_K (Q4_K has its own 8-row kernel below): per 64-element chunk c, sub-blocks 2c (low
+// nibbles) and 2c+1 (high nibbles)
 // of the same 8 quant words; Σ (d·sc·q − dmin·mn)·x = d·sc·Σq·x − dmin·mn·Σx.
 fn dot4_k(rb: vec4<u32>, xb: u32, words: u32, has_qh: bool) -> vec4<f32> {
     // Word offsets are multiples of 4 (36 and 44 words per block): whole vec4 loads.
@@ -291,7 +292,6 @@ fn dot4_k(rb: vec4<u32>, xb: u32, words: u32, has_qh: bool) -> vec4<f32> {
     }
     return acc;
 }
-fn dot4_q4_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> { return dot4_k(rb, xb, 36u, false); }
 fn dot4_q5_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> { return dot4_k(rb, xb, 44u, true); }
 
 // Q6_K (13 vec4 per block): for half n and scale group l16, vec4 4n + l16 and 4n + 2 + l16
@@ -423,37 +423,43 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Q4_K prefill tile, block by block: per 64-element chunk the four rows' 8 quant words and
-// their scales stay in registers while the 8 tokens' x stream past them (no indexed local
-// arrays: on CPU adapters those become per-lane scratch memory).
+// their scales stay in registers while the 8 tokens' x stream past them.
+struct Q4kStep { s0: vec4<f32>, s1: vec4<f32>, sx: vec2<f32> }
+
+// One quant word per row (low nibbles with xa/xb, high with xc/xd) for the four rows.
+fn tile_q4_k_step(a: vec4<u32>, b: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>) -> Q4kStep {
+    let m = vec4<u32>(0xfu);
+    let four = vec4<u32>(4u);
+    let a0 = bytes4(a.x); let b0 = bytes4(b.x);
+    let a1 = bytes4(a.y); let b1 = bytes4(b.y);
+    let a2 = bytes4(a.z); let b2 = bytes4(b.z);
+    let a3 = bytes4(a.w); let b3 = bytes4(b.w);
+    var r: Q4kStep;
+    r.s0 = vec4<f32>(dot(vec4<f32>(a0 & m), xa) + dot(vec4<f32>(b0 & m), xb), dot(vec4<f32>(a1 & m), xa) + dot(vec4<f32>(b1 & m), xb),
+                     dot(vec4<f32>(a2 & m), xa) + dot(vec4<f32>(b2 & m), xb), dot(vec4<f32>(a3 & m), xa) + dot(vec4<f32>(b3 & m), xb));
+    r.s1 = vec4<f32>(dot(vec4<f32>(a0 >> four), xc) + dot(vec4<f32>(b0 >> four), xd), dot(vec4<f32>(a1 >> four), xc) + dot(vec4<f32>(b1 >> four), xd),
+                     dot(vec4<f32>(a2 >> four), xc) + dot(vec4<f32>(b2 >> four), xd), dot(vec4<f32>(a3 >> four), xc) + dot(vec4<f32>(b3 >> four), xd));
+    r.sx = vec2<f32>(dot(xa + xb, vec4<f32>(1.0)), dot(xc + xd, vec4<f32>(1.0)));
+    return r;
+}
+
+// One token's chunk for the four rows: word t of qa_i pairs with x groups t (low nibbles)
+// and 8 + t (high), word t of qb_i with 4 + t and 12 + t. Unrolled by hand: a vector
+// component picked by a loop counter costs a per-lane scratch access on CPU adapters.
 fn tile_q4_k_token(qa0: vec4<u32>, qa1: vec4<u32>, qa2: vec4<u32>, qa3: vec4<u32>,
                    qb0: vec4<u32>, qb1: vec4<u32>, qb2: vec4<u32>, qb3: vec4<u32>,
                    cf0: vec4<f32>, cf1: vec4<f32>, cf2: vec4<f32>, cf3: vec4<f32>, xo: u32) -> vec4<f32> {
-    let m = vec4<u32>(0xfu);
-    let four = vec4<u32>(4u);
-    var s0 = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var sx0 = 0.0;
-    var sx1 = 0.0;
-    for (var t = 0u; t < 4u; t++) {
-        let xa = x[xo + t];
-        let xb = x[xo + 4u + t];
-        let xc = x[xo + 8u + t];
-        let xd = x[xo + 12u + t];
-        sx0 += dot(xa + xb, vec4<f32>(1.0));
-        sx1 += dot(xc + xd, vec4<f32>(1.0));
-        let a0 = bytes4(qa0[t]); let b0 = bytes4(qb0[t]);
-        let a1 = bytes4(qa1[t]); let b1 = bytes4(qb1[t]);
-        let a2 = bytes4(qa2[t]); let b2 = bytes4(qb2[t]);
-        let a3 = bytes4(qa3[t]); let b3 = bytes4(qb3[t]);
-        s0 += vec4<f32>(dot(vec4<f32>(a0 & m), xa) + dot(vec4<f32>(b0 & m), xb), dot(vec4<f32>(a1 & m), xa) + dot(vec4<f32>(b1 & m), xb),
-                        dot(vec4<f32>(a2 & m), xa) + dot(vec4<f32>(b2 & m), xb), dot(vec4<f32>(a3 & m), xa) + dot(vec4<f32>(b3 & m), xb));
-        s1 += vec4<f32>(dot(vec4<f32>(a0 >> four), xc) + dot(vec4<f32>(b0 >> four), xd), dot(vec4<f32>(a1 >> four), xc) + dot(vec4<f32>(b1 >> four), xd),
-                        dot(vec4<f32>(a2 >> four), xc) + dot(vec4<f32>(b2 >> four), xd), dot(vec4<f32>(a3 >> four), xc) + dot(vec4<f32>(b3 >> four), xd));
-    }
-    return vec4<f32>(cf0.x * s0.x - cf0.y * sx0 + (cf0.z * s1.x - cf0.w * sx1),
-                     cf1.x * s0.y - cf1.y * sx0 + (cf1.z * s1.y - cf1.w * sx1),
-                     cf2.x * s0.z - cf2.y * sx0 + (cf2.z * s1.z - cf2.w * sx1),
-                     cf3.x * s0.w - cf3.y * sx0 + (cf3.z * s1.w - cf3.w * sx1));
+    let p0 = tile_q4_k_step(vec4<u32>(qa0.x, qa1.x, qa2.x, qa3.x), vec4<u32>(qb0.x, qb1.x, qb2.x, qb3.x), x[xo], x[xo + 4u], x[xo + 8u], x[xo + 12u]);
+    let p1 = tile_q4_k_step(vec4<u32>(qa0.y, qa1.y, qa2.y, qa3.y), vec4<u32>(qb0.y, qb1.y, qb2.y, qb3.y), x[xo + 1u], x[xo + 5u], x[xo + 9u], x[xo + 13u]);
+    let p2 = tile_q4_k_step(vec4<u32>(qa0.z, qa1.z, qa2.z, qa3.z), vec4<u32>(qb0.z, qb1.z, qb2.z, qb3.z), x[xo + 2u], x[xo + 6u], x[xo + 10u], x[xo + 14u]);
+    let p3 = tile_q4_k_step(vec4<u32>(qa0.w, qa1.w, qa2.w, qa3.w), vec4<u32>(qb0.w, qb1.w, qb2.w, qb3.w), x[xo + 3u], x[xo + 7u], x[xo + 11u], x[xo + 15u]);
+    let s0 = p0.s0 + p1.s0 + p2.s0 + p3.s0;
+    let s1 = p0.s1 + p1.s1 + p2.s1 + p3.s1;
+    let sx = p0.sx + p1.sx + p2.sx + p3.sx;
+    return vec4<f32>(cf0.x * s0.x - cf0.y * sx.x + (cf0.z * s1.x - cf0.w * sx.y),
+                     cf1.x * s0.y - cf1.y * sx.x + (cf1.z * s1.y - cf1.w * sx.y),
+                     cf2.x * s0.z - cf2.y * sx.x + (cf2.z * s1.z - cf2.w * sx.y),
+                     cf3.x * s0.w - cf3.y * sx.x + (cf3.z * s1.w - cf3.w * sx.y));
 }
 
 // (d·sc, dmin·mn) of sub-blocks 2c and 2c + 1 of a Q4_K block whose first vec4 is h.
@@ -515,6 +521,87 @@ fn matmul_tile_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
+// Q4_K decode, eight rows per invocation: each x group loaded once for eight rows.
+struct Q4kRows8 { lo: vec4<f32>, hi: vec4<f32> }
+
+fn q4_k_fold(st: Q4kStep, cf0: vec4<f32>, cf1: vec4<f32>, cf2: vec4<f32>, cf3: vec4<f32>) -> vec4<f32> {
+    let s0 = st.s0;
+    let s1 = st.s1;
+    let sx = st.sx;
+    return vec4<f32>(cf0.x * s0.x - cf0.y * sx.x + (cf0.z * s1.x - cf0.w * sx.y),
+                     cf1.x * s0.y - cf1.y * sx.x + (cf1.z * s1.y - cf1.w * sx.y),
+                     cf2.x * s0.z - cf2.y * sx.x + (cf2.z * s1.z - cf2.w * sx.y),
+                     cf3.x * s0.w - cf3.y * sx.x + (cf3.z * s1.w - cf3.w * sx.y));
+}
+
+fn q4_k_add(a: Q4kStep, b: Q4kStep) -> Q4kStep {
+    var r: Q4kStep;
+    r.s0 = a.s0 + b.s0;
+    r.s1 = a.s1 + b.s1;
+    r.sx = a.sx + b.sx;
+    return r;
+}
+
+@compute @workgroup_size(8)
+fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let bpr = p.k / 256u;
+    let last = vec4<u32>(p.n_rows - 1u);
+    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr * 9u;
+    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr * 9u;
+    let xo0 = p.x_offset / 4u;
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b++) {
+        let ba = ra + vec4<u32>(9u * b);
+        let bc = rc + vec4<u32>(9u * b);
+        let h0 = weights4[ba.x]; let h1 = weights4[ba.y]; let h2 = weights4[ba.z]; let h3 = weights4[ba.w];
+        let h4 = weights4[bc.x]; let h5 = weights4[bc.y]; let h6 = weights4[bc.z]; let h7 = weights4[bc.w];
+        for (var c = 0u; c < 4u; c++) {
+            let qa = ba + vec4<u32>(1u + 2u * c);
+            let qc = bc + vec4<u32>(1u + 2u * c);
+            let qa0 = weights4[qa.x]; let qb0 = weights4[qa.x + 1u];
+            let qa1 = weights4[qa.y]; let qb1 = weights4[qa.y + 1u];
+            let qa2 = weights4[qa.z]; let qb2 = weights4[qa.z + 1u];
+            let qa3 = weights4[qa.w]; let qb3 = weights4[qa.w + 1u];
+            let qa4 = weights4[qc.x]; let qb4 = weights4[qc.x + 1u];
+            let qa5 = weights4[qc.y]; let qb5 = weights4[qc.y + 1u];
+            let qa6 = weights4[qc.z]; let qb6 = weights4[qc.z + 1u];
+            let qa7 = weights4[qc.w]; let qb7 = weights4[qc.w + 1u];
+            let xo = xo0 + 64u * b + 16u * c;
+            var sa: Q4kStep;
+            var sc: Q4kStep;
+            {
+                let xa = x[xo]; let xb = x[xo + 4u]; let xc = x[xo + 8u]; let xd = x[xo + 12u];
+                sa = tile_q4_k_step(vec4<u32>(qa0.x, qa1.x, qa2.x, qa3.x), vec4<u32>(qb0.x, qb1.x, qb2.x, qb3.x), xa, xb, xc, xd);
+                sc = tile_q4_k_step(vec4<u32>(qa4.x, qa5.x, qa6.x, qa7.x), vec4<u32>(qb4.x, qb5.x, qb6.x, qb7.x), xa, xb, xc, xd);
+            }
+            {
+                let xa = x[xo + 1u]; let xb = x[xo + 5u]; let xc = x[xo + 9u]; let xd = x[xo + 13u];
+                sa = q4_k_add(sa, tile_q4_k_step(vec4<u32>(qa0.y, qa1.y, qa2.y, qa3.y), vec4<u32>(qb0.y, qb1.y, qb2.y, qb3.y), xa, xb, xc, xd));
+                sc = q4_k_add(sc, tile_q4_k_step(vec4<u32>(qa4.y, qa5.y, qa6.y, qa7.y), vec4<u32>(qb4.y, qb5.y, qb6.y, qb7.y), xa, xb, xc, xd));
+            }
+            {
+                let xa = x[xo + 2u]; let xb = x[xo + 6u]; let xc = x[xo + 10u]; let xd = x[xo + 14u];
+                sa = q4_k_add(sa, tile_q4_k_step(vec4<u32>(qa0.z, qa1.z, qa2.z, qa3.z), vec4<u32>(qb0.z, qb1.z, qb2.z, qb3.z), xa, xb, xc, xd));
+                sc = q4_k_add(sc, tile_q4_k_step(vec4<u32>(qa4.z, qa5.z, qa6.z, qa7.z), vec4<u32>(qb4.z, qb5.z, qb6.z, qb7.z), xa, xb, xc, xd));
+            }
+            {
+                let xa = x[xo + 3u]; let xb = x[xo + 7u]; let xc = x[xo + 11u]; let xd = x[xo + 15u];
+                sa = q4_k_add(sa, tile_q4_k_step(vec4<u32>(qa0.w, qa1.w, qa2.w, qa3.w), vec4<u32>(qb0.w, qb1.w, qb2.w, qb3.w), xa, xb, xc, xd));
+                sc = q4_k_add(sc, tile_q4_k_step(vec4<u32>(qa4.w, qa5.w, qa6.w, qa7.w), vec4<u32>(qb4.w, qb5.w, qb6.w, qb7.w), xa, xb, xc, xd));
+            }
+            lo += q4_k_fold(sa, q4_k_coef(h0, c), q4_k_coef(h1, c), q4_k_coef(h2, c), q4_k_coef(h3, c));
+            hi += q4_k_fold(sc, q4_k_coef(h4, c), q4_k_coef(h5, c), q4_k_coef(h6, c), q4_k_coef(h7, c));
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, lo[i]); }
+        if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
+    }
 }
 
 @compute @workgroup_size(64)

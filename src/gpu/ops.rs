@@ -74,7 +74,6 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
     };
     let dot4 = match ty {
         GgmlType::Q8_0 => "dot4_q8_0",
-        GgmlType::Q4_K => "dot4_q4_k",
         GgmlType::Q5_K => "dot4_q5_k",
         GgmlType::Q6_K => "dot4_q6_k",
         _ => "dot4_generic",
@@ -352,11 +351,10 @@ impl<'a> Recorder<'a> {
         let k = w.info.ne0() as u32;
         let per_row = self.ctx.prefers_row_kernels();
         let subgroup = n_tok == 1 && self.ctx.use_subgroups();
-        // Decode on CPU adapters: four rows per invocation sharing each x load, except for the
-        // types whose one-row kernel decodes a block more cheaply than their 4-row fallback
-        // (lavapipe, granite-350m shape: Q3_K 2.99 vs 2.10 tok/s, IQ4_XS 3.32 vs 2.89, Q4_0
-        // 4.66 vs 3.78; Q4_K_M 3.0 → 5.6-6.3, F16 3.1 → 4.8).
-        let rows4 = !matches!(w.info.ty, GgmlType::Q4_0 | GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::IQ4_XS);
+        // CPU adapters (lavapipe, SwiftShader) run every storage-buffer load as a loop over the
+        // SIMD lanes, so their kernels are built to load few words per multiply-add (see
+        // `cpu_matmul_entry`).
+        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok));
         for part in &w.parts {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
@@ -386,29 +384,19 @@ impl<'a> Recorder<'a> {
             if subgroup {
                 self.dispatch(Shader::MatmulSg(w.info.ty), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
             } else {
-                let entry = match (per_row, n_tok) {
-                    (true, 1) if rows4 => "matvec_rows4",
-                    (true, 1) => "matvec_rows",
-                    (true, _) if w.info.ty == GgmlType::Q4_K => "matmul_tile_q4_k",
-                    (true, _) => "matmul_tile",
-                    _ => "matmul",
-                };
-                // The four-row kernels of these types read the body as whole vec4s (`weights4`,
-                // the same buffer), Q4_K / Q5_K only that way (a binding must be used to be bound).
-                let (rows4_body, rows4_head) = match w.info.ty {
-                    GgmlType::Q4_K | GgmlType::Q5_K => (true, false),
-                    GgmlType::Q6_K | GgmlType::Q8_0 => (true, true),
-                    _ => (false, true),
-                };
-                let mut bufs = bufs.to_vec();
-                if entry == "matvec_rows4" || entry == "matmul_tile_q4_k" {
-                    if rows4_body {
-                        bufs.push((b::weights4, &part.buffer));
+                let (entry, bufs) = match cpu {
+                    Some(c) => {
+                        let mut v = vec![(b::x, x), (b::y, y), (b::bias, bias.unwrap_or(&part.buffer))];
+                        if c.words {
+                            v.push((b::weights, &part.buffer));
+                        }
+                        if c.vec4s {
+                            v.push((b::weights4, &part.buffer));
+                        }
+                        (c.entry, v)
                     }
-                    if !rows4_head {
-                        bufs.retain(|(b, _)| b.index != b::weights.index);
-                    }
-                }
+                    None => ("matmul", bufs.to_vec()),
+                };
                 self.dispatch(Shader::Matmul(w.info.ty), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(8)));
             }
         }
@@ -550,5 +538,36 @@ impl<'a> Recorder<'a> {
         if let Some(b) = ubuf {
             ctx.give_uniform(b);
         }
+    }
+}
+
+/// A matrix kernel of a CPU adapter and the weight views it binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CpuMatmul {
+    entry: &'static str,
+    /// Binds `weights` (words; head planes, one-word decoders).
+    words: bool,
+    /// Binds `weights4` (the same buffer as vec4: whole-block bodies in few loads).
+    vec4s: bool,
+}
+
+/// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
+/// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z.
+/// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
+/// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q4_0, Q2_K,
+/// Q3_K and IQ4_XS the one-row kernel stays (its block decoder beats the 4-row fallback:
+/// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89, Q4_0 4.66 vs 3.78). Prefill runs 4-row × 8-token
+/// tiles (Q4_K_M 7.4 → 15-17 tok/s).
+fn cpu_matmul_entry(ty: GgmlType, n_tok: u32) -> CpuMatmul {
+    use GgmlType::*;
+    let k = |entry, words, vec4s| CpuMatmul { entry, words, vec4s };
+    match (ty, n_tok) {
+        (Q4_K, 1) => k("matvec_rows8_q4_k", false, true),
+        (Q4_K, _) => k("matmul_tile_q4_k", false, true),
+        (Q5_K, 1) => k("matvec_rows4", false, true),
+        (Q6_K | Q8_0, 1) => k("matvec_rows4", true, true),
+        (Q4_0 | Q2_K | Q3_K | IQ4_XS, 1) => k("matvec_rows", true, false),
+        (_, 1) => k("matvec_rows4", true, false),
+        _ => k("matmul_tile", true, false),
     }
 }

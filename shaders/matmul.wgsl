@@ -422,8 +422,8 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
-// Q4_K prefill tile, block by block: per 64-element chunk the four rows' 8 quant words and
-// their scales stay in registers while the 8 tokens' x stream past them.
+// ---- Q4_K on CPU adapters, block by block: per 64-element chunk each row's 8 quant words
+// (two vec4 loads) and scales stay in registers while x streams past them.
 struct Q4kStep { s0: vec4<f32>, s1: vec4<f32>, sx: vec2<f32> }
 
 // One quant word per row (low nibbles with xa/xb, high with xc/xd) for the four rows.
@@ -443,25 +443,6 @@ fn tile_q4_k_step(a: vec4<u32>, b: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>, xc: 
     return r;
 }
 
-// One token's chunk for the four rows: word t of qa_i pairs with x groups t (low nibbles)
-// and 8 + t (high), word t of qb_i with 4 + t and 12 + t. Unrolled by hand: a vector
-// component picked by a loop counter costs a per-lane scratch access on CPU adapters.
-fn tile_q4_k_token(qa0: vec4<u32>, qa1: vec4<u32>, qa2: vec4<u32>, qa3: vec4<u32>,
-                   qb0: vec4<u32>, qb1: vec4<u32>, qb2: vec4<u32>, qb3: vec4<u32>,
-                   cf0: vec4<f32>, cf1: vec4<f32>, cf2: vec4<f32>, cf3: vec4<f32>, xo: u32) -> vec4<f32> {
-    let p0 = tile_q4_k_step(vec4<u32>(qa0.x, qa1.x, qa2.x, qa3.x), vec4<u32>(qb0.x, qb1.x, qb2.x, qb3.x), x[xo], x[xo + 4u], x[xo + 8u], x[xo + 12u]);
-    let p1 = tile_q4_k_step(vec4<u32>(qa0.y, qa1.y, qa2.y, qa3.y), vec4<u32>(qb0.y, qb1.y, qb2.y, qb3.y), x[xo + 1u], x[xo + 5u], x[xo + 9u], x[xo + 13u]);
-    let p2 = tile_q4_k_step(vec4<u32>(qa0.z, qa1.z, qa2.z, qa3.z), vec4<u32>(qb0.z, qb1.z, qb2.z, qb3.z), x[xo + 2u], x[xo + 6u], x[xo + 10u], x[xo + 14u]);
-    let p3 = tile_q4_k_step(vec4<u32>(qa0.w, qa1.w, qa2.w, qa3.w), vec4<u32>(qb0.w, qb1.w, qb2.w, qb3.w), x[xo + 3u], x[xo + 7u], x[xo + 11u], x[xo + 15u]);
-    let s0 = p0.s0 + p1.s0 + p2.s0 + p3.s0;
-    let s1 = p0.s1 + p1.s1 + p2.s1 + p3.s1;
-    let sx = p0.sx + p1.sx + p2.sx + p3.sx;
-    return vec4<f32>(cf0.x * s0.x - cf0.y * sx.x + (cf0.z * s1.x - cf0.w * sx.y),
-                     cf1.x * s0.y - cf1.y * sx.x + (cf1.z * s1.y - cf1.w * sx.y),
-                     cf2.x * s0.z - cf2.y * sx.x + (cf2.z * s1.z - cf2.w * sx.y),
-                     cf3.x * s0.w - cf3.y * sx.x + (cf3.z * s1.w - cf3.w * sx.y));
-}
-
 // (d·sc, dmin·mn) of sub-blocks 2c and 2c + 1 of a Q4_K block whose first vec4 is h.
 fn q4_k_coef(h: vec4<u32>, c: u32) -> vec4<f32> {
     let dm = unpack2x16float(h.x);
@@ -470,62 +451,7 @@ fn q4_k_coef(h: vec4<u32>, c: u32) -> vec4<f32> {
     return vec4<f32>(dm.x * m0.x, dm.y * m0.y, dm.x * m1.x, dm.y * m1.y);
 }
 
-@compute @workgroup_size(16)
-fn matmul_tile_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
-    if (r0 >= p.n_rows) { return; }
-    let t0 = gid.z * 8u;
-    let nt = min(8u, p.n_tok - t0);
-    let bpr = p.k / 256u;
-    // Row bases in vec4 units (9 per block).
-    let rb = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u)) * bpr * 9u;
-    let ta = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
-    let tb = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(t0 + nt - 1u));
-    let oa = (vec4<u32>(p.x_offset) + ta * p.x_stride) / 4u;
-    let ob = (vec4<u32>(p.x_offset) + tb * p.x_stride) / 4u;
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    for (var b = 0u; b < bpr; b++) {
-        let bb = rb + vec4<u32>(9u * b);
-        let h0 = weights4[bb.x];
-        let h1 = weights4[bb.y];
-        let h2 = weights4[bb.z];
-        let h3 = weights4[bb.w];
-        for (var c = 0u; c < 4u; c++) {
-            let q = bb + vec4<u32>(1u + 2u * c);
-            let qa0 = weights4[q.x]; let qb0 = weights4[q.x + 1u];
-            let qa1 = weights4[q.y]; let qb1 = weights4[q.y + 1u];
-            let qa2 = weights4[q.z]; let qb2 = weights4[q.z + 1u];
-            let qa3 = weights4[q.w]; let qb3 = weights4[q.w + 1u];
-            let cf0 = q4_k_coef(h0, c);
-            let cf1 = q4_k_coef(h1, c);
-            let cf2 = q4_k_coef(h2, c);
-            let cf3 = q4_k_coef(h3, c);
-            let xc = 64u * b + 16u * c;
-            a0 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.x + xc);
-            a1 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.y + xc);
-            a2 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.z + xc);
-            a3 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, oa.w + xc);
-            if (nt > 4u) {
-                a4 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.x + xc);
-                a5 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.y + xc);
-                a6 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.z + xc);
-                a7 += tile_q4_k_token(qa0, qa1, qa2, qa3, qb0, qb1, qb2, qb3, cf0, cf1, cf2, cf3, ob.w + xc);
-            }
-        }
-    }
-    store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
-}
-
-// Q4_K decode, eight rows per invocation: each x group loaded once for eight rows.
-struct Q4kRows8 { lo: vec4<f32>, hi: vec4<f32> }
-
+// Four rows' chunk sums → Σ (d·sc·q − dmin·mn)·x with cf = q4_k_coef of each row.
 fn q4_k_fold(st: Q4kStep, cf0: vec4<f32>, cf1: vec4<f32>, cf2: vec4<f32>, cf3: vec4<f32>) -> vec4<f32> {
     let s0 = st.s0;
     let s1 = st.s1;
@@ -544,6 +470,7 @@ fn q4_k_add(a: Q4kStep, b: Q4kStep) -> Q4kStep {
     return r;
 }
 
+// Q4_K decode, eight rows per invocation: each x group loaded once for eight rows.
 @compute @workgroup_size(8)
 fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
@@ -572,35 +499,114 @@ fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
             let qa6 = weights4[qc.z]; let qb6 = weights4[qc.z + 1u];
             let qa7 = weights4[qc.w]; let qb7 = weights4[qc.w + 1u];
             let xo = xo0 + 64u * b + 16u * c;
-            var sa: Q4kStep;
-            var sc: Q4kStep;
-            {
-                let xa = x[xo]; let xb = x[xo + 4u]; let xc = x[xo + 8u]; let xd = x[xo + 12u];
-                sa = tile_q4_k_step(vec4<u32>(qa0.x, qa1.x, qa2.x, qa3.x), vec4<u32>(qb0.x, qb1.x, qb2.x, qb3.x), xa, xb, xc, xd);
-                sc = tile_q4_k_step(vec4<u32>(qa4.x, qa5.x, qa6.x, qa7.x), vec4<u32>(qb4.x, qb5.x, qb6.x, qb7.x), xa, xb, xc, xd);
-            }
-            {
-                let xa = x[xo + 1u]; let xb = x[xo + 5u]; let xc = x[xo + 9u]; let xd = x[xo + 13u];
-                sa = q4_k_add(sa, tile_q4_k_step(vec4<u32>(qa0.y, qa1.y, qa2.y, qa3.y), vec4<u32>(qb0.y, qb1.y, qb2.y, qb3.y), xa, xb, xc, xd));
-                sc = q4_k_add(sc, tile_q4_k_step(vec4<u32>(qa4.y, qa5.y, qa6.y, qa7.y), vec4<u32>(qb4.y, qb5.y, qb6.y, qb7.y), xa, xb, xc, xd));
-            }
-            {
-                let xa = x[xo + 2u]; let xb = x[xo + 6u]; let xc = x[xo + 10u]; let xd = x[xo + 14u];
-                sa = q4_k_add(sa, tile_q4_k_step(vec4<u32>(qa0.z, qa1.z, qa2.z, qa3.z), vec4<u32>(qb0.z, qb1.z, qb2.z, qb3.z), xa, xb, xc, xd));
-                sc = q4_k_add(sc, tile_q4_k_step(vec4<u32>(qa4.z, qa5.z, qa6.z, qa7.z), vec4<u32>(qb4.z, qb5.z, qb6.z, qb7.z), xa, xb, xc, xd));
-            }
-            {
-                let xa = x[xo + 3u]; let xb = x[xo + 7u]; let xc = x[xo + 11u]; let xd = x[xo + 15u];
-                sa = q4_k_add(sa, tile_q4_k_step(vec4<u32>(qa0.w, qa1.w, qa2.w, qa3.w), vec4<u32>(qb0.w, qb1.w, qb2.w, qb3.w), xa, xb, xc, xd));
-                sc = q4_k_add(sc, tile_q4_k_step(vec4<u32>(qa4.w, qa5.w, qa6.w, qa7.w), vec4<u32>(qb4.w, qb5.w, qb6.w, qb7.w), xa, xb, xc, xd));
-            }
-            lo += q4_k_fold(sa, q4_k_coef(h0, c), q4_k_coef(h1, c), q4_k_coef(h2, c), q4_k_coef(h3, c));
-            hi += q4_k_fold(sc, q4_k_coef(h4, c), q4_k_coef(h5, c), q4_k_coef(h6, c), q4_k_coef(h7, c));
+            let st = q4_k_token8(qa0, qa1, qa2, qa3, qa4, qa5, qa6, qa7, qb0, qb1, qb2, qb3, qb4, qb5, qb6, qb7, xo);
+            lo += q4_k_fold(st[0], q4_k_coef(h0, c), q4_k_coef(h1, c), q4_k_coef(h2, c), q4_k_coef(h3, c));
+            hi += q4_k_fold(st[1], q4_k_coef(h4, c), q4_k_coef(h5, c), q4_k_coef(h6, c), q4_k_coef(h7, c));
         }
     }
     for (var i = 0u; i < 4u; i++) {
         if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, lo[i]); }
         if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
+    }
+}
+
+// One token's chunk (x groups xo .. xo + 15) for eight rows: word t of w_i pairs with x
+// groups t (low nibbles) and 8 + t (high), word t of v_i with 4 + t and 12 + t. Unrolled by
+// hand: a vector component picked by a loop counter costs per-lane scratch on CPU adapters.
+fn q4_k_token8(w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, w4: vec4<u32>, w5: vec4<u32>, w6: vec4<u32>, w7: vec4<u32>,
+               v0: vec4<u32>, v1: vec4<u32>, v2: vec4<u32>, v3: vec4<u32>, v4: vec4<u32>, v5: vec4<u32>, v6: vec4<u32>, v7: vec4<u32>,
+               xo: u32) -> array<Q4kStep, 2> {
+    var r: array<Q4kStep, 2>;
+    {
+        let xa = x[xo]; let xb = x[xo + 4u]; let xc = x[xo + 8u]; let xd = x[xo + 12u];
+        r[0] = tile_q4_k_step(vec4<u32>(w0.x, w1.x, w2.x, w3.x), vec4<u32>(v0.x, v1.x, v2.x, v3.x), xa, xb, xc, xd);
+        r[1] = tile_q4_k_step(vec4<u32>(w4.x, w5.x, w6.x, w7.x), vec4<u32>(v4.x, v5.x, v6.x, v7.x), xa, xb, xc, xd);
+    }
+    {
+        let xa = x[xo + 1u]; let xb = x[xo + 5u]; let xc = x[xo + 9u]; let xd = x[xo + 13u];
+        r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.y, w1.y, w2.y, w3.y), vec4<u32>(v0.y, v1.y, v2.y, v3.y), xa, xb, xc, xd));
+        r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.y, w5.y, w6.y, w7.y), vec4<u32>(v4.y, v5.y, v6.y, v7.y), xa, xb, xc, xd));
+    }
+    {
+        let xa = x[xo + 2u]; let xb = x[xo + 6u]; let xc = x[xo + 10u]; let xd = x[xo + 14u];
+        r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.z, w1.z, w2.z, w3.z), vec4<u32>(v0.z, v1.z, v2.z, v3.z), xa, xb, xc, xd));
+        r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.z, w5.z, w6.z, w7.z), vec4<u32>(v4.z, v5.z, v6.z, v7.z), xa, xb, xc, xd));
+    }
+    {
+        let xa = x[xo + 3u]; let xb = x[xo + 7u]; let xc = x[xo + 11u]; let xd = x[xo + 15u];
+        r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.w, w1.w, w2.w, w3.w), vec4<u32>(v0.w, v1.w, v2.w, v3.w), xa, xb, xc, xd));
+        r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.w, w5.w, w6.w, w7.w), vec4<u32>(v4.w, v5.w, v6.w, v7.w), xa, xb, xc, xd));
+    }
+    return r;
+}
+
+// Q4_K prefill, 8 rows × 4 tokens per invocation: each x group loaded once for 8 rows, each
+// quant word once for 4 tokens (fewer loads per multiply-add than 4 × 8).
+@compute @workgroup_size(8)
+fn matmul_tile8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let t0 = gid.z * 4u;
+    let nt = min(4u, p.n_tok - t0);
+    let bpr = p.k / 256u;
+    let last = vec4<u32>(p.n_rows - 1u);
+    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr * 9u;
+    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr * 9u;
+    let tt = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
+    let ox = (vec4<u32>(p.x_offset) + tt * p.x_stride) / 4u;
+    var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
+    var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
+    var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
+    var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b++) {
+        let ba = ra + vec4<u32>(9u * b);
+        let bc = rc + vec4<u32>(9u * b);
+        let e0 = weights4[ba.x]; let e1 = weights4[ba.y]; let e2 = weights4[ba.z]; let e3 = weights4[ba.w];
+        let e4 = weights4[bc.x]; let e5 = weights4[bc.y]; let e6 = weights4[bc.z]; let e7 = weights4[bc.w];
+        for (var c = 0u; c < 4u; c++) {
+            let qa = ba + vec4<u32>(1u + 2u * c);
+            let qc = bc + vec4<u32>(1u + 2u * c);
+            let w0 = weights4[qa.x]; let v0 = weights4[qa.x + 1u];
+            let w1 = weights4[qa.y]; let v1 = weights4[qa.y + 1u];
+            let w2 = weights4[qa.z]; let v2 = weights4[qa.z + 1u];
+            let w3 = weights4[qa.w]; let v3 = weights4[qa.w + 1u];
+            let w4 = weights4[qc.x]; let v4 = weights4[qc.x + 1u];
+            let w5 = weights4[qc.y]; let v5 = weights4[qc.y + 1u];
+            let w6 = weights4[qc.z]; let v6 = weights4[qc.z + 1u];
+            let w7 = weights4[qc.w]; let v7 = weights4[qc.w + 1u];
+            let ca0 = q4_k_coef(e0, c); let ca1 = q4_k_coef(e1, c); let ca2 = q4_k_coef(e2, c); let ca3 = q4_k_coef(e3, c);
+            let cc0 = q4_k_coef(e4, c); let cc1 = q4_k_coef(e5, c); let cc2 = q4_k_coef(e6, c); let cc3 = q4_k_coef(e7, c);
+            let xc = 64u * b + 16u * c;
+            let s0 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.x + xc);
+            l0 += q4_k_fold(s0[0], ca0, ca1, ca2, ca3); h0 += q4_k_fold(s0[1], cc0, cc1, cc2, cc3);
+            if (nt > 1u) {
+                let s1 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.y + xc);
+                l1 += q4_k_fold(s1[0], ca0, ca1, ca2, ca3); h1 += q4_k_fold(s1[1], cc0, cc1, cc2, cc3);
+            }
+            if (nt > 2u) {
+                let s2 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.z + xc);
+                l2 += q4_k_fold(s2[0], ca0, ca1, ca2, ca3); h2 += q4_k_fold(s2[1], cc0, cc1, cc2, cc3);
+            }
+            if (nt > 3u) {
+                let s3 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.w + xc);
+                l3 += q4_k_fold(s3[0], ca0, ca1, ca2, ca3); h3 += q4_k_fold(s3[1], cc0, cc1, cc2, cc3);
+            }
+        }
+    }
+    for (var t = 0u; t < nt; t++) {
+        var lo = l0;
+        var hi = h0;
+        switch t {
+            case 1u: { lo = l1; hi = h1; }
+            case 2u: { lo = l2; hi = h2; }
+            case 3u: { lo = l3; hi = h3; }
+            default: {}
+        }
+        let row = p.y_offset + (t0 + t) * p.y_stride + p.row0;
+        for (var i = 0u; i < 4u; i++) {
+            if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, lo[i]); }
+            if (r0 + 4u + i < p.n_rows) { store_row(row + r0 + 4u + i, r0 + 4u + i, hi[i]); }
+        }
     }
 }
 

@@ -397,7 +397,8 @@ impl<'a> Recorder<'a> {
                     }
                     None => ("matmul", bufs.to_vec()),
                 };
-                self.dispatch(Shader::Matmul(w.info.ty), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(8)));
+                let tokens_per_z = if entry == "matmul_tile8_q4_k" { 4 } else { 8 };
+                self.dispatch(Shader::Matmul(w.info.ty), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
             }
         }
     }
@@ -552,18 +553,19 @@ struct CpuMatmul {
 }
 
 /// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
-/// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z.
+/// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z
+/// (matmul_tile8_q4_k: 4).
 /// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
 /// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q4_0, Q2_K,
 /// Q3_K and IQ4_XS the one-row kernel stays (its block decoder beats the 4-row fallback:
 /// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89, Q4_0 4.66 vs 3.78). Prefill runs 4-row × 8-token
-/// tiles (Q4_K_M 7.4 → 15-17 tok/s).
+/// tiles, Q4_K 8-row × 4-token ones (Q4_K_M 7.4 → 20 tok/s).
 fn cpu_matmul_entry(ty: GgmlType, n_tok: u32) -> CpuMatmul {
     use GgmlType::*;
     let k = |entry, words, vec4s| CpuMatmul { entry, words, vec4s };
     match (ty, n_tok) {
         (Q4_K, 1) => k("matvec_rows8_q4_k", false, true),
-        (Q4_K, _) => k("matmul_tile_q4_k", false, true),
+        (Q4_K, _) => k("matmul_tile8_q4_k", false, true),
         (Q5_K, 1) => k("matvec_rows4", false, true),
         (Q6_K | Q8_0, 1) => k("matvec_rows4", true, true),
         (Q4_0 | Q2_K | Q3_K | IQ4_XS, 1) => k("matvec_rows", true, false),

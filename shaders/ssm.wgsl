@@ -21,6 +21,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;       // [n_tok, d_inner] (scan output)
 @group(0) @binding(7) var<uniform> p: Params;
 @group(0) @binding(8) var<storage, read> seqs: array<vec4<u32>>;    // (first token, count, slot, _)
+@group(0) @binding(9) var<storage, read_write> state4: array<vec4<f32>>; // the state as vec4 (ssm_scan4)
+@group(0) @binding(10) var<storage, read> xbc4: array<vec4<f32>>;        // xbc as vec4 (ssm_scan4)
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 fn softplus(v: f32) -> f32 { if (v > 20.0) { return v; } return log(1.0 + exp(v)); }
@@ -56,4 +58,38 @@ fn ssm_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
         y[t * p.d_inner + idx] = (acc + xv * dsk[h]) * silu(z);
     }
     for (var i = 0u; i < n; i++) { state[so + idx * n + i] = s[i]; }
+}
+
+// The same scan when d_state, d_inner and the conv width are multiples of 4: the state row
+// stays in the state buffer and is read and written as vec4 each token (no private array:
+// on CPU adapters an indexed private array is per-lane scratch memory, on GPUs 256 floats
+// of registers), B and C are read as vec4.
+@compute @workgroup_size(64)
+fn ssm_scan4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = gid.x;   // h * P + pp
+    if (idx >= p.d_inner) { return; }
+    let hd = p.d_inner / p.n_head;
+    let h = idx / hd;
+    let g = h / (p.n_head / p.n_group);
+    let n4 = p.d_state / 4u;
+    let conv_dim = p.d_inner + 2u * p.d_state * p.n_group;
+    let sq = seqs[gid.y];
+    let so = (sq.z * p.d_inner + idx) * n4;
+    for (var t = sq.x; t < sq.x + sq.y; t++) {
+        let dt = softplus(zx[t * p.d_in_proj + 2u * p.d_inner + 2u * p.n_group * p.d_state + h] + w[h]);
+        let da = exp(dt * b[h]);
+        let xo = t * conv_dim;
+        let xv = xbc4[(xo + idx) / 4u][idx % 4u];
+        let bo = (xo + p.d_inner) / 4u + g * n4;
+        let co = (xo + p.d_inner + p.n_group * p.d_state) / 4u + g * n4;
+        let xdt = xv * dt;
+        var acc = vec4<f32>(0.0);
+        for (var i = 0u; i < n4; i++) {
+            let s = state4[so + i] * da + xbc4[bo + i] * xdt;
+            state4[so + i] = s;
+            acc += s * xbc4[co + i];
+        }
+        let z = zx[t * p.d_in_proj + idx];
+        y[t * p.d_inner + idx] = ((acc.x + acc.y) + (acc.z + acc.w) + xv * dsk[h]) * silu(z);
+    }
 }

@@ -220,7 +220,7 @@ pub mod ssm {
             pub _pad: u32,
         }
     }
-    bindings!(zx = 0, w = 1, b = 2, dsk = 3, state = 4, xbc = 5, y = 6, p = 7, seqs = 8);
+    bindings!(zx = 0, w = 1, b = 2, dsk = 3, state = 4, xbc = 5, y = 6, p = 7, seqs = 8, state4 = 9, xbc4 = 10);
 }
 
 /// `shaders/ssd.wgsl`: the chunked (SSD) Mamba2 scan for prefill.

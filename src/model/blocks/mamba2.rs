@@ -113,6 +113,15 @@ impl Mamba2 {
                 &cp,
                 (p.n_head, chunks, 1),
             );
+        } else if p.d_inner % 4 == 0 && p.d_state % 4 == 0 {
+            // vec4 state rows (the state offsets and conv rows are then whole vec4s).
+            g.r.dispatch(
+                Shader::Ssm,
+                "ssm_scan4",
+                &[(s::zx, &zx), (s::w, dt_b), (s::b, a), (s::dsk, d), (s::state4, ssm_state), (s::xbc4, &xbc), (s::y, &y), (s::seqs, &batch.seqs)],
+                &sp,
+                (p.d_inner.div_ceil(64), batch.n_seqs, 1),
+            );
         } else {
             g.r.dispatch(
                 Shader::Ssm,

@@ -470,7 +470,9 @@ fn q4_k_add(a: Q4kStep, b: Q4kStep) -> Q4kStep {
     return r;
 }
 
-// Q4_K decode, eight rows per invocation: each x group loaded once for eight rows.
+// Q4_K decode, eight rows per invocation: each x group loaded once for eight rows. (The same
+// walk as matmul_tile8_q4_k below for one token; that kernel run with one token measured
+// 1.5× slower on lavapipe, so decode keeps its own.)
 @compute @workgroup_size(8)
 fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);

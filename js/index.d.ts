@@ -82,6 +82,16 @@ export declare class Session {
   save(): Promise<Uint8Array>;
   dispose(): void;
 }
+export interface BenchReport {
+  prefillTokens: number; prefillTokS: number; decodeTokens: number; decodeTokS: number;
+  /** Weight bytes one decoded token reads (of experts only the k used). */
+  weightBytesPerToken: number; decodeEffectiveGbS: number;
+  /** The adapter's vec4 copy (read + write bytes) and read-only bandwidth, GB/s, same run. */
+  copyGbS: number; readGbS: number; fractionOfCopy: number; fractionOfRead: number;
+  perDecodedToken: { dispatches: number; bindGroupsCreated: number; submits: number; buffersCreated: number };
+  batchedDecode: { sessions: number; steps: number; tokS: number; stepMs: number }[];
+  adapter: unknown; gpuBytes: number; expertsCounted: string;
+}
 export declare class Model {
   static load(source: Source, options?: LoadOptions): Promise<Model>;
   readonly info: ModelInfo;
@@ -97,5 +107,7 @@ export declare class Model {
   readonly memory: { prefixCache: PrefixCacheInfo };
   /** Turn the prefix cache on / off (off empties it), set its byte budget. */
   setPrefixCache(opts?: { enabled?: boolean; budget?: number }): void;
+  /** Benchmark on this adapter: the same figures as `braid bench --json`, camelCase keys. */
+  bench(opts?: { promptTokens?: number; genTokens?: number; batch?: number }): Promise<BenchReport>;
   dispose(): void;
 }

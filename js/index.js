@@ -134,6 +134,24 @@ export class Model {
     return this.#m.applyChatTemplate(messages, addGenerationPrompt, variables);
   }
 
+  /**
+   * Benchmark this model on this adapter (what `braid bench --json` measures natively): a
+   * prompt of `promptTokens` ids in one step, `genTokens` greedy decode steps, optionally
+   * `batch` sessions decoding together, then the adapter's copy and read bandwidth measured
+   * with the same bytes. Resolves to `{ prefillTokS, decodeTokS, weightBytesPerToken,
+   * decodeEffectiveGbS, copyGbS, readGbS, fractionOfCopy, fractionOfRead, perDecodedToken:
+   * { dispatches, bindGroupsCreated, submits, buffersCreated }, batchedDecode, adapter,
+   * gpuBytes, … }`. Runs in the model's queue (session calls wait meanwhile).
+   */
+  bench({ promptTokens = 128, genTokens = 32, batch = 0 } = {}) {
+    this.#check();
+    const ok = (n, lo, hi) => Number.isInteger(n) && n >= lo && n <= hi;
+    if (!ok(promptTokens, 1, 2048) || !ok(genTokens, 1, 4096) || !ok(batch, 0, 64)) {
+      throw error("BAD_ARGUMENT", "bench: promptTokens 1..2048, genTokens 1..4096 and batch 0..64 must be whole numbers");
+    }
+    return this.#q.run(() => this.#m.bench(promptTokens, genTokens, batch));
+  }
+
   dispose() {
     this.#disposed = true;
     this.#m.dispose();

@@ -1,5 +1,5 @@
 // Types of braid-llm/proxy: the engine in a Web Worker. Everything is asynchronous here.
-import type { AppendResult, ChatMessage, GenerateEvent, GenerateOptions, LoadOptions, Memory, ModelInfo, PrefixCacheInfo, Progress, Source } from "./index.js";
+import type { AppendResult, BenchReport, ChatMessage, GenerateEvent, GenerateOptions, LoadOptions, Memory, ModelInfo, PrefixCacheInfo, Progress, Source } from "./index.js";
 
 export interface WorkerLoadOptions extends LoadOptions {
   /** Keep a URL's bytes in the Cache API (braid-llm/cache) as they stream to the GPU. */
@@ -30,6 +30,8 @@ export declare class RemoteModel {
   restoreSession(bytes: Uint8Array | ArrayBuffer): Promise<RemoteSession>;
   memory(): Promise<{ prefixCache: PrefixCacheInfo }>;
   setPrefixCache(opts?: { enabled?: boolean; budget?: number }): Promise<void>;
+  /** As Model.bench, run in the worker. */
+  bench(opts?: { promptTokens?: number; genTokens?: number; batch?: number }): Promise<BenchReport>;
   dispose(): Promise<void>;
 }
 export declare function loadInWorker(source: Source | File, options?: WorkerLoadOptions): Promise<RemoteModel>;

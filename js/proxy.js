@@ -89,6 +89,8 @@ class RemoteModel {
   /** `{ prefixCache: { enabled, entries, bytes, budget, hits, reusedTokens } }` */
   memory() { return this.#ch.call("modelMemory", { m: this.#h }); }
   setPrefixCache(opts = {}) { return this.#ch.call("setPrefixCache", { m: this.#h, opts }); }
+  /** As Model.bench, in the worker. */
+  bench(opts = {}) { return this.#ch.call("bench", { m: this.#h, opts }); }
   async dispose() { await this.#ch.call("disposeModel", { m: this.#h }); this.#ch.terminate(); }
 }
 

@@ -50,6 +50,7 @@ const ops = {
   disposeModel: ({ m }) => { get(m).dispose(); objects.delete(m); },
   modelMemory: ({ m }) => get(m).memory,
   setPrefixCache: ({ m, opts }) => get(m).setPrefixCache(opts),
+  async bench({ m, opts }) { return get(m).bench(opts); },
   async generate({ s, opts, gen, aborted }, reply) {
     const ac = new AbortController();
     if (aborted) ac.abort();

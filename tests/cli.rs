@@ -269,3 +269,46 @@ fn tokenize_detokenize_and_template_from_the_shell() {
     let bad = Command::new(BIN).args(["template", "--model"]).arg(&model).arg("--messages").arg(&t).arg("--vars").arg(&m).output().unwrap();
     assert!(!bad.status.success());
 }
+
+#[test]
+fn bench_json_accounts_for_every_dispatch() {
+    // `braid bench --profile --json`: two independent counts of the GPU work per decoded token
+    // (the context's dispatch counter over the timed steps, and the profiler's per-kernel
+    // table from separate steps) must agree; the shares must be the ratios they claim.
+    let mut bytes = vec![];
+    let cfg = braid::synth::SynthConfig::preset("tiny-granitehybrid").unwrap();
+    braid::synth::write_model(&cfg, braid::synth::WeightType::parse("q4_k_m").unwrap(), 3, &mut bytes).unwrap();
+    let p = tmp("bench.gguf");
+    std::fs::write(&p, &bytes).unwrap();
+    let out = Command::new(BIN).args(["bench", "--prompt-tokens", "9", "--gen-tokens", "3", "--profile", "--json", "--model"]).arg(&p).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = |k: &str| j[k].as_f64().unwrap_or_else(|| panic!("{k} missing in {j}"));
+    assert_eq!((f("prefill_tokens"), f("decode_tokens")), (9.0, 3.0));
+    for k in ["prefill_tok_s", "decode_tok_s", "copy_gb_s", "read_gb_s", "weight_bytes_per_token"] {
+        assert!(f(k) > 0.0 && f(k).is_finite(), "{k} = {}", f(k));
+    }
+    let eff = f("weight_bytes_per_token") * f("decode_tok_s") / 1e9;
+    assert!((f("decode_effective_gb_s") - eff).abs() <= 1e-9 * eff.max(1.0));
+    assert!((f("fraction_of_copy") - eff / f("copy_gb_s")).abs() < 1e-9);
+    assert!((f("fraction_of_read") - eff / f("read_gb_s")).abs() < 1e-9);
+    let steady = j["per_decoded_token"]["dispatches"].as_f64().unwrap();
+    assert_eq!(j["per_decoded_token"]["buffers_created"].as_f64(), Some(0.0), "{j}");
+    assert_eq!(j["per_decoded_token"]["bind_groups_created"].as_f64(), Some(0.0), "{j}");
+    let table = |k: &str| j["profile"][k].as_array().cloned().unwrap_or_default();
+    let decode = table("decode_per_token");
+    let sum: f64 = decode.iter().map(|k| k["dispatches"].as_f64().unwrap()).sum();
+    assert!((sum - steady).abs() < 1e-9, "profile {sum} vs counter {steady} dispatches per decoded token");
+    let share: f64 = decode.iter().map(|k| k["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "shares sum to {share}");
+    assert!(decode.iter().any(|k| k["kernel"].as_str().is_some_and(|n| n.starts_with("matmul_") && n.contains(":matvec"))), "no matvec in {decode:?}");
+    for k in &decode {
+        let d = k["dispatches"].as_f64().unwrap();
+        assert!(d >= 1.0 && d == d.round(), "{k}");
+    }
+    // Prefill: every kernel ran a whole number of times for the 9-token prompt.
+    for k in table("prefill_per_token") {
+        let d = k["dispatches"].as_f64().unwrap() * 9.0;
+        assert!((d - d.round()).abs() < 1e-9 && d >= 1.0, "{k}");
+    }
+}

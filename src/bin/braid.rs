@@ -622,12 +622,13 @@ mod cli {
                 .collect()
         };
         ctx.set_profiling(true);
-        let mut logits = pollster::block_on(m.forward(&mut s, prompt, false)).map_err(|e| e.to_string())?;
+        let logits = pollster::block_on(m.forward(&mut s, prompt, false)).map_err(|e| e.to_string())?;
         let prefill = table(prompt.len());
         ctx.set_profiling(true);
+        // Greedy steps as `bench` times them (argmax on the GPU).
+        let mut next = braid::model::forward::argmax(&logits);
         for _ in 0..g.max(1) {
-            let next = braid::model::forward::argmax(&logits);
-            logits = pollster::block_on(m.forward(&mut s, &[next], false)).map_err(|e| e.to_string())?;
+            next = pollster::block_on(m.step_greedy(&mut s, next)).map_err(|e| e.to_string())?;
         }
         let decode = table(g.max(1));
         ctx.set_profiling(false);
@@ -635,79 +636,32 @@ mod cli {
     }
 
     fn bench(path: &PathBuf, p: usize, g: usize, batch: &[usize], profile: bool, as_json: bool) -> Result<(), String> {
-        use braid::model::forward::GpuModel;
+        use braid::session::bench::{bench, BenchOptions};
         let m = open_model(path)?;
-        let ctx = m.ctx().clone();
         let v = m.hp.n_vocab;
         let prompt: Vec<u32> = (0..p.max(1)).map(|i| (i as u32 * 7919 + 13) % v).collect();
-        // Warm-up (pipelines compile on first use).
-        let mut s = m.new_session((p + g + 2) as u32);
-        pollster::block_on(m.forward(&mut s, &prompt[..prompt.len().min(8)], false)).map_err(|e| e.to_string())?;
-        let mut s = m.new_session((p + g + 2) as u32);
-        let t0 = Instant::now();
-        let mut logits = pollster::block_on(m.forward(&mut s, &prompt, false)).map_err(|e| e.to_string())?;
-        let prefill = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let mut stats0 = ctx.stats();
-        for i in 0..g {
-            let next = braid::model::forward::argmax(&logits);
-            logits = pollster::block_on(m.forward(&mut s, &[next], false)).map_err(|e| e.to_string())?;
-            if i == 0 {
-                // The first decode step makes the decode shape's buffers and bind groups; the
-                // counters below are the steady state after it.
-                stats0 = ctx.stats();
-            }
-        }
-        let decode = t1.elapsed().as_secs_f64();
-        // GPU work per decoded token, steps 2..g.
-        let st = ctx.stats();
-        let per_tok = |a: u64, b: u64| (a - b) as f64 / g.saturating_sub(1).max(1) as f64;
-        let work = json!({"dispatches": per_tok(st.dispatches, stats0.dispatches), "bind_groups_created": per_tok(st.bind_groups_created, stats0.bind_groups_created),
-                          "submits": per_tok(st.submits, stats0.submits), "buffers_created": per_tok(st.buffers_created, stats0.buffers_created)});
-        let bytes = m.weight_bytes_per_token();
-        let copy_bytes = (256u64 << 20).min(ctx.max_binding() / 2 & !15);
-        let bw = GpuModel::copy_bandwidth(&ctx, copy_bytes, 8);
-        let (pp, tg) = (p as f64 / prefill, g as f64 / decode);
-        let eff = bytes as f64 * tg / 1e9;
-        // Batched decode: N sessions with 8-token prompts, `g` steps that advance all at once.
-        let mut batched = vec![];
-        for &n in batch {
-            let mut ss: Vec<_> = (0..n).map(|_| m.new_session((16 + g) as u32)).collect();
-            for (i, s) in ss.iter_mut().enumerate() {
-                let pr: Vec<u32> = (0..8).map(|j| ((i * 31 + j * 7 + 1) as u32) % v).collect();
-                pollster::block_on(m.append(s, &pr, false)).map_err(|e| e.to_string())?;
-            }
-            let steps = g.clamp(1, 8);
-            let t = Instant::now();
-            for k in 0..steps {
-                let toks: Vec<u32> = (0..n).map(|i| ((i * 13 + k * 5 + 3) as u32) % v).collect();
-                let mut refs: Vec<&mut braid::session::Session> = ss.iter_mut().collect();
-                pollster::block_on(m.step_many(&mut refs, &toks)).map_err(|e| e.to_string())?;
-            }
-            let secs = t.elapsed().as_secs_f64();
-            batched.push(json!({"sessions": n, "steps": steps, "tok_s": (n * steps) as f64 / secs, "step_ms": 1e3 * secs / steps as f64}));
-        }
+        let o = BenchOptions { prompt_tokens: p, gen_tokens: g, batch: batch.to_vec(), ..Default::default() };
+        let rep = pollster::block_on(bench(&m, &o)).map_err(|e| e.to_string())?;
         let profiled = if profile { Some(profile_kernels(&m, &prompt, g.min(8))?) } else { None };
         if as_json {
-            out_text(&format!("{}\n", json!({
-                "profile": profiled,
-                "prefill_tokens": p, "prefill_tok_s": pp, "decode_tokens": g, "decode_tok_s": tg,
-                "weight_bytes_per_token": bytes, "decode_effective_gb_s": eff, "copy_gb_s": bw,
-                "fraction_of_copy": eff / bw, "adapter": ctx.adapter, "batched_decode": batched, "per_decoded_token": work,
-                "gpu_bytes": m.weights.gpu_bytes(), "experts_counted": if m.has_experts() { "active only" } else { "none" },
-            })));
+            let mut j = serde_json::to_value(&rep).map_err(|e| e.to_string())?;
+            j["profile"] = json!(profiled);
+            out_text(&format!("{j}\n"));
         } else {
             let experts = if m.has_experts() { " (of the experts, only the k used per token are counted)" } else { "" };
+            let (pp, tg, eff, bw) = (rep.prefill_tok_s, rep.decode_tok_s, rep.decode_effective_gb_s, rep.copy_gb_s);
+            let ctx = m.ctx();
             out_text(&format!(
-                "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB{experts} → {eff:.2} GB/s effective\nweights on the GPU: {:.1} MB\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
-                bytes as f64 / 1e6, m.weights.gpu_bytes() as f64 / 1e6, 100.0 * eff / bw, ctx.adapter.name, ctx.adapter.backend
+                "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB{experts} → {eff:.2} GB/s effective\nweights on the GPU: {:.1} MB\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it), read kernel: {:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
+                rep.weight_bytes_per_token as f64 / 1e6, rep.gpu_bytes as f64 / 1e6, 100.0 * rep.fraction_of_copy, rep.read_gb_s, 100.0 * rep.fraction_of_read, ctx.adapter.name, ctx.adapter.backend
             ));
+            let w = rep.per_decoded_token;
             out_text(&format!(
                 "per decoded token: {} dispatches, {} bind groups created, {} submits, {} buffers created\n",
-                work["dispatches"], work["bind_groups_created"], work["submits"], work["buffers_created"]
+                w.dispatches, w.bind_groups_created, w.submits, w.buffers_created
             ));
-            for b in &batched {
-                out_text(&format!("batched decode, {} sessions: {:.2} tok/s ({:.0} ms per step)\n", b["sessions"], b["tok_s"].as_f64().unwrap_or(0.0), b["step_ms"].as_f64().unwrap_or(0.0)));
+            for b in &rep.batched_decode {
+                out_text(&format!("batched decode, {} sessions: {:.2} tok/s ({:.0} ms per step)\n", b.sessions, b.tok_s, b.step_ms));
             }
             if let Some(pr) = &profiled {
                 for (what, key) in [("prefill, per prompt token", "prefill_per_token"), ("decode, per token", "decode_per_token")] {

@@ -8,7 +8,7 @@ pub mod params;
 pub mod tensor;
 pub mod weights;
 
-pub use context::{GpuContext, GpuStats, KernelTime, MatKernel, Requirements};
+pub use context::{AdapterSummary, GpuContext, GpuStats, KernelTime, MatKernel, Requirements};
 pub use error::GpuError;
 pub use tensor::{BlockLayout, GpuTensor, TensorUploader};
 pub use weights::GpuWeights;

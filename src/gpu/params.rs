@@ -355,15 +355,19 @@ pub mod argmax {
     bindings!(logits = 0, out = 1, p = 2);
 }
 
-/// `shaders/copy.wgsl`: a plain vec4 copy (the bandwidth yardstick).
+/// `shaders/copy.wgsl`: a plain vec4 copy and a read-only pass (the bandwidth yardsticks).
 pub mod copy {
     use super::*;
     pub const FILE: &str = "copy.wgsl";
+    /// vec4s each invocation of `read_sweep` loads (`READS` in the shader).
+    pub const READS: u64 = 8;
     wgsl_struct! {
         pub struct Params {
             pub groups_x: u32,
-            pub _a: u32,
-            pub _b: u32,
+            /// `read_sweep`: invocations in the grid.
+            pub stride: u32,
+            /// `read_sweep`: a value the source never holds.
+            pub never: f32,
             pub _c: u32,
         }
     }

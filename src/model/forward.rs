@@ -14,24 +14,9 @@ use crate::gguf::{GgmlType, Value};
 use crate::gpu::ops::{Recorder, Shader};
 use crate::gpu::{params, GpuContext, GpuError, GpuTensor, GpuWeights};
 use crate::memory::KV_BLOCK;
-use crate::memory::pool::f32_buf;
 use crate::memory::{MemoryLayout, Pools, PrefixCache, SequenceMemory};
 
 pub use crate::sample::argmax;
-
-/// Seconds on a monotonic clock (native only; the web build times from JS).
-fn web_time_now() -> f64 {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use std::sync::OnceLock;
-        static T0: OnceLock<std::time::Instant> = OnceLock::new();
-        T0.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        js_sys::Date::now() / 1000.0
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunError {
@@ -396,27 +381,6 @@ impl GpuModel {
         r.submit();
         ctx.check()?;
         Ok((out, rows, starts, taps))
-    }
-
-    /// GB/s of a plain vec4 copy of `bytes` on this device (read + write counted).
-    pub fn copy_bandwidth(ctx: &GpuContext, bytes: u64, reps: u32) -> f64 {
-        use params::copy as c;
-        let a = f32_buf(ctx, "copy src", bytes / 4);
-        let b = f32_buf(ctx, "copy dst", bytes / 4);
-        let run = |reps: u32| {
-            let mut r = Recorder::new(ctx);
-            let (gx, gy) = r.grid(bytes / 16);
-            for _ in 0..reps {
-                r.dispatch(Shader::Copy, "copy", &[(c::src, &a), (c::dst, &b)], &c::Params { groups_x: gx, ..Default::default() }, (gx, gy, 1));
-            }
-            r.submit();
-            ctx.poll_wait();
-        };
-        run(1);
-        let t0 = web_time_now();
-        run(reps);
-        let secs = web_time_now() - t0;
-        2.0 * bytes as f64 * reps as f64 / secs / 1e9
     }
 }
 

@@ -10,6 +10,7 @@
 //! rewind always succeeds, at worst by recomputing from the start. Models without recurrent
 //! state need no checkpoints: their KV rows are simply cut.
 
+pub mod bench;
 mod perplexity;
 mod save;
 

@@ -458,6 +458,28 @@ impl WasmModel {
 
     /// Destroy the GPU device (to test device-loss handling: every later call rejects with
     /// DEVICE_LOST; a new load gets a new device).
+    /// Run the benchmark (`braid bench`'s, [`crate::session::bench`]): a prompt of
+    /// `prompt_tokens` in one step, `gen_tokens` greedy steps, `batch` sessions decoding
+    /// together (0: none), then the adapter's copy and read yardsticks. Resolves to the report
+    /// with camelCase keys (`prefillTokS`, `decodeTokS`, `copyGbS`, `readGbS`,
+    /// `fractionOfCopy`, `fractionOfRead`, `weightBytesPerToken`, `perDecodedToken`, …).
+    /// Uses its own sessions; other calls wait in the JS queue meanwhile.
+    pub fn bench(&self, prompt_tokens: u32, gen_tokens: u32, batch: u32) -> Promise {
+        let st = self.st.clone();
+        future_to_promise(async move {
+            st.check()?;
+            let o = crate::session::bench::BenchOptions {
+                prompt_tokens: prompt_tokens as usize,
+                gen_tokens: gen_tokens as usize,
+                batch: if batch > 0 { vec![batch as usize] } else { vec![] },
+                ..Default::default()
+            };
+            let rep = crate::session::bench::bench(&st.model, &o).await.map_err(session_error)?;
+            let v = serde_json::to_value(&rep).map_err(|e| js_error("BAD_ARGUMENT", &e.to_string()))?;
+            Ok(to_js(&camel_keys(v)))
+        })
+    }
+
     #[wasm_bindgen(js_name = destroyDevice)]
     pub fn destroy_device(&self) {
         self.st.model.ctx().device.destroy();
@@ -501,4 +523,32 @@ fn sampler_config(v: &JsValue) -> Result<SamplerConfig, JsValue> {
     if let Some(t) = num("seed")? { c.seed = t as u64; }
     c.validate().map_err(|e| js_error("BAD_ARGUMENT", &e))?;
     Ok(c)
+}
+
+/// `snake_case` object keys → `camelCase`, recursively (Rust reports → the JS API's names).
+fn camel_keys(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let mut out = String::with_capacity(k.len());
+                    let mut up = false;
+                    for c in k.chars() {
+                        if c == '_' {
+                            up = true;
+                        } else if up {
+                            out.extend(c.to_uppercase());
+                            up = false;
+                        } else {
+                            out.push(c);
+                        }
+                    }
+                    (out, camel_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(camel_keys).collect()),
+        x => x,
+    }
 }

@@ -172,11 +172,13 @@ static double now_s(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* Timing on the CPU backend with llama.cpp's defaults (2 threads): a prefill of P tokens as one
+/* Timing with llama.cpp's defaults (2 threads; on the CPU unless LLAMA_REF_NGL offloads layers): a prefill of P tokens as one
  * batch (logits of the last), then G single-token decode steps. Prints one JSON object. */
 static int run_bench(const char *path, int p, int g) {
     struct llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = 0;
+    /* LLAMA_REF_NGL: layers offloaded to a GPU backend (scripts/device_bench.sh: 999, all). */
+    const char *ngl = getenv("LLAMA_REF_NGL");
+    mp.n_gpu_layers = ngl ? atoi(ngl) : 0;
     struct llama_model *model = llama_model_load_from_file(path, mp);
     if (!model) { fprintf(stderr, "load failed\n"); return 1; }
     struct llama_context_params cp = llama_context_default_params();

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Braid and llama.cpp side by side on the same GGUF files, natively on this machine:
+# Braid and its peers side by side on the same GGUF files, on this machine:
 #   scripts/bench_peers.sh [ROUNDS] [PRESET:TYPE ...]
 # Default: 3 rounds; granite-4.0-h-350m as Q4_K_M, Q8_0 and F16 (random weights, the real
 # shapes, written by `braid synth` into target/bench/). In each round every file is run by
-# Braid (`braid bench --json`: wgpu on the machine's adapter, lavapipe on CI machines) and
-# then by llama.cpp (node-llama-cpp's prebuilt CPU libraries through tools/llama_ref.c,
-# 2 threads), so both see the same machine state; the table gives medians over the rounds.
-# Braid's figures come with the copy-kernel bandwidth of the same adapter measured in the
-# same run, the weight bytes read per decoded token, the dispatches per token and decode's
-# share of the copy bandwidth. Not covered here yet: Braid in headless Chromium and wllama.
+#   braid          `braid bench --json`: wgpu natively on the machine's adapter (lavapipe on CI
+#                  machines);
+#   llama.cpp      node-llama-cpp's prebuilt CPU libraries through tools/llama_ref.c, 2 threads;
+#   braid-browser  headless Chromium (WebGPU: SwiftShader without a GPU) through the public JS
+#                  API in a Web Worker: www/bench.html, the release wasm build;
+#   wllama         @wllama/wllama (llama.cpp in wasm, 2 threads, crossOriginIsolated) in the same
+#                  Chromium: tools/bench/wllama.html;
+# one after another, so all see the same machine state; tools/bench/summarize.py prints the
+# medians and the Braid / peer ratios (native vs llama.cpp, browser vs wllama). Braid's figures
+# come with the copy and read bandwidth of the same adapter measured in the same run, the weight
+# bytes read per decoded token, the dispatches per token and decode's share of the yardsticks.
+# BENCH_BROWSER=0 skips the two browser engines (they need scripts/setup.sh's Chromium and
+# Playwright; ~2 min per file and round on SwiftShader). BENCH_PROMPT / BENCH_GEN: P (64), G (16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH" NODEVICE_SELECT="${NODEVICE_SELECT:-1}"
@@ -19,7 +26,25 @@ specs=("$@")
 P="${BENCH_PROMPT:-64}"
 G="${BENCH_GEN:-16}"
 
+browser="${BENCH_BROWSER:-1}"
 cargo build -q --release --bin braid
+if [ "$browser" = 1 ]; then
+  cargo build -q --release --target wasm32-unknown-unknown --lib
+  wasm-bindgen --target web --out-dir pkg --out-name braid target/wasm32-unknown-unknown/release/braid.wasm
+  wllama_version=$(tools/bench/install_wllama.sh)
+  echo "wllama $wllama_version" >&2
+  port=$((20000 + RANDOM % 20000))
+  python3 tools/bench/serve.py "$port" &
+  server=$!
+  trap 'kill $server 2>/dev/null' EXIT
+  sleep 1
+fi
+# One page run: its JSON, or {"error": ...} (the table then says which engine failed).
+page() {
+  local j
+  if j=$(timeout 1200 node tools/bench/page.mjs "http://127.0.0.1:$port/$1" 1100 2>"$d/page.err"); then echo "$j"
+  else python3 -c 'import json, sys; print(json.dumps({"error": (sys.argv[1] or sys.argv[2])[-400:]}))' "$j" "$(tail -5 "$d/page.err")"; fi
+}
 # shellcheck source=scripts/llama_ref_env.sh
 . scripts/llama_ref_env.sh
 b=target/release/braid
@@ -37,28 +62,11 @@ for r in $(seq "$rounds"); do
     echo "round $r: $s" >&2
     printf '{"file": "%s", "engine": "braid", "result": %s}\n' "$s" "$($b bench --model "$f" --prompt-tokens "$P" --gen-tokens "$G" --json)" >> "$out"
     printf '{"file": "%s", "engine": "llama.cpp", "result": %s}\n' "$s" "$("$ref/llama_ref" "$bins" "$f" bench "$P,$G")" >> "$out"
+    if [ "$browser" = 1 ]; then
+      printf '{"file": "%s", "engine": "braid-browser", "result": %s}\n' "$s" "$(page "www/bench.html?model=/$f&p=$P&g=$G&rounds=1&auto=1")" >> "$out"
+      printf '{"file": "%s", "engine": "wllama", "result": %s}\n' "$s" "$(page "tools/bench/wllama.html?model=/$f&p=$P&g=$G&threads=2&rounds=1")" >> "$out"
+    fi
   done
 done
 
-python3 - "$out" "$P" "$G" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-P, G = sys.argv[2], sys.argv[3]
-med = lambda xs: statistics.median(xs) if xs else float("nan")
-files = list(dict.fromkeys(r["file"] for r in rows))
-adapter = next((r["result"]["adapter"] for r in rows if r["engine"] == "braid"), {})
-print(f"\nBraid on {adapter.get('name', '?')} ({adapter.get('backend', '?')}); llama.cpp on the CPU, 2 threads.")
-print(f"Prompt {P} tokens, {G} decoded; medians of {len(rows) // (2 * len(files))} interleaved rounds.\n")
-print("| file | Braid prefill tok/s | Braid decode tok/s | prefill / decode | weights per token | copy kernel | decode share of copy | dispatches per token | llama.cpp prefill | llama.cpp decode | Braid / llama.cpp prefill | Braid / llama.cpp decode |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for f in files:
-    br = [r["result"] for r in rows if r["file"] == f and r["engine"] == "braid"]
-    ll = [r["result"] for r in rows if r["file"] == f and r["engine"] == "llama.cpp"]
-    bp, bd = med([x["prefill_tok_s"] for x in br]), med([x["decode_tok_s"] for x in br])
-    lp, ld = med([x["prefill_tok_s"] for x in ll]), med([x["decode_tok_s"] for x in ll])
-    copy = med([x["copy_gb_s"] for x in br])
-    share = med([x["fraction_of_copy"] for x in br])
-    mb = br[0]["weight_bytes_per_token"] / 1e6
-    disp = br[0]["per_decoded_token"]["dispatches"]
-    print(f"| {f} | {bp:.2f} | {bd:.2f} | {bp / bd:.1f}× | {mb:.0f} MB | {copy:.2f} GB/s | {100 * share:.0f}% | {disp:.0f} | {lp:.1f} | {ld:.1f} | {bp / lp:.3f} | {bd / ld:.3f} |")
-PY
+python3 tools/bench/summarize.py "$out" "Prompt $P tokens, $G decoded; llama.cpp and wllama on the CPU, 2 threads."

@@ -34,7 +34,7 @@ check() { echo "$2"; python3 tests/e2e/check.py "$1" "$2" "$3"; }
 check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gpuArgmaxSame": true, "logitsAfterGreedy": 300, "arch": "granitehybrid", "roundtrip": "the hybrid model",
   "nlogits": 300, "generated": 5, "lengthOk": true, "forkLengthOk": true, "afterRewind": 3, "restored": 3,
   "memoryKeys": "checkpoints,kv,kvUsed,recurrent,window", "abortReason": "abort", "afterAbort": 5, "stopAcrossTokens": true, "defaultPolicy": true, "contextAllOrNothing": true, "detokenizeSpecial": "[\"<|im_start|>user\",\"user\"]",
-  "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH", "errBadArg": "BAD_ARGUMENT",
+  "err404": "GGUF_INVALID", "errBadFile": "GGUF_INVALID", "errBlob": "STATE_MISMATCH", "errBadArg": "BAD_ARGUMENT", "benchReport": true, "errBench": "BAD_ARGUMENT",
   "errDisposed": "SESSION_DISPOSED", "chatFinish": "length", "chatTokens": 4, "streamChunks": 4,
   "streamFinish": "length", "chatSameAsStream": true, "chatCachedFirst": 0, "chatCachedSystem": true, "streamUsage": true, "errChatArgs": "BAD_ARGUMENT", "errLost": "DEVICE_LOST",
   "afterLost": 3, "errArch": "UNSUPPORTED_ARCH", "errNoGpu": "NO_WEBGPU",
@@ -51,7 +51,7 @@ check "js api e2e" "$(page api.html)" '{"done": true, "llamaCppMatch": true, "gp
 check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true, "arch": "granitehybrid",
   "roundtrip": "the hybrid model", "sameAsMainThread": true, "length": 20, "forkLength": 20, "recomputed": 2,
   "restoredLength": 20, "logits": 300, "abortReason": "abort", "abortConsistent": true, "preAborted": true,
-  "errBadFile": "GGUF_INVALID", "errDisposed": "SESSION_DISPOSED", "proxyAllOrNothing": true}'
+  "errBadFile": "GGUF_INVALID", "errDisposed": "SESSION_DISPOSED", "proxyAllOrNothing": true, "benchWorker": true}'
 check "weight cache e2e" "$(page cache.html)" '{"done": true, "interrupted": "ABORTED", "partial": true,
   "resumeFetches": 1, "sameLogits": true, "secondLoadFetches": 0, "listed": true, "repairFetches": 1,
   "repairedSame": true, "deleted": true, "empty": true, "streamFetches": 1, "streamSame": true, "streamStored": true,

@@ -127,6 +127,18 @@ try {
   out.errBadFile = await codeOf(Model.load(new Uint8Array([71, 71, 85, 70, 9, 0, 0, 0])));
   out.errBlob = await codeOf(m.restoreSession(new Uint8Array([1, 2, 3])));
   out.errBadArg = await codeOf(s.generate({ topP: 3 }).next());
+  // model.bench(): the report's figures are the ratios they claim, decode makes no buffers or
+  // bind groups per token, and bad arguments are refused before anything runs.
+  {
+    const b = await m.bench({ promptTokens: 6, genTokens: 3 });
+    const pos = [b.prefillTokS, b.decodeTokS, b.copyGbS, b.readGbS, b.weightBytesPerToken].every((x) => x > 0 && Number.isFinite(x));
+    const eff = b.weightBytesPerToken * b.decodeTokS / 1e9;
+    out.benchReport = pos && b.prefillTokens === 6 && b.decodeTokens === 3 && Math.abs(b.decodeEffectiveGbS - eff) <= 1e-9 * eff &&
+      Math.abs(b.fractionOfCopy - eff / b.copyGbS) < 1e-9 && Math.abs(b.fractionOfRead - eff / b.readGbS) < 1e-9 &&
+      b.perDecodedToken.dispatches > 0 && b.perDecodedToken.buffersCreated === 0 && b.perDecodedToken.bindGroupsCreated === 0;
+    out.benchDetail = JSON.stringify(b);
+    out.errBench = await codeOf((async () => m.bench({ promptTokens: 0 }))());
+  }
   f.dispose();
   out.errDisposed = await codeOf(f.append([1]));
   // OpenAI-shaped chat, plain and streamed (greedy: both give the same text).

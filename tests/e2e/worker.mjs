@@ -60,6 +60,7 @@ try {
   out.errBadFile = await codeOf(loadInWorker(new Uint8Array([1, 2, 3, 4])));
   await f.dispose();
   out.errDisposed = await codeOf(f.append([1]));
+  out.benchWorker = (await m.bench({ promptTokens: 4, genTokens: 2 })).decodeTokens === 2;
   await m.dispose();
   out.done = true;
 } catch (e) {

@@ -52,6 +52,9 @@ check "worker proxy e2e" "$(page worker.html)" '{"done": true, "progress": true,
   "roundtrip": "the hybrid model", "sameAsMainThread": true, "length": 20, "forkLength": 20, "recomputed": 2,
   "restoredLength": 20, "logits": 300, "abortReason": "abort", "abortConsistent": true, "preAborted": true,
   "errBadFile": "GGUF_INVALID", "errDisposed": "SESSION_DISPOSED", "proxyAllOrNothing": true, "benchWorker": true}'
+# The bench page (www/bench.html) in its scripted mode: two rounds through the worker proxy.
+check "bench page e2e" "$(page "../../www/bench.html?model=/tests/e2e/model.gguf&p=4&g=2&rounds=2&auto=1")" '{"engine": "braid-browser",
+  "architecture": "granitehybrid", "rounds": 2, "prefillTokens": 4, "decodeTokens": 2}'
 check "weight cache e2e" "$(page cache.html)" '{"done": true, "interrupted": "ABORTED", "partial": true,
   "resumeFetches": 1, "sameLogits": true, "secondLoadFetches": 0, "listed": true, "repairFetches": 1,
   "repairedSame": true, "deleted": true, "empty": true, "streamFetches": 1, "streamSame": true, "streamStored": true,

@@ -19,8 +19,7 @@ fn index(gid: vec3<u32>) -> u32 { return gid.y * p.groups_x * 64u + gid.x; }
 fn silu_mul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n) { return; }
-    let g = a[p.a_offset + i];
-    a[p.a_offset + i] = g / (1.0 + exp(-g)) * b[p.b_offset + i];
+    a[p.a_offset + i] = silu_f32(a[p.a_offset + i]) * b[p.b_offset + i];
 }
 
 // a += alpha · b  (residuals)
@@ -66,45 +65,12 @@ fn mul_sigmoid(@builtin(global_invocation_id) gid: vec3<u32>) {
     a[p.a_offset + i] *= 1.0 / (1.0 + exp(-b[p.b_offset + i]));
 }
 
-// x rounded to the nearest f16 value (ties to even), as an f32 — by bit arithmetic, so every
-// adapter rounds alike (WGSL leaves the rounding of its own f32→f16 conversions open).
-// |x| < 65504 here (GELU's inputs and outputs below 10).
-fn round_f16(x: f32) -> f32 {
-    let b = bitcast<u32>(x);
-    let sign = b & 0x80000000u;
-    let a = b & 0x7fffffffu;
-    if (a >= 0x38800000u) {
-        // normal f16: keep 10 mantissa bits, round the 13 dropped ones to nearest even
-        let r = a + 0xfffu + ((a >> 13u) & 1u);
-        return bitcast<f32>(sign | (r & 0xffffe000u));
-    }
-    // subnormal f16: multiples of 2^-24 (scaling by 2^24 is exact; round() ties to even)
-    let q = round(bitcast<f32>(a) * 16777216.0) / 16777216.0;
-    return bitcast<f32>(sign | bitcast<u32>(q));
-}
-
-// tanh to f32 precision on any adapter (via exp of a non-positive argument: no overflow)
-fn tanh_f32(x: f32) -> f32 {
-    let t = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - t) / (1.0 + t);
-}
-
-// a = gelu(a) · b (GeGLU: a = gate, b = up) exactly as ggml's CPU computes it: GELU (tanh
-// form) of the input rounded to f16, rounded to f16 (its `ggml_table_gelu_f16`), 0 below
-// −10, identity above 10.
+// a = gelu(a) · b (GeGLU: a = gate, b = up), GELU as ggml's CPU computes it (`gelu_ggml`).
 @compute @workgroup_size(64)
 fn gelu_mul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n) { return; }
-    let x = a[p.a_offset + i];
-    var y = x;
-    if (x <= -10.0) {
-        y = 0.0;
-    } else if (x < 10.0) {
-        let h = round_f16(x);
-        y = round_f16(0.5 * h * (1.0 + tanh_f32(0.7978845608028654 * h * (1.0 + 0.044715 * h * h))));
-    }
-    a[p.a_offset + i] = y * b[p.b_offset + i];
+    a[p.a_offset + i] = gelu_ggml(a[p.a_offset + i]) * b[p.b_offset + i];
 }
 
 // a = alpha · tanh(a / alpha)  (final logit soft-capping, alpha = the cap)

@@ -26,7 +26,9 @@ struct Params {
     expert_rows: u32, // rows of one expert
     x_per_pair: u32,  // 1: input row = the pair; 0: input row = pair / experts_per_token
     experts_per_token: u32,
-    _pad: u32,
+    // epilogue activation after bias and scale: 0 none; 1 silu(g)·v, 2 gelu_ggml(g)·v with g =
+    // bias[idx], the gate projection laid out as y (SwiGLU / GeGLU: no bias then); 3 max(v, 0)²
+    act: u32,
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;     // one part, GPU layout
@@ -34,16 +36,23 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;     // [n_tok, y_stride]
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read> tokens: array<u32>;      // [n_tok] (embed only)
-@group(0) @binding(5) var<storage, read> bias: array<f32>;        // [rows of the whole tensor]
+@group(0) @binding(5) var<storage, read> bias: array<f32>;        // [rows of the whole tensor], or the gate [n_tok, y_stride] (act 1, 2)
 @group(0) @binding(6) var<storage, read> pairs: array<u32>;       // (token · k + slot) grouped by expert (matmul_id)
 @group(0) @binding(7) var<storage, read> tiles: array<vec4<u32>>; // (expert, first in pairs, count, _) (matmul_id)
 @group(0) @binding(8) var<storage, read> weights4: array<vec4<u32>>; // the weights again, 4 words per load
 
-// The shared epilogue: bias, scale, residual accumulate, store.
+// The shared epilogue: bias, scale, activation (a gated FFN's gate·up, ReLU²), residual
+// accumulate, store.
 fn store_row(idx: u32, r: u32, acc: f32) {
     var v = acc;
     if (p.has_bias != 0u) { v += bias[p.row0 + r]; }
     v *= p.alpha;
+    switch p.act {
+        case 1u: { v = silu_f32(bias[idx]) * v; }
+        case 2u: { v = gelu_ggml(bias[idx]) * v; }
+        case 3u: { let m = max(v, 0.0); v = m * m; }
+        default: {}
+    }
     if (p.accumulate != 0u) { v += y[idx]; }
     y[idx] = v;
 }

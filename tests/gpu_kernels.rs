@@ -84,3 +84,67 @@ fn matmul_every_type_every_kernel_matches_cpu() {
         ctx.set_kernels(None);
     }
 }
+
+#[test]
+fn matmul_epilogue_activations_match_closed_forms() {
+    // The gated-FFN epilogue (silu(g)·v, GELU(g)·v as ggml computes it, max(v, 0)²) on every
+    // kernel family, decode and prefill shapes, against the CPU reference's activations.
+    use braid::gpu::ops::{Act, MatmulIo};
+    use braid::model::reference::{gelu, silu};
+    let ctx = context();
+    let mut rng = Rng::new(5);
+    let types = [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K];
+    let (k, rows) = (256usize, 37usize);
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    let (mut data, mut dense) = (vec![], vec![]);
+    for ty in types {
+        w.tensor(&format!("w.{}", ty.name()), ty, &[k as u64, rows as u64]);
+        let mut b = vec![];
+        random_tensor_bytes(ty, (k * rows) as u64, 0.5, &mut rng, &mut b);
+        let mut v = vec![];
+        dequantize(ty, &b, &mut v).unwrap();
+        data.push(b);
+        dense.push(v);
+    }
+    let bytes = w.to_bytes(&data);
+    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+    pollster::block_on(l.feed(&bytes)).unwrap();
+    let loaded = l.finish().unwrap();
+    let buf = |v: &[f32]| {
+        ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None, contents: bytemuck::cast_slice(v), usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        })
+    };
+    for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::Subgroup] {
+        ctx.set_kernels(Some(kernel));
+        for n_tok in [1usize, 9] {
+            let x: Vec<f32> = (0..n_tok * k).map(|j| ((j * 37 % 101) as f32 - 50.0) / 50.0).collect();
+            // Gate values across GELU's range, its ±10 cut-offs included.
+            let gate: Vec<f32> = (0..n_tok * rows).map(|j| (j as f32 * 0.731).sin() * 12.0).collect();
+            let (xb, gb) = (buf(&x), buf(&gate));
+            for (i, t) in loaded.tensors.iter().enumerate() {
+                for which in 0..3 {
+                    let yb = buf(&vec![0.0f32; n_tok * rows]);
+                    let act = [Act::SiluGate(&gb), Act::GeluGate(&gb), Act::ReluSqr][which];
+                    let mut r = Recorder::new(&ctx);
+                    let io = MatmulIo { x: &xb, x_offset: 0, x_stride: k as u32, y: &yb, y_offset: 0, y_stride: rows as u32, n_tok: n_tok as u32, alpha: 1.0, accumulate: false, bias: None, act };
+                    r.matmul_io(t, io);
+                    r.submit();
+                    ctx.check().unwrap();
+                    let got = pollster::block_on(ctx.read_f32(&yb, 0, (n_tok * rows) as u64)).unwrap();
+                    for tt in 0..n_tok {
+                        for row in 0..rows {
+                            let v: f32 = dense[i][row * k..(row + 1) * k].iter().zip(&x[tt * k..(tt + 1) * k]).map(|(a, b)| a * b).sum();
+                            let g = gate[tt * rows + row];
+                            let want = [silu(g) * v, gelu(g) * v, v.max(0.0) * v.max(0.0)][which];
+                            let y = got[tt * rows + row];
+                            assert!((y - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {kernel:?} act {which} T={n_tok} t={tt} row={row}: {y} vs {want} (g {g}, v {v})", t.info.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ctx.set_kernels(None);
+}

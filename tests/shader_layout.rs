@@ -5,7 +5,7 @@
 
 use braid::gguf::GgmlType;
 use braid::gpu::kernels::{DEQUANT_WGSL, QUANT_WGSL};
-use braid::gpu::ops::matmul_source;
+use braid::gpu::ops::{elementwise_source, matmul_source};
 use braid::gpu::params::shader_mirrors;
 
 fn sources(file: &str) -> Vec<String> {
@@ -16,6 +16,7 @@ fn sources(file: &str) -> Vec<String> {
             .flat_map(|&t| [matmul_source(t, false), matmul_source(t, true)])
             .collect(),
         "dequant.wgsl" => vec![format!("{QUANT_WGSL}\n{DEQUANT_WGSL}")],
+        "elementwise.wgsl" => vec![elementwise_source()],
         f => vec![std::fs::read_to_string(format!("{}/shaders/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()],
     }
 }
@@ -27,7 +28,7 @@ fn shader_params_and_bindings_match_their_rust_mirrors() {
     let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl"].contains(&f.as_str()))
+        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl", "act.wgsl"].contains(&f.as_str()))
         .collect();
     files.sort();
     let mut mirrored: Vec<String> = mirrors.iter().map(|m| m.0.to_string()).collect();

@@ -27,6 +27,8 @@ pub const DELTA_NET_WGSL: &str = include_str!("../../shaders/delta_net.wgsl");
 pub const MAMBA1_WGSL: &str = include_str!("../../shaders/mamba1.wgsl");
 pub const MOE_WGSL: &str = include_str!("../../shaders/moe.wgsl");
 pub const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
+/// Activations shared by `elementwise.wgsl` and `matmul.wgsl` (prepended to both).
+pub const ACT_WGSL: &str = include_str!("../../shaders/act.wgsl");
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
 pub const ARGMAX_WGSL: &str = include_str!("../../shaders/argmax.wgsl");
@@ -81,7 +83,12 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
     let body = body.replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
-    format!("{}{QUANT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
+    format!("{}{QUANT_WGSL}\n{ACT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
+}
+
+/// `shaders/elementwise.wgsl` with the shared activations.
+pub fn elementwise_source() -> String {
+    format!("{ACT_WGSL}\n{ELEMENTWISE_WGSL}")
 }
 
 /// Shader family: cache name, source and the binding of its parameters.
@@ -138,7 +145,7 @@ impl Shader {
             Shader::DeltaNet => DELTA_NET_WGSL.into(),
             Shader::Mamba1 => MAMBA1_WGSL.into(),
             Shader::Moe => MOE_WGSL.into(),
-            Shader::Elementwise => ELEMENTWISE_WGSL.into(),
+            Shader::Elementwise => elementwise_source(),
             Shader::Copy => COPY_WGSL.into(),
             Shader::Ssd => SSD_WGSL.into(),
             Shader::Argmax => ARGMAX_WGSL.into(),
@@ -201,6 +208,40 @@ pub struct MatmulIo<'b> {
     pub accumulate: bool,
     /// An F32 vector of W's row count.
     pub bias: Option<&'b wgpu::Buffer>,
+    /// An activation applied to each result in the epilogue (after bias and scale, before the
+    /// accumulate): a gated FFN's up projection takes its gate here, saving the separate
+    /// elementwise dispatch.
+    pub act: Act<'b>,
+}
+
+/// The epilogue activation of a matrix product (`store_row` in `shaders/matmul.wgsl`).
+#[derive(Clone, Copy, Default)]
+pub enum Act<'b> {
+    #[default]
+    None,
+    /// y = silu(gate[t, r]) · (W·x)[t, r]; `gate` laid out as y (SwiGLU). Not with a bias.
+    SiluGate(&'b wgpu::Buffer),
+    /// y = gelu(gate[t, r]) · (W·x)[t, r], GELU as ggml's CPU computes it (GeGLU). Not with a bias.
+    GeluGate(&'b wgpu::Buffer),
+    /// y = max(W·x, 0)² (Nemotron-H's plain FFN).
+    ReluSqr,
+}
+
+impl<'b> Act<'b> {
+    fn code(&self) -> u32 {
+        match self {
+            Act::None => 0,
+            Act::SiluGate(_) => 1,
+            Act::GeluGate(_) => 2,
+            Act::ReluSqr => 3,
+        }
+    }
+    fn gate(&self) -> Option<&'b wgpu::Buffer> {
+        match *self {
+            Act::SiluGate(g) | Act::GeluGate(g) => Some(g),
+            _ => None,
+        }
+    }
 }
 
 /// Records the commands of one submission (see the module docs).
@@ -341,12 +382,15 @@ impl<'a> Recorder<'a> {
         alpha: f32,
         accumulate: bool,
     ) {
-        self.matmul_io(w, MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias: None })
+        self.matmul_io(w, MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias: None, act: Act::None })
     }
 
     /// `io.y[t, row0..] (+)= alpha · (W · io.x[t] + bias)` for every part of `w`.
     pub fn matmul_io(&mut self, w: &GpuTensor, io: MatmulIo) {
-        let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias } = io;
+        let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias, act } = io;
+        // The gate of a gated activation takes the bias binding (the two never come together).
+        debug_assert!(bias.is_none() || act.gate().is_none(), "a gated epilogue with a bias");
+        let aux = act.gate().or(bias);
         use params::matmul as b;
         let k = w.info.ne0() as u32;
         let per_row = self.ctx.prefers_row_kernels();
@@ -377,16 +421,17 @@ impl<'a> Recorder<'a> {
                 alpha,
                 groups_x: gx,
                 has_bias: bias.is_some() as u32,
+                act: act.code(),
                 ..Default::default()
             };
-            // Without a bias the binding still needs a buffer: the weights (read-only too).
-            let bufs = [(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, bias.unwrap_or(&part.buffer))];
+            // Without a bias or gate the binding still needs a buffer: the weights (read-only too).
+            let bufs = [(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, aux.unwrap_or(&part.buffer))];
             if subgroup {
                 self.dispatch(Shader::MatmulSg(w.info.ty), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
             } else {
                 let (entry, bufs) = match cpu {
                     Some(c) => {
-                        let mut v = vec![(b::x, x), (b::y, y), (b::bias, bias.unwrap_or(&part.buffer))];
+                        let mut v = vec![(b::x, x), (b::y, y), (b::bias, aux.unwrap_or(&part.buffer))];
                         if c.words {
                             v.push((b::weights, &part.buffer));
                         }

@@ -77,7 +77,9 @@ pub mod matmul {
             pub x_per_pair: u32,
             /// matmul_id: slots (experts) per token.
             pub experts_per_token: u32,
-            pub _pad: u32,
+            /// Epilogue activation: [`Act`](crate::gpu::ops::Act) as u32 (0 none, 1 SiLU-gated,
+            /// 2 GELU-gated, 3 ReLU²).
+            pub act: u32,
         }
     }
     bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8);

@@ -3,7 +3,7 @@
 //! that copy named intermediates out. Blocks read a normed input `h` and write their output
 //! through an [`Out`] (usually accumulated into the residual stream with the layer's scale).
 
-use crate::gpu::ops::{MatmulIo, Recorder, Shader};
+use crate::gpu::ops::{Act, MatmulIo, Recorder, Shader};
 use crate::gpu::params;
 use crate::gpu::GpuTensor;
 use crate::memory::Pools;
@@ -66,10 +66,15 @@ impl<'a> Graph<'a> {
 
     /// `out = alpha · W·x (+ bias)` for the step's tokens, rows of `x` of W's row length.
     pub fn linear(&mut self, w: T, bias: Option<T>, x: &wgpu::Buffer, out: Out, width: u32) {
+        self.linear_act(w, bias, x, out, width, Act::None);
+    }
+
+    /// As [`Graph::linear`] with an activation in the product's epilogue (see [`Act`]).
+    pub fn linear_act(&mut self, w: T, bias: Option<T>, x: &wgpu::Buffer, out: Out, width: u32, act: Act) {
         let t = self.t(w);
         let bias = bias.map(|b| self.vec(b));
         let k = t.info.ne0() as u32;
-        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias };
+        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act };
         self.r.matmul_io(t, io);
     }
 

@@ -2,6 +2,7 @@
 //! (SwiGLU) or GELU (GeGLU); plain, down(act(up·x)) with ReLU² (Nemotron-H). Optional up/down biases.
 
 use super::super::graph::{Graph, Out};
+use crate::gpu::ops::Act;
 use super::super::hparams::ModelError;
 use super::super::plan::{Tensors, T};
 use super::super::reference::{gelu, matvec, silu, RefWeights};
@@ -65,17 +66,25 @@ impl DenseFfn {
         let ff = self.n_ff;
         let fresh = |b| Out { buf: b, alpha: 1.0, accumulate: false };
         let u = g.scratch(ff);
-        g.linear(self.up, self.up_b, h, fresh(&u), ff);
-        let len = g.n * ff;
+        // The activation runs in the up projection's epilogue (one dispatch less per layer);
+        // only an up bias (it takes the gate's binding) keeps the separate elementwise pass.
         let act = match self.gate {
-            Some(gate) => {
+            Some(gate) if self.up_b.is_none() => {
                 let gt = g.scratch(ff);
                 g.linear(gate, self.gate_b, h, fresh(&gt), ff);
-                g.elementwise(if self.act == Activation::Gelu { "gelu_mul" } else { "silu_mul" }, &gt, Some(&u), len, 1.0);
+                let a = if self.act == Activation::Gelu { Act::GeluGate(&gt) } else { Act::SiluGate(&gt) };
+                g.linear_act(self.up, None, h, fresh(&u), ff, a);
+                u
+            }
+            Some(gate) => {
+                g.linear(self.up, self.up_b, h, fresh(&u), ff);
+                let gt = g.scratch(ff);
+                g.linear(gate, self.gate_b, h, fresh(&gt), ff);
+                g.elementwise(if self.act == Activation::Gelu { "gelu_mul" } else { "silu_mul" }, &gt, Some(&u), g.n * ff, 1.0);
                 gt
             }
             None => {
-                g.elementwise("relu_sqr", &u, None, len, 1.0);
+                g.linear_act(self.up, self.up_b, h, fresh(&u), ff, Act::ReluSqr);
                 u
             }
         };

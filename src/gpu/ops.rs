@@ -605,9 +605,17 @@ struct CpuMatmul {
 /// Q3_K and IQ4_XS the one-row kernel stays (its block decoder beats the 4-row fallback:
 /// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89, Q4_0 4.66 vs 3.78). Prefill runs 4-row × 8-token
 /// tiles, Q4_K 8-row × 4-token ones (Q4_K_M 7.4 → 20 tok/s).
+/// SwiftShader (the browser's software adapter; natively through Chromium's
+/// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
+/// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)
+/// forces the one-row decode kernel for such comparisons.
 fn cpu_matmul_entry(ty: GgmlType, n_tok: u32) -> CpuMatmul {
     use GgmlType::*;
     let k = |entry, words, vec4s| CpuMatmul { entry, words, vec4s };
+    #[cfg(not(target_arch = "wasm32"))]
+    if n_tok == 1 && std::env::var("BRAID_MATVEC").is_ok_and(|v| v == "rows") {
+        return k("matvec_rows", true, false);
+    }
     match (ty, n_tok) {
         (Q4_K, 1) => k("matvec_rows8_q4_k", false, true),
         (Q4_K, _) => k("matmul_tile8_q4_k", false, true),

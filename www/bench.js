@@ -42,7 +42,7 @@ async function run(source, { p, g, rounds, cache }) {
       const a = r.adapter ?? {};
       $("#adapter").textContent = `adapter: ${a.name ?? "?"} (${a.backend ?? "?"}) · ${model.info.architecture}, ${(r.gpuBytes / 1e6).toFixed(0)} MB on the GPU · loaded in ${loadSeconds.toFixed(1)} s`;
     }
-    const keys = ["prefillTokS", "decodeTokS", "copyGbS", "readGbS", "fractionOfCopy", "fractionOfRead"];
+    const keys = ["prefillTokS", "decodeTokS", "decodeEffectiveGbS", "copyGbS", "readGbS", "fractionOfCopy", "fractionOfRead"];
     const med = Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))]));
     const summary = { ...runs[0], ...med, perDecodedToken: runs[0].perDecodedToken, rounds, loadSeconds, architecture: model.info.architecture };
     if (rounds > 1) row("median", summary, "median");

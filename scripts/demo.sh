@@ -21,6 +21,7 @@ else
 fi
 echo
 echo "  Braid demo: http://localhost:$port/www/"
+echo "  Benchmark on this browser's GPU: http://localhost:$port/www/bench.html"
 echo "  (Chromium needs --enable-unsafe-webgpu where WebGPU is not enabled by default)"
 echo
 exec python3 -m http.server "$port" --bind 127.0.0.1

@@ -40,7 +40,10 @@ async function run(source, { p, g, rounds, cache }) {
       runs.push(r);
       row(String(i), r);
       const a = r.adapter ?? {};
-      $("#adapter").textContent = `adapter: ${a.name ?? "?"} (${a.backend ?? "?"}) · ${model.info.architecture}, ${(r.gpuBytes / 1e6).toFixed(0)} MB on the GPU · loaded in ${loadSeconds.toFixed(1)} s`;
+      // Browsers may hide the adapter's name (Chromium reports none for SwiftShader).
+      const kind = [a.backend, a.deviceType].filter(Boolean).join(", ");
+      $("#adapter").textContent = `adapter: ${a.name || "unnamed"}${kind ? ` (${kind})` : ""} · ${model.info.architecture}, ${(r.gpuBytes / 1e6).toFixed(r.gpuBytes < 1e7 ? 2 : 0)} MB on the GPU · loaded in ${loadSeconds.toFixed(1)} s`;
+      $("#adapter").hidden = false;
     }
     const keys = ["prefillTokS", "decodeTokS", "decodeEffectiveGbS", "copyGbS", "readGbS", "fractionOfCopy", "fractionOfRead"];
     const med = Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))]));
@@ -56,6 +59,10 @@ async function run(source, { p, g, rounds, cache }) {
 $("#form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("#run").disabled = true;
+  // A new run (or a refused one) leaves nothing of the previous run on screen.
+  $("#table").hidden = true;
+  $("#table tbody").textContent = "";
+  $("#adapter").hidden = true;
   try {
     const file = $("#file").files[0];
     const source = file ?? PRESETS.find((x) => x.id === $("#preset").value).url;

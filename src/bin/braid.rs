@@ -636,10 +636,10 @@ mod cli {
     }
 
     fn bench(path: &PathBuf, p: usize, g: usize, batch: &[usize], profile: bool, as_json: bool) -> Result<(), String> {
-        use braid::session::bench::{bench, BenchOptions};
+        use braid::session::bench::{bench, prompt_ids, BenchOptions};
         let m = open_model(path)?;
-        let v = m.hp.n_vocab;
-        let prompt: Vec<u32> = (0..p.max(1)).map(|i| (i as u32 * 7919 + 13) % v).collect();
+        // The profile runs the prompt the bench timed.
+        let prompt = prompt_ids(p.max(1), m.hp.n_vocab);
         let o = BenchOptions { prompt_tokens: p, gen_tokens: g, batch: batch.to_vec(), ..Default::default() };
         let rep = pollster::block_on(bench(&m, &o)).map_err(|e| e.to_string())?;
         let profiled = if profile { Some(profile_kernels(&m, &prompt, g.min(8))?) } else { None };

@@ -102,6 +102,11 @@ pub struct BenchReport {
     pub experts_counted: &'static str,
 }
 
+/// The benchmark's prompt: `n` ids `(i·7919 + 13) mod n_vocab` (spread over the vocabulary).
+pub fn prompt_ids(n: usize, n_vocab: u32) -> Vec<u32> {
+    (0..n).map(|i| (i as u32).wrapping_mul(7919).wrapping_add(13) % n_vocab.max(1)).collect()
+}
+
 /// Run the benchmark on a loaded model: a warm-up step (pipelines compile), the prompt in one
 /// step, `gen` greedy steps, the batched decodes, then the two yardsticks.
 ///
@@ -111,7 +116,7 @@ pub async fn bench(m: &GpuModel, o: &BenchOptions) -> Result<BenchReport, Sessio
     let ctx = m.ctx().clone();
     let (p, g) = (o.prompt_tokens.max(1), o.gen_tokens);
     let v = m.hp.n_vocab;
-    let prompt: Vec<u32> = (0..p).map(|i| (i as u32).wrapping_mul(7919).wrapping_add(13) % v).collect();
+    let prompt = prompt_ids(p, v);
     let n_ctx = (p + g + 2) as u32;
     // Warm-up: the prompt's and the decode step's pipelines and buffers.
     let mut s: Session = m.new_session(n_ctx);

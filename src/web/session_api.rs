@@ -468,6 +468,10 @@ impl WasmModel {
         let st = self.st.clone();
         future_to_promise(async move {
             st.check()?;
+            // The JS wrapper checks these too; the engine does not trust its caller.
+            if !(1..=2048).contains(&prompt_tokens) || !(1..=4096).contains(&gen_tokens) || batch > 64 {
+                return Err(js_error("BAD_ARGUMENT", "bench: promptTokens 1..2048, genTokens 1..4096, batch 0..64"));
+            }
             let o = crate::session::bench::BenchOptions {
                 prompt_tokens: prompt_tokens as usize,
                 gen_tokens: gen_tokens as usize,

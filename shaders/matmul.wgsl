@@ -62,6 +62,10 @@ fn load_f32x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
     return vec4<f32>(bitcast<f32>(weights[e]), bitcast<f32>(weights[e + 1u]),
                      bitcast<f32>(weights[e + 2u]), bitcast<f32>(weights[e + 3u]));
 }
+// Group blk of an F32 part in one load (the 4-row kernels, which bind weights4).
+fn load4_f32x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(weights4[blk]);
+}
 fn load_f16x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(weights[2u * blk]), unpack2x16float(weights[2u * blk + 1u]));
 }
@@ -210,8 +214,8 @@ fn dot4_generic(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
     for (var g = 0u; g < GPB; g++) {
         let xv = x[xb + g];
-        acc += vec4<f32>(dot(LOAD_FN(rb.x, g, head), xv), dot(LOAD_FN(rb.y, g, head), xv),
-                         dot(LOAD_FN(rb.z, g, head), xv), dot(LOAD_FN(rb.w, g, head), xv));
+        acc += vec4<f32>(dot(LOAD4_FN(rb.x, g, head), xv), dot(LOAD4_FN(rb.y, g, head), xv),
+                         dot(LOAD4_FN(rb.z, g, head), xv), dot(LOAD4_FN(rb.w, g, head), xv));
     }
     return acc;
 }
@@ -358,6 +362,35 @@ fn matvec_rows4(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
+// F16 / BF16 decode on CPU adapters: four rows per invocation, eight elements (one vec4 of
+// halves) per row and load. Needs k % 8 == 0 (each row starts on a whole vec4).
+fn half8(w: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+    return dot(vec4<f32>(PAIR_FN(w.x), PAIR_FN(w.y)), xa) + dot(vec4<f32>(PAIR_FN(w.z), PAIR_FN(w.w)), xb);
+}
+
+fn bf16x2(w: u32) -> vec2<f32> {
+    return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
+}
+
+@compute @workgroup_size(16)
+fn matvec_rows4_half(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let k8 = p.k / 8u;
+    let xo = p.x_offset / 4u;
+    let rb = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u)) * k8;
+    var acc = vec4<f32>(0.0);
+    for (var j = 0u; j < k8; j++) {
+        let xa = x[xo + 2u * j];
+        let xb = x[xo + 2u * j + 1u];
+        acc += vec4<f32>(half8(weights4[rb.x + j], xa, xb), half8(weights4[rb.y + j], xa, xb),
+                         half8(weights4[rb.z + j], xa, xb), half8(weights4[rb.w + j], xa, xb));
+    }
+    for (var i = 0u; i < 4u; i++) {
+        if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, acc[i]); }
+    }
+}
+
 // ---- prefill on CPU adapters: a 4-row × 8-token register tile per invocation -----------
 // Each decoded weight group serves 8 tokens and each x group 4 rows (one row per invocation
 // reloaded x for every row): on lavapipe prefill ran 1.8-2.2× faster than with 1 × 16.
@@ -413,10 +446,10 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < groups; j++) {
         let b = j / GPB;
         let g = j % GPB;
-        let w0 = LOAD_FN(rb.x + b, g, p.head);
-        let w1 = LOAD_FN(rb.y + b, g, p.head);
-        let w2 = LOAD_FN(rb.z + b, g, p.head);
-        let w3 = LOAD_FN(rb.w + b, g, p.head);
+        let w0 = LOAD4_FN(rb.x + b, g, p.head);
+        let w1 = LOAD4_FN(rb.y + b, g, p.head);
+        let w2 = LOAD4_FN(rb.z + b, g, p.head);
+        let w3 = LOAD4_FN(rb.w + b, g, p.head);
         a0 += dots4(w0, w1, w2, w3, x[oa.x + j]);
         a1 += dots4(w0, w1, w2, w3, x[oa.y + j]);
         a2 += dots4(w0, w1, w2, w3, x[oa.z + j]);
@@ -426,6 +459,150 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
             a5 += dots4(w0, w1, w2, w3, x[ob.y + j]);
             a6 += dots4(w0, w1, w2, w3, x[ob.z + j]);
             a7 += dots4(w0, w1, w2, w3, x[ob.w + j]);
+        }
+    }
+    store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
+// ---- the 32-element block types on CPU adapters, a whole block at a time -----------------
+// block_<type>(blk, head) returns the 32 elements of block blk as 8 groups of 4 from the
+// fewest loads (load_<type> reloads the block's scale and high bits for every group of 4),
+// with the same arithmetic as load_<type>. The host picks one as BLOCK_FN.
+
+// The quants of a 16-byte nibble body q: groups 0-3 are the low nibbles of words 0-3, groups
+// 4-7 the high ones (as nibbles32).
+fn nib8(q: vec4<u32>) -> array<vec4<u32>, 8> {
+    let m = vec4<u32>(0xfu);
+    let f = vec4<u32>(4u);
+    let a = bytes4(q.x);
+    let b = bytes4(q.y);
+    let c = bytes4(q.z);
+    let d = bytes4(q.w);
+    return array<vec4<u32>, 8>(a & m, b & m, c & m, d & m, a >> f, b >> f, c >> f, d >> f);
+}
+
+// Bit 4 of element e from bit e of qh (Q5_0, Q5_1; as q5).
+fn add_qh(n: array<vec4<u32>, 8>, qh: u32) -> array<vec4<u32>, 8> {
+    let h = vec4<u32>(qh) >> vec4<u32>(0u, 1u, 2u, 3u);
+    let one = vec4<u32>(1u);
+    let s = vec4<u32>(4u);
+    return array<vec4<u32>, 8>(n[0] | ((h & one) << s), n[1] | (((h >> vec4<u32>(4u)) & one) << s),
+                               n[2] | (((h >> vec4<u32>(8u)) & one) << s), n[3] | (((h >> vec4<u32>(12u)) & one) << s),
+                               n[4] | (((h >> vec4<u32>(16u)) & one) << s), n[5] | (((h >> vec4<u32>(20u)) & one) << s),
+                               n[6] | (((h >> vec4<u32>(24u)) & one) << s), n[7] | (((h >> vec4<u32>(28u)) & one) << s));
+}
+
+// (q − off)·d (Q4_0, Q5_0).
+fn offset8(n: array<vec4<u32>, 8>, off: f32, d: f32) -> array<vec4<f32>, 8> {
+    return array<vec4<f32>, 8>((vec4<f32>(n[0]) - off) * d, (vec4<f32>(n[1]) - off) * d, (vec4<f32>(n[2]) - off) * d,
+                               (vec4<f32>(n[3]) - off) * d, (vec4<f32>(n[4]) - off) * d, (vec4<f32>(n[5]) - off) * d,
+                               (vec4<f32>(n[6]) - off) * d, (vec4<f32>(n[7]) - off) * d);
+}
+
+// q·d + m (Q4_1, Q5_1).
+fn affine8(n: array<vec4<u32>, 8>, dm: vec2<f32>) -> array<vec4<f32>, 8> {
+    return array<vec4<f32>, 8>(vec4<f32>(n[0]) * dm.x + dm.y, vec4<f32>(n[1]) * dm.x + dm.y, vec4<f32>(n[2]) * dm.x + dm.y,
+                               vec4<f32>(n[3]) * dm.x + dm.y, vec4<f32>(n[4]) * dm.x + dm.y, vec4<f32>(n[5]) * dm.x + dm.y,
+                               vec4<f32>(n[6]) * dm.x + dm.y, vec4<f32>(n[7]) * dm.x + dm.y);
+}
+
+fn block_q4_0(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+    return offset8(nib8(weights4[blk]), 8.0, head_f16(head, blk));
+}
+
+fn block_q5_0(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+    let o = blk * 5u;
+    let q = vec4<u32>(weights[o + 1u], weights[o + 2u], weights[o + 3u], weights[o + 4u]);
+    return offset8(add_qh(nib8(q), weights[o]), 16.0, head_f16(head, blk));
+}
+
+fn block_q4_1(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+    let o = blk * 5u;
+    let q = vec4<u32>(weights[o + 1u], weights[o + 2u], weights[o + 3u], weights[o + 4u]);
+    return affine8(nib8(q), unpack2x16float(weights[o]));
+}
+
+fn block_q5_1(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+    let o = blk * 6u;
+    let q = vec4<u32>(weights[o + 2u], weights[o + 3u], weights[o + 4u], weights[o + 5u]);
+    return affine8(add_qh(nib8(q), weights[o + 1u]), unpack2x16float(weights[o]));
+}
+
+fn block_q8_0(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+    let a = weights4[2u * blk];
+    let b = weights4[2u * blk + 1u];
+    let d = head_f16(head, blk);
+    return array<vec4<f32>, 8>(sbytes4(a.x) * d, sbytes4(a.y) * d, sbytes4(a.z) * d, sbytes4(a.w) * d,
+                               sbytes4(b.x) * d, sbytes4(b.y) * d, sbytes4(b.z) * d, sbytes4(b.w) * d);
+}
+
+fn iq4nl4(q: vec4<u32>, d: f32) -> vec4<f32> {
+    return vec4<f32>(IQ4NL[q.x], IQ4NL[q.y], IQ4NL[q.z], IQ4NL[q.w]) * d;
+}
+
+fn block_iq4_nl(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+    let n = nib8(weights4[blk]);
+    let d = head_f16(head, blk);
+    return array<vec4<f32>, 8>(iq4nl4(n[0], d), iq4nl4(n[1], d), iq4nl4(n[2], d), iq4nl4(n[3], d),
+                               iq4nl4(n[4], d), iq4nl4(n[5], d), iq4nl4(n[6], d), iq4nl4(n[7], d));
+}
+
+// For the types without a whole-block decoder (never called: the host picks other kernels).
+fn block_none(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+    return array<vec4<f32>, 8>();
+}
+
+// Σ over a block's 8 groups of four rows' decoded blocks with x groups xo .. xo + 7.
+fn dots8(w0: array<vec4<f32>, 8>, w1: array<vec4<f32>, 8>, w2: array<vec4<f32>, 8>, w3: array<vec4<f32>, 8>, xo: u32) -> vec4<f32> {
+    let a = (dots4(w0[0], w1[0], w2[0], w3[0], x[xo]) + dots4(w0[1], w1[1], w2[1], w3[1], x[xo + 1u]))
+          + (dots4(w0[2], w1[2], w2[2], w3[2], x[xo + 2u]) + dots4(w0[3], w1[3], w2[3], w3[3], x[xo + 3u]));
+    let b = (dots4(w0[4], w1[4], w2[4], w3[4], x[xo + 4u]) + dots4(w0[5], w1[5], w2[5], w3[5], x[xo + 5u]))
+          + (dots4(w0[6], w1[6], w2[6], w3[6], x[xo + 6u]) + dots4(w0[7], w1[7], w2[7], w3[7], x[xo + 7u]));
+    return a + b;
+}
+
+// Decode (matvec_rows4's DOT4_FN for the 32-element types): four rows' blocks rb.
+fn dot4_blk(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
+    return dots8(BLOCK_FN(rb.x, head), BLOCK_FN(rb.y, head), BLOCK_FN(rb.z, head), BLOCK_FN(rb.w, head), xb);
+}
+
+// Prefill for the 32-element types: matmul_tile's 4-row × 8-token tile, each block of the
+// four rows decoded once for the eight tokens.
+@compute @workgroup_size(16)
+fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let t0 = gid.z * 8u;
+    let nt = min(8u, p.n_tok - t0);
+    let bpr = p.k / 32u;
+    let rb = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u)) * bpr;
+    let ta = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
+    let tb = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(t0 + nt - 1u));
+    let oa = (vec4<u32>(p.x_offset) + ta * p.x_stride) / 4u;
+    let ob = (vec4<u32>(p.x_offset) + tb * p.x_stride) / 4u;
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b++) {
+        let w0 = BLOCK_FN(rb.x + b, p.head);
+        let w1 = BLOCK_FN(rb.y + b, p.head);
+        let w2 = BLOCK_FN(rb.z + b, p.head);
+        let w3 = BLOCK_FN(rb.w + b, p.head);
+        let xo = 8u * b;
+        a0 += dots8(w0, w1, w2, w3, oa.x + xo);
+        a1 += dots8(w0, w1, w2, w3, oa.y + xo);
+        a2 += dots8(w0, w1, w2, w3, oa.z + xo);
+        a3 += dots8(w0, w1, w2, w3, oa.w + xo);
+        if (nt > 4u) {
+            a4 += dots8(w0, w1, w2, w3, ob.x + xo);
+            a5 += dots8(w0, w1, w2, w3, ob.y + xo);
+            a6 += dots8(w0, w1, w2, w3, ob.z + xo);
+            a7 += dots8(w0, w1, w2, w3, ob.w + xo);
         }
     }
     store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);

@@ -32,13 +32,17 @@ fn matmul_every_type_every_kernel_matches_cpu() {
     for ty in &types {
         let k = (2 * ty.block_size()).max(8 * ty.block_size().min(4)).max(12);
         let k = k.div_ceil(ty.block_size()) * ty.block_size();
-        w.tensor(&format!("w.{}", ty.name()), *ty, &[k, 37]);
-        let mut b = vec![];
-        random_tensor_bytes(*ty, k * 37, 0.5, &mut rng, &mut b);
-        let mut v = vec![];
-        dequantize(*ty, &b, &mut v).unwrap();
-        data.push(b);
-        dense.push(v);
+        // Float types also at a K that is a multiple of 8 (the 8-wide half-float kernels).
+        let ks = if ty.block_size() == 1 { vec![k, 24] } else { vec![k] };
+        for k in ks {
+            w.tensor(&format!("w.{}.{k}", ty.name()), *ty, &[k, 37]);
+            let mut b = vec![];
+            random_tensor_bytes(*ty, k * 37, 0.5, &mut rng, &mut b);
+            let mut v = vec![];
+            dequantize(*ty, &b, &mut v).unwrap();
+            data.push(b);
+            dense.push(v);
+        }
     }
     let bytes = w.to_bytes(&data);
     for split in [false, true] {

@@ -76,11 +76,25 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
     };
     let dot4 = match ty {
         GgmlType::Q8_0 => "dot4_q8_0",
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::IQ4_NL => "dot4_blk",
         GgmlType::Q5_K => "dot4_q5_k",
         GgmlType::Q6_K => "dot4_q6_k",
         _ => "dot4_generic",
     };
-    let body = body.replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
+    // Whole-block decoders (matmul_tile_blk, dot4_blk) of the 32-element types.
+    let block_fn = match ty {
+        GgmlType::Q4_0 => "block_q4_0",
+        GgmlType::Q4_1 => "block_q4_1",
+        GgmlType::Q5_0 => "block_q5_0",
+        GgmlType::Q5_1 => "block_q5_1",
+        GgmlType::Q8_0 => "block_q8_0",
+        GgmlType::IQ4_NL => "block_iq4_nl",
+        _ => "block_none",
+    };
+    // The group loader of the 4-row kernels (dot4_generic, matmul_tile): F32 as whole vec4.
+    let load4 = if ty == GgmlType::F32 { "load4_f32x4" } else { load };
+    let pair = if ty == GgmlType::BF16 { "bf16x2" } else { "unpack2x16float" };
+    let body = body.replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
     format!("{}{QUANT_WGSL}\n{ACT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
@@ -398,7 +412,7 @@ impl<'a> Recorder<'a> {
         // CPU adapters (lavapipe, SwiftShader) run every storage-buffer load as a loop over the
         // SIMD lanes, so their kernels are built to load few words per multiply-add (see
         // `cpu_matmul_entry`).
-        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok));
+        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k));
         for part in &w.parts {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
@@ -601,28 +615,40 @@ struct CpuMatmul {
 /// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z
 /// (matmul_tile8_q4_k: 4).
 /// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
-/// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q4_0, Q2_K,
-/// Q3_K and IQ4_XS the one-row kernel stays (its block decoder beats the 4-row fallback:
-/// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89, Q4_0 4.66 vs 3.78). Prefill runs 4-row × 8-token
-/// tiles, Q4_K 8-row × 4-token ones (Q4_K_M 7.4 → 20 tok/s).
+/// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q2_K, Q3_K and
+/// IQ4_XS the one-row kernel stays (its block decoder beats the 4-row per-group fallback:
+/// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89). Prefill runs 4-row × 8-token tiles, Q4_K 8-row ×
+/// 4-token ones (Q4_K_M 7.4 → 20 tok/s).
+/// The 32-element types decode whole blocks (`dot4_blk`, `matmul_tile_blk`: one load of the
+/// scale and high bits per block instead of per group of 4), F32 loads a vec4 per group and
+/// F16/BF16 a vec4 of 8 halves (`matvec_rows4_half`): on lavapipe (P 64, G 8-16, 2026-12-01)
+/// granite-350m Q4_0 decode 2.41 → 3.95 tok/s, F32 1.53 → 2.3-3.0, F16 2.14 → 2.9-3.1, and
+/// qwen2.5-0.5b Q4_K_M (mostly Q5_0) 1.61 → 2.28; on SwiftShader Q4_0 decode 0.36 → 1.02
+/// and prefill 1.48 → 2.56 tok/s.
 /// SwiftShader (the browser's software adapter; natively through Chromium's
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)
 /// forces the one-row decode kernel for such comparisons.
-fn cpu_matmul_entry(ty: GgmlType, n_tok: u32) -> CpuMatmul {
+fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32) -> CpuMatmul {
     use GgmlType::*;
-    let k = |entry, words, vec4s| CpuMatmul { entry, words, vec4s };
+    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s };
     #[cfg(not(target_arch = "wasm32"))]
     if n_tok == 1 && std::env::var("BRAID_MATVEC").is_ok_and(|v| v == "rows") {
-        return k("matvec_rows", true, false);
+        return e("matvec_rows", true, false);
     }
     match (ty, n_tok) {
-        (Q4_K, 1) => k("matvec_rows8_q4_k", false, true),
-        (Q4_K, _) => k("matmul_tile8_q4_k", false, true),
-        (Q5_K, 1) => k("matvec_rows4", false, true),
-        (Q6_K | Q8_0, 1) => k("matvec_rows4", true, true),
-        (Q4_0 | Q2_K | Q3_K | IQ4_XS, 1) => k("matvec_rows", true, false),
-        (_, 1) => k("matvec_rows4", true, false),
-        _ => k("matmul_tile", true, false),
+        (Q4_K, 1) => e("matvec_rows8_q4_k", false, true),
+        (Q4_K, _) => e("matmul_tile8_q4_k", false, true),
+        (Q5_K, 1) => e("matvec_rows4", false, true),
+        (Q6_K | Q8_0 | Q4_0 | IQ4_NL, 1) => e("matvec_rows4", true, true),
+        (Q4_1 | Q5_0 | Q5_1, 1) => e("matvec_rows4", true, false),
+        (Q2_K | Q3_K | IQ4_XS, 1) => e("matvec_rows", true, false),
+        (F32, 1) => e("matvec_rows4", false, true),
+        (F16 | BF16, 1) if k % 8 == 0 => e("matvec_rows4_half", false, true),
+        (F32, _) => e("matmul_tile", false, true),
+        (Q4_0 | Q8_0 | IQ4_NL, _) => e("matmul_tile_blk", true, true),
+        (Q4_1 | Q5_0 | Q5_1, _) => e("matmul_tile_blk", true, false),
+        (_, 1) => e("matvec_rows4", true, false),
+        _ => e("matmul_tile", true, false),
     }
 }

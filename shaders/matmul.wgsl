@@ -344,6 +344,70 @@ fn dot4_q6_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
     return acc * vec4<f32>(head_f16(head, rb.x), head_f16(head, rb.y), head_f16(head, rb.z), head_f16(head, rb.w));
 }
 
+// Q6_K decode, eight rows per invocation: rows ra and rc (four each) share every x load.
+// Sums of scale·q·x over quarter-pair (n, l16) of four rows' blocks rb (without d).
+fn q6_k_part4(rb: vec4<u32>, n: u32, l16: u32, xa: array<vec4<f32>, 16>) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        let base = rb[i] * 13u;
+        let qa = weights4[base + 4u * n + l16];
+        let qb = weights4[base + 4u * n + 2u + l16];
+        let qh = weights4[base + 8u + 2u * n + l16];
+        var sq = vec4<f32>(0.0);
+        for (var t = 0u; t < 4u; t++) {
+            let a = bytes4(qa[t]);
+            let b = bytes4(qb[t]);
+            let h = bytes4(qh[t]);
+            let q0 = vec4<f32>((a & vec4<u32>(0xfu)) | ((h & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+            let q1 = vec4<f32>((b & vec4<u32>(0xfu)) | (((h >> vec4<u32>(2u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+            let q2 = vec4<f32>((a >> vec4<u32>(4u)) | (((h >> vec4<u32>(4u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+            let q3 = vec4<f32>((b >> vec4<u32>(4u)) | ((h >> vec4<u32>(6u)) << vec4<u32>(4u))) - 32.0;
+            sq += vec4<f32>(dot(q0, xa[t]), dot(q1, xa[4u + t]), dot(q2, xa[8u + t]), dot(q3, xa[12u + t]));
+        }
+        let sw = weights4[base + 12u];
+        let s0 = sbytes4(sw[2u * n]);
+        let s1 = sbytes4(sw[2u * n + 1u]);
+        acc[i] += dot(vec4<f32>(s0[l16], s0[l16 + 2u], s1[l16], s1[l16 + 2u]), sq);
+    }
+    return acc;
+}
+
+@compute @workgroup_size(8)
+fn matvec_rows8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let bpr = p.k / 256u;
+    let last = vec4<u32>(p.n_rows - 1u);
+    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr;
+    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr;
+    let xo = p.x_offset / 4u;
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b++) {
+        let ba = ra + vec4<u32>(b);
+        let bc = rc + vec4<u32>(b);
+        var sa = vec4<f32>(0.0);
+        var sc = vec4<f32>(0.0);
+        for (var n = 0u; n < 2u; n++) {
+            for (var l16 = 0u; l16 < 2u; l16++) {
+                var xa: array<vec4<f32>, 16>;
+                for (var qq = 0u; qq < 4u; qq++) {
+                    for (var t = 0u; t < 4u; t++) { xa[4u * qq + t] = x[xo + 64u * b + 32u * n + 8u * qq + 4u * l16 + t]; }
+                }
+                sa += q6_k_part4(ba, n, l16, xa);
+                sc += q6_k_part4(bc, n, l16, xa);
+            }
+        }
+        let h = p.head;
+        lo += sa * vec4<f32>(head_f16(h, ba.x), head_f16(h, ba.y), head_f16(h, ba.z), head_f16(h, ba.w));
+        hi += sc * vec4<f32>(head_f16(h, bc.x), head_f16(h, bc.y), head_f16(h, bc.z), head_f16(h, bc.w));
+    }
+    for (var i = 0u; i < 4u; i++) {
+        if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, lo[i]); }
+        if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
+    }
+}
+
 // y[row0 + r] for rows r0 .. r0 + 3 of one token (rows past the end repeat the last row;
 // their sums are dropped). 16 invocations per workgroup: 64 rows, as matvec_rows.
 @compute @workgroup_size(16)

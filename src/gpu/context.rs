@@ -231,6 +231,15 @@ impl GpuContext {
         self.adapter.device_type == "Cpu"
     }
 
+    /// A CPU adapter whose matrix kernels are bound by storage loads rather than arithmetic:
+    /// Mesa's lavapipe (llvmpipe's JIT runs every storage load as a loop over the SIMD lanes),
+    /// where more rows per invocation (fewer x loads per weight) pay. SwiftShader's JIT is
+    /// bound by the dequantizing arithmetic instead and runs the same kernels slower (Q6_K
+    /// with 8 rows: 1.8× slower there, 22% faster on lavapipe).
+    pub fn load_bound(&self) -> bool {
+        self.adapter.device_type == "Cpu" && self.adapter.name.contains("llvmpipe")
+    }
+
     /// Use the subgroup matrix–vector kernel (`BRAID_SUBGROUPS=0` turns it off natively).
     pub fn use_subgroups(&self) -> bool {
         if let Some(k) = self.kernels.get() {

@@ -412,7 +412,7 @@ impl<'a> Recorder<'a> {
         // CPU adapters (lavapipe, SwiftShader) run every storage-buffer load as a loop over the
         // SIMD lanes, so their kernels are built to load few words per multiply-add (see
         // `cpu_matmul_entry`).
-        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k));
+        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound()));
         for part in &w.parts {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
@@ -624,12 +624,14 @@ struct CpuMatmul {
 /// F16/BF16 a vec4 of 8 halves (`matvec_rows4_half`): on lavapipe (P 64, G 8-16, 2026-12-01)
 /// granite-350m Q4_0 decode 2.41 → 3.95 tok/s, F32 1.53 → 2.3-3.0, F16 2.14 → 2.9-3.1, and
 /// qwen2.5-0.5b Q4_K_M (mostly Q5_0) 1.61 → 2.28; on SwiftShader Q4_0 decode 0.36 → 1.02
-/// and prefill 1.48 → 2.56 tok/s.
+/// and prefill 1.48 → 2.56 tok/s. Q6_K decodes 8 rows per invocation on lavapipe only
+/// ([`GpuContext::load_bound`]): its products 105-117 → 77-91 ms per token there (granite-350m
+/// Q4_K_M decode +11%), but 1.8× slower on SwiftShader.
 /// SwiftShader (the browser's software adapter; natively through Chromium's
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)
 /// forces the one-row decode kernel for such comparisons.
-fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32) -> CpuMatmul {
+fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool) -> CpuMatmul {
     use GgmlType::*;
     let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s };
     #[cfg(not(target_arch = "wasm32"))]
@@ -640,6 +642,7 @@ fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32) -> CpuMatmul {
         (Q4_K, 1) => e("matvec_rows8_q4_k", false, true),
         (Q4_K, _) => e("matmul_tile8_q4_k", false, true),
         (Q5_K, 1) => e("matvec_rows4", false, true),
+        (Q6_K, 1) if load_bound => e("matvec_rows8_q6_k", true, true),
         (Q6_K | Q8_0 | Q4_0 | IQ4_NL, 1) => e("matvec_rows4", true, true),
         (Q4_1 | Q5_0 | Q5_1, 1) => e("matvec_rows4", true, false),
         (Q2_K | Q3_K | IQ4_XS, 1) => e("matvec_rows", true, false),

@@ -66,14 +66,15 @@ fn load_f32x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
 fn load4_f32x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
     return bitcast<vec4<f32>>(weights4[blk]);
 }
+// The two bf16 halves of a word (low first) as f32.
+fn bf16x2(w: u32) -> vec2<f32> {
+    return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
+}
 fn load_f16x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(weights[2u * blk]), unpack2x16float(weights[2u * blk + 1u]));
 }
 fn load_bf16x4(blk: u32, g: u32, head: u32) -> vec4<f32> {
-    let a = weights[2u * blk];
-    let b = weights[2u * blk + 1u];
-    return vec4<f32>(bitcast<f32>(a << 16u), bitcast<f32>(a & 0xffff0000u),
-                     bitcast<f32>(b << 16u), bitcast<f32>(b & 0xffff0000u));
+    return vec4<f32>(bf16x2(weights[2u * blk]), bf16x2(weights[2u * blk + 1u]));
 }
 
 // Dot product of block `blk` with the x groups starting at `xb`: per-block work done once.
@@ -432,10 +433,6 @@ fn matvec_rows4(@builtin(global_invocation_id) gid: vec3<u32>) {
 // halves) per row and load. Needs k % 8 == 0 (each row starts on a whole vec4).
 fn half8(w: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
     return dot(vec4<f32>(PAIR_FN(w.x), PAIR_FN(w.y)), xa) + dot(vec4<f32>(PAIR_FN(w.z), PAIR_FN(w.w)), xb);
-}
-
-fn bf16x2(w: u32) -> vec2<f32> {
-    return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
 }
 
 @compute @workgroup_size(16)

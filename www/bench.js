@@ -1,6 +1,7 @@
 // The bench page: Model.bench (braid-llm/proxy, the engine in a Web Worker) over a few rounds,
 // medians, on this browser's adapter. `?model=URL&p=64&g=16&rounds=3&auto=1` runs at once and
-// writes the result as JSON into #result (scripts/bench_peers.sh reads it in headless Chromium).
+// writes the result as JSON into #result (scripts/bench_peers.sh reads it in headless Chromium);
+// `model` is a URL or a preset id of www/presets.js (the first preset when absent).
 import { loadInWorker } from "../js/proxy.js";
 import { PRESETS } from "./presets.js";
 
@@ -76,7 +77,8 @@ $("#form").addEventListener("submit", async (ev) => {
 
 if (q.get("auto") === "1") {
   try {
-    const r = await run(q.get("model") ?? PRESETS[0].url, { p: int("#p", 1, 2048), g: int("#g", 1, 4096), rounds: int("#rounds", 1, 20), cache: q.get("cache") === "1" });
+    const m = q.get("model");
+    const r = await run(PRESETS.find((x) => x.id === m)?.url ?? m ?? PRESETS[0].url, { p: int("#p", 1, 2048), g: int("#g", 1, 4096), rounds: int("#rounds", 1, 20), cache: q.get("cache") === "1" });
     $("#result").textContent = JSON.stringify({ engine: "braid-browser", ...r });
   } catch (e) {
     $("#result").textContent = JSON.stringify({ error: `${e.code ?? ""} ${e.message}` });

@@ -5,7 +5,8 @@
 # plus the exact-F32 twin of each quantized file), and llama.cpp's teacher-forced logits at
 # every position, as one batch and token by token. Needs network access to npm once
 # (node-llama-cpp@3.21.1 ships prebuilt llama.cpp libraries and the matching source).
-# GOLDEN_ONLY=REGEX regenerates only the presets it matches (e.g. GOLDEN_ONLY=gemma3) and
+# GOLDEN_ONLY=REGEX regenerates only the files whose "preset-type" it matches (e.g.
+# GOLDEN_ONLY=gemma3, or GOLDEN_ONLY='-(q8_0|q4_k_m)' for the quantized files) and
 # keeps every other fixture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +43,7 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
             tiny-gemma3:f32 tiny-gemma3:q8_0 small-gemma3:q4_k_m odd-gemma3:f32 odd-gemma3:q8_0 \
             small-llama:q2_k small-llama:q3_k small-qwen3:iq4_xs; do
   preset=${spec%%:*}; ty=${spec##*:}
-  keep "$preset" || continue
+  keep "$preset-$ty" || continue
   f="$models/$preset-$ty.gguf"
   target/release/braid synth --preset "$preset" --type "$ty" --seed 7 -o "$f" 2>/dev/null
   if [ "$ty" != f32 ]; then

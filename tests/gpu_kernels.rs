@@ -53,7 +53,7 @@ fn matmul_every_type_every_kernel_matches_cpu() {
         pollster::block_on(l.feed(&bytes)).unwrap();
         let loaded = l.finish().unwrap();
         ctx.set_part_limit(u64::MAX);
-        for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::Subgroup] {
+        for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::RowsWide, MatKernel::Subgroup] {
             ctx.set_kernels(Some(kernel));
             for n_tok in [1u32, 3, 9, 17, 33] {
                 for (i, t) in loaded.tensors.iter().enumerate() {
@@ -120,7 +120,7 @@ fn matmul_epilogue_activations_match_closed_forms() {
             label: None, contents: bytemuck::cast_slice(v), usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         })
     };
-    for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::Subgroup] {
+    for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::RowsWide, MatKernel::Subgroup] {
         ctx.set_kernels(Some(kernel));
         for n_tok in [1usize, 9] {
             let x: Vec<f32> = (0..n_tok * k).map(|j| ((j * 37 % 101) as f32 - 50.0) / 50.0).collect();

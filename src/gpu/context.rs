@@ -98,8 +98,12 @@ pub const SCRATCH_KEEP: usize = 64;
 pub enum MatKernel {
     /// One workgroup per row, workgroup reduction (GPUs without subgroups).
     Workgroup,
-    /// One invocation per row (CPU adapters).
+    /// One invocation per row or a few rows (CPU adapters), as chosen for one bound by
+    /// arithmetic (SwiftShader).
     Rows,
+    /// As `Rows`, with the wider kernels of a load-bound CPU adapter (lavapipe: 8 rows per
+    /// invocation where [`GpuContext::load_bound`] picks them).
+    RowsWide,
     /// Subgroup per row for decode, else as `Rows`/`Workgroup` by adapter.
     Subgroup,
 }
@@ -220,7 +224,7 @@ impl GpuContext {
     /// overrides natively.
     pub fn prefers_row_kernels(&self) -> bool {
         match self.kernels.get() {
-            Some(MatKernel::Rows) => return true,
+            Some(MatKernel::Rows | MatKernel::RowsWide) => return true,
             Some(MatKernel::Workgroup) => return false,
             _ => {}
         }
@@ -236,7 +240,11 @@ impl GpuContext {
     /// where more rows per invocation (fewer x loads per weight) pay. SwiftShader's JIT is
     /// bound by the dequantizing arithmetic instead and runs the same kernels slower (Q6_K
     /// with 8 rows: 1.8× slower there, 22% faster on lavapipe).
+    /// A forced kernel family decides (`RowsWide`: yes).
     pub fn load_bound(&self) -> bool {
+        if let Some(k) = self.kernels.get() {
+            return k == MatKernel::RowsWide;
+        }
         self.adapter.device_type == "Cpu" && self.adapter.name.contains("llvmpipe")
     }
 

@@ -308,6 +308,14 @@ fn dot4_k(rb: vec4<u32>, xb: u32, words: u32, has_qh: bool) -> vec4<f32> {
 }
 fn dot4_q5_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> { return dot4_k(rb, xb, 44u, true); }
 
+// Σx of each quarter qq of xa (groups 4qq .. 4qq + 3): Q6_K's −32 offset, Σ(q − 32)·x =
+// Σq·x − 32·Σx, applied once per quarter for every row instead of per quant.
+fn quarter_sums(xa: array<vec4<f32>, 16>) -> vec4<f32> {
+    let one = vec4<f32>(1.0);
+    return vec4<f32>(dot((xa[0] + xa[1]) + (xa[2] + xa[3]), one), dot((xa[4] + xa[5]) + (xa[6] + xa[7]), one),
+                     dot((xa[8] + xa[9]) + (xa[10] + xa[11]), one), dot((xa[12] + xa[13]) + (xa[14] + xa[15]), one));
+}
+
 // Q6_K (13 vec4 per block): for half n and scale group l16, vec4 4n + l16 and 4n + 2 + l16
 // of ql and 8 + 2n + l16 of qh hold the 64 quants of the four quarters qq; vec4 12 the scales.
 fn dot4_q6_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
@@ -318,6 +326,7 @@ fn dot4_q6_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
             for (var qq = 0u; qq < 4u; qq++) {
                 for (var t = 0u; t < 4u; t++) { xa[4u * qq + t] = x[xb + 32u * n + 8u * qq + 4u * l16 + t]; }
             }
+            let xs = quarter_sums(xa);
             for (var i = 0u; i < 4u; i++) {
                 let base = rb[i] * 13u;
                 let qa = weights4[base + 4u * n + l16];
@@ -325,20 +334,20 @@ fn dot4_q6_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
                 let qh = weights4[base + 8u + 2u * n + l16];
                 var sq = vec4<f32>(0.0);
                 for (var t = 0u; t < 4u; t++) {
-                    let a = bytes4(qa[t]);
-                    let b = bytes4(qb[t]);
-                    let h = bytes4(qh[t]);
-                    let q0 = vec4<f32>((a & vec4<u32>(0xfu)) | ((h & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
-                    let q1 = vec4<f32>((b & vec4<u32>(0xfu)) | (((h >> vec4<u32>(2u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
-                    let q2 = vec4<f32>((a >> vec4<u32>(4u)) | (((h >> vec4<u32>(4u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
-                    let q3 = vec4<f32>((b >> vec4<u32>(4u)) | ((h >> vec4<u32>(6u)) << vec4<u32>(4u))) - 32.0;
-                    sq += vec4<f32>(dot(q0, xa[t]), dot(q1, xa[4u + t]), dot(q2, xa[8u + t]), dot(q3, xa[12u + t]));
+                    // Four 6-bit quants per word operation (quarter qq's quants as the bytes of word qq).
+                    let hw = qh[t];
+                    let q0 = (qa[t] & 0x0f0f0f0fu) | ((hw << 4u) & 0x30303030u);
+                    let q1 = (qb[t] & 0x0f0f0f0fu) | ((hw << 2u) & 0x30303030u);
+                    let q2 = ((qa[t] >> 4u) & 0x0f0f0f0fu) | (hw & 0x30303030u);
+                    let q3 = ((qb[t] >> 4u) & 0x0f0f0f0fu) | ((hw >> 2u) & 0x30303030u);
+                    sq += vec4<f32>(dot(vec4<f32>(bytes4(q0)), xa[t]), dot(vec4<f32>(bytes4(q1)), xa[4u + t]),
+                                    dot(vec4<f32>(bytes4(q2)), xa[8u + t]), dot(vec4<f32>(bytes4(q3)), xa[12u + t]));
                 }
                 // scale si = 8n + l16 + 2qq: bytes l16, l16 + 2 of words 2n and 2n + 1 of vec4 12
                 let sw = weights4[base + 12u];
                 let s0 = sbytes4(sw[2u * n]);
                 let s1 = sbytes4(sw[2u * n + 1u]);
-                acc[i] += dot(vec4<f32>(s0[l16], s0[l16 + 2u], s1[l16], s1[l16 + 2u]), sq);
+                acc[i] += dot(vec4<f32>(s0[l16], s0[l16 + 2u], s1[l16], s1[l16 + 2u]), sq - 32.0 * xs);
             }
         }
     }
@@ -349,7 +358,7 @@ fn dot4_q6_k(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
 // Sums of scale·q·x over quarter-pair (n, l16) of four rows' blocks rb (without d). The same
 // arithmetic as dot4_q6_k's loop body, kept apart on purpose: dot4_q6_k written through this
 // function ran 1.6× slower on SwiftShader (2.06 vs 1.26 s per token for granite-350m's Q6_K).
-fn q6_k_part4(rb: vec4<u32>, n: u32, l16: u32, xa: array<vec4<f32>, 16>) -> vec4<f32> {
+fn q6_k_part4(rb: vec4<u32>, n: u32, l16: u32, xa: array<vec4<f32>, 16>, xs: vec4<f32>) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
     for (var i = 0u; i < 4u; i++) {
         let base = rb[i] * 13u;
@@ -358,19 +367,19 @@ fn q6_k_part4(rb: vec4<u32>, n: u32, l16: u32, xa: array<vec4<f32>, 16>) -> vec4
         let qh = weights4[base + 8u + 2u * n + l16];
         var sq = vec4<f32>(0.0);
         for (var t = 0u; t < 4u; t++) {
-            let a = bytes4(qa[t]);
-            let b = bytes4(qb[t]);
-            let h = bytes4(qh[t]);
-            let q0 = vec4<f32>((a & vec4<u32>(0xfu)) | ((h & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
-            let q1 = vec4<f32>((b & vec4<u32>(0xfu)) | (((h >> vec4<u32>(2u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
-            let q2 = vec4<f32>((a >> vec4<u32>(4u)) | (((h >> vec4<u32>(4u)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
-            let q3 = vec4<f32>((b >> vec4<u32>(4u)) | ((h >> vec4<u32>(6u)) << vec4<u32>(4u))) - 32.0;
-            sq += vec4<f32>(dot(q0, xa[t]), dot(q1, xa[4u + t]), dot(q2, xa[8u + t]), dot(q3, xa[12u + t]));
+            // Four 6-bit quants per word operation (quarter qq's quants as the bytes of word qq).
+            let hw = qh[t];
+            let q0 = (qa[t] & 0x0f0f0f0fu) | ((hw << 4u) & 0x30303030u);
+            let q1 = (qb[t] & 0x0f0f0f0fu) | ((hw << 2u) & 0x30303030u);
+            let q2 = ((qa[t] >> 4u) & 0x0f0f0f0fu) | (hw & 0x30303030u);
+            let q3 = ((qb[t] >> 4u) & 0x0f0f0f0fu) | ((hw >> 2u) & 0x30303030u);
+            sq += vec4<f32>(dot(vec4<f32>(bytes4(q0)), xa[t]), dot(vec4<f32>(bytes4(q1)), xa[4u + t]),
+                            dot(vec4<f32>(bytes4(q2)), xa[8u + t]), dot(vec4<f32>(bytes4(q3)), xa[12u + t]));
         }
         let sw = weights4[base + 12u];
         let s0 = sbytes4(sw[2u * n]);
         let s1 = sbytes4(sw[2u * n + 1u]);
-        acc[i] += dot(vec4<f32>(s0[l16], s0[l16 + 2u], s1[l16], s1[l16 + 2u]), sq);
+        acc[i] += dot(vec4<f32>(s0[l16], s0[l16 + 2u], s1[l16], s1[l16 + 2u]), sq - 32.0 * xs);
     }
     return acc;
 }
@@ -397,8 +406,9 @@ fn matvec_rows8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>) {
                 for (var qq = 0u; qq < 4u; qq++) {
                     for (var t = 0u; t < 4u; t++) { xa[4u * qq + t] = x[xo + 64u * b + 32u * n + 8u * qq + 4u * l16 + t]; }
                 }
-                sa += q6_k_part4(ba, n, l16, xa);
-                sc += q6_k_part4(bc, n, l16, xa);
+                let xs = quarter_sums(xa);
+                sa += q6_k_part4(ba, n, l16, xa, xs);
+                sc += q6_k_part4(bc, n, l16, xa, xs);
             }
         }
         let h = p.head;

@@ -626,7 +626,10 @@ struct CpuMatmul {
 /// qwen2.5-0.5b Q4_K_M (mostly Q5_0) 1.61 → 2.28; on SwiftShader Q4_0 decode 0.36 → 1.02
 /// and prefill 1.48 → 2.56 tok/s. Q6_K decodes 8 rows per invocation on lavapipe only
 /// ([`GpuContext::load_bound`]): its products 105-117 → 77-91 ms per token there (granite-350m
-/// Q4_K_M decode +11%), but 1.8× slower on SwiftShader.
+/// Q4_K_M decode +11%), but 1.8× slower on SwiftShader. Q6_K builds its 6-bit quants four
+/// per word operation and applies the −32 offset once per quarter (`quarter_sums`): Q6_K
+/// products per token 983-1012 → 674-819 ms on SwiftShader (granite-350m Q4_K_M decode 0.39
+/// → 0.55 tok/s), about 10% less on lavapipe.
 /// SwiftShader (the browser's software adapter; natively through Chromium's
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)

@@ -538,9 +538,9 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // ---- the 32-element block types on CPU adapters, a whole block at a time -----------------
-// block_<type>(blk, head) returns the 32 elements of block blk as 8 groups of 4 from the
-// fewest loads (load_<type> reloads the block's scale and high bits for every group of 4),
-// with the same arithmetic as load_<type>. The host picks one as BLOCK_FN.
+// block_<type>(blk, head) returns block blk's 32 quants as 8 groups of 4 and its affine map
+// (Blk) from the fewest loads (load_<type> reloads the block's scale and high bits for every
+// group of 4); values8 gives load_<type>'s values. The host picks one as BLOCK_FN.
 
 // The quants of a 16-byte nibble body q: groups 0-3 are the low nibbles of words 0-3, groups
 // 4-7 the high ones (as nibbles32).
@@ -565,64 +565,71 @@ fn add_qh(n: array<vec4<u32>, 8>, qh: u32) -> array<vec4<u32>, 8> {
                                n[6] | (((h >> vec4<u32>(24u)) & one) << s), n[7] | (((h >> vec4<u32>(28u)) & one) << s));
 }
 
-// (q − off)·d (Q4_0, Q5_0).
-fn offset8(n: array<vec4<u32>, 8>, off: f32, d: f32) -> array<vec4<f32>, 8> {
-    return array<vec4<f32>, 8>((vec4<f32>(n[0]) - off) * d, (vec4<f32>(n[1]) - off) * d, (vec4<f32>(n[2]) - off) * d,
-                               (vec4<f32>(n[3]) - off) * d, (vec4<f32>(n[4]) - off) * d, (vec4<f32>(n[5]) - off) * d,
-                               (vec4<f32>(n[6]) - off) * d, (vec4<f32>(n[7]) - off) * d);
+// A 32-element block as its quants (as f32) and an affine map: value = q·dm.x + dm.y. Kept
+// apart so that decode applies the map once per block and row (Σ value·x = dm.x·Σq·x +
+// dm.y·Σx): one multiply-add per quant less on SwiftShader, which is bound by arithmetic.
+struct Blk { q: array<vec4<f32>, 8>, dm: vec2<f32> }
+
+fn f32x8(n: array<vec4<u32>, 8>) -> array<vec4<f32>, 8> {
+    return array<vec4<f32>, 8>(vec4<f32>(n[0]), vec4<f32>(n[1]), vec4<f32>(n[2]), vec4<f32>(n[3]),
+                               vec4<f32>(n[4]), vec4<f32>(n[5]), vec4<f32>(n[6]), vec4<f32>(n[7]));
 }
 
-// q·d + m (Q4_1, Q5_1).
-fn affine8(n: array<vec4<u32>, 8>, dm: vec2<f32>) -> array<vec4<f32>, 8> {
-    return array<vec4<f32>, 8>(vec4<f32>(n[0]) * dm.x + dm.y, vec4<f32>(n[1]) * dm.x + dm.y, vec4<f32>(n[2]) * dm.x + dm.y,
-                               vec4<f32>(n[3]) * dm.x + dm.y, vec4<f32>(n[4]) * dm.x + dm.y, vec4<f32>(n[5]) * dm.x + dm.y,
-                               vec4<f32>(n[6]) * dm.x + dm.y, vec4<f32>(n[7]) * dm.x + dm.y);
+// The block's values (the tile kernels, which reuse them for eight tokens).
+fn values8(b: Blk) -> array<vec4<f32>, 8> {
+    let d = b.dm.x;
+    let m = b.dm.y;
+    return array<vec4<f32>, 8>(b.q[0] * d + m, b.q[1] * d + m, b.q[2] * d + m, b.q[3] * d + m,
+                               b.q[4] * d + m, b.q[5] * d + m, b.q[6] * d + m, b.q[7] * d + m);
 }
 
-fn block_q4_0(blk: u32, head: u32) -> array<vec4<f32>, 8> {
-    return offset8(nib8(weights4[blk]), 8.0, head_f16(head, blk));
+// (q − 8)·d (Q4_0), (q − 16)·d (Q5_0), q·d + m (Q4_1, Q5_1), q·d (Q8_0, IQ4_NL's table values).
+fn block_q4_0(blk: u32, head: u32) -> Blk {
+    let d = head_f16(head, blk);
+    return Blk(f32x8(nib8(weights4[blk])), vec2<f32>(d, -8.0 * d));
 }
 
-fn block_q5_0(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+fn block_q5_0(blk: u32, head: u32) -> Blk {
     let o = blk * 5u;
     let q = vec4<u32>(weights[o + 1u], weights[o + 2u], weights[o + 3u], weights[o + 4u]);
-    return offset8(add_qh(nib8(q), weights[o]), 16.0, head_f16(head, blk));
+    let d = head_f16(head, blk);
+    return Blk(f32x8(add_qh(nib8(q), weights[o])), vec2<f32>(d, -16.0 * d));
 }
 
-fn block_q4_1(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+fn block_q4_1(blk: u32, head: u32) -> Blk {
     let o = blk * 5u;
     let q = vec4<u32>(weights[o + 1u], weights[o + 2u], weights[o + 3u], weights[o + 4u]);
-    return affine8(nib8(q), unpack2x16float(weights[o]));
+    return Blk(f32x8(nib8(q)), unpack2x16float(weights[o]));
 }
 
-fn block_q5_1(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+fn block_q5_1(blk: u32, head: u32) -> Blk {
     let o = blk * 6u;
     let q = vec4<u32>(weights[o + 2u], weights[o + 3u], weights[o + 4u], weights[o + 5u]);
-    return affine8(add_qh(nib8(q), weights[o + 1u]), unpack2x16float(weights[o]));
+    return Blk(f32x8(add_qh(nib8(q), weights[o + 1u])), unpack2x16float(weights[o]));
 }
 
-fn block_q8_0(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+fn block_q8_0(blk: u32, head: u32) -> Blk {
     let a = weights4[2u * blk];
     let b = weights4[2u * blk + 1u];
-    let d = head_f16(head, blk);
-    return array<vec4<f32>, 8>(sbytes4(a.x) * d, sbytes4(a.y) * d, sbytes4(a.z) * d, sbytes4(a.w) * d,
-                               sbytes4(b.x) * d, sbytes4(b.y) * d, sbytes4(b.z) * d, sbytes4(b.w) * d);
+    let q = array<vec4<f32>, 8>(sbytes4(a.x), sbytes4(a.y), sbytes4(a.z), sbytes4(a.w),
+                                sbytes4(b.x), sbytes4(b.y), sbytes4(b.z), sbytes4(b.w));
+    return Blk(q, vec2<f32>(head_f16(head, blk), 0.0));
 }
 
-fn iq4nl4(q: vec4<u32>, d: f32) -> vec4<f32> {
-    return vec4<f32>(IQ4NL[q.x], IQ4NL[q.y], IQ4NL[q.z], IQ4NL[q.w]) * d;
+fn iq4nl4(q: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(IQ4NL[q.x], IQ4NL[q.y], IQ4NL[q.z], IQ4NL[q.w]);
 }
 
-fn block_iq4_nl(blk: u32, head: u32) -> array<vec4<f32>, 8> {
+fn block_iq4_nl(blk: u32, head: u32) -> Blk {
     let n = nib8(weights4[blk]);
-    let d = head_f16(head, blk);
-    return array<vec4<f32>, 8>(iq4nl4(n[0], d), iq4nl4(n[1], d), iq4nl4(n[2], d), iq4nl4(n[3], d),
-                               iq4nl4(n[4], d), iq4nl4(n[5], d), iq4nl4(n[6], d), iq4nl4(n[7], d));
+    let q = array<vec4<f32>, 8>(iq4nl4(n[0]), iq4nl4(n[1]), iq4nl4(n[2]), iq4nl4(n[3]),
+                                iq4nl4(n[4]), iq4nl4(n[5]), iq4nl4(n[6]), iq4nl4(n[7]));
+    return Blk(q, vec2<f32>(head_f16(head, blk), 0.0));
 }
 
 // For the types without a whole-block decoder (never called: the host picks other kernels).
-fn block_none(blk: u32, head: u32) -> array<vec4<f32>, 8> {
-    return array<vec4<f32>, 8>();
+fn block_none(blk: u32, head: u32) -> Blk {
+    return Blk();
 }
 
 // Σ over a block's 8 groups of four rows' decoded blocks with x groups xo .. xo + 7.
@@ -634,9 +641,21 @@ fn dots8(w0: array<vec4<f32>, 8>, w1: array<vec4<f32>, 8>, w2: array<vec4<f32>, 
     return a + b;
 }
 
-// Decode (matvec_rows4's DOT4_FN for the 32-element types): four rows' blocks rb.
+// Decode (matvec_rows4's DOT4_FN for the 32-element types): four rows' blocks rb, each
+// block's map applied to its sums (x groups xb .. xb + 7 loaded once).
 fn dot4_blk(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
-    return dots8(BLOCK_FN(rb.x, head), BLOCK_FN(rb.y, head), BLOCK_FN(rb.z, head), BLOCK_FN(rb.w, head), xb);
+    let w0 = BLOCK_FN(rb.x, head);
+    let w1 = BLOCK_FN(rb.y, head);
+    let w2 = BLOCK_FN(rb.z, head);
+    let w3 = BLOCK_FN(rb.w, head);
+    let x0 = x[xb]; let x1 = x[xb + 1u]; let x2 = x[xb + 2u]; let x3 = x[xb + 3u];
+    let x4 = x[xb + 4u]; let x5 = x[xb + 5u]; let x6 = x[xb + 6u]; let x7 = x[xb + 7u];
+    let a = (dots4(w0.q[0], w1.q[0], w2.q[0], w3.q[0], x0) + dots4(w0.q[1], w1.q[1], w2.q[1], w3.q[1], x1))
+          + (dots4(w0.q[2], w1.q[2], w2.q[2], w3.q[2], x2) + dots4(w0.q[3], w1.q[3], w2.q[3], w3.q[3], x3));
+    let b = (dots4(w0.q[4], w1.q[4], w2.q[4], w3.q[4], x4) + dots4(w0.q[5], w1.q[5], w2.q[5], w3.q[5], x5))
+          + (dots4(w0.q[6], w1.q[6], w2.q[6], w3.q[6], x6) + dots4(w0.q[7], w1.q[7], w2.q[7], w3.q[7], x7));
+    let sx = dot(((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)), vec4<f32>(1.0));
+    return vec4<f32>(w0.dm.x, w1.dm.x, w2.dm.x, w3.dm.x) * (a + b) + vec4<f32>(w0.dm.y, w1.dm.y, w2.dm.y, w3.dm.y) * sx;
 }
 
 // Prefill for the 32-element types: matmul_tile's 4-row × 8-token tile, each block of the
@@ -662,10 +681,10 @@ fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>) {
     var a6 = vec4<f32>(0.0);
     var a7 = vec4<f32>(0.0);
     for (var b = 0u; b < bpr; b++) {
-        let w0 = BLOCK_FN(rb.x + b, p.head);
-        let w1 = BLOCK_FN(rb.y + b, p.head);
-        let w2 = BLOCK_FN(rb.z + b, p.head);
-        let w3 = BLOCK_FN(rb.w + b, p.head);
+        let w0 = values8(BLOCK_FN(rb.x + b, p.head));
+        let w1 = values8(BLOCK_FN(rb.y + b, p.head));
+        let w2 = values8(BLOCK_FN(rb.z + b, p.head));
+        let w3 = values8(BLOCK_FN(rb.w + b, p.head));
         let xo = 8u * b;
         a0 += dots8(w0, w1, w2, w3, oa.x + xo);
         a1 += dots8(w0, w1, w2, w3, oa.y + xo);

@@ -629,7 +629,9 @@ struct CpuMatmul {
 /// Q4_K_M decode +11%), but 1.8× slower on SwiftShader. Q6_K builds its 6-bit quants four
 /// per word operation and applies the −32 offset once per quarter (`quarter_sums`): Q6_K
 /// products per token 983-1012 → 674-819 ms on SwiftShader (granite-350m Q4_K_M decode 0.39
-/// → 0.55 tok/s), about 10% less on lavapipe.
+/// → 0.55 tok/s), about 10% less on lavapipe. The 32-element decode applies each block's
+/// scale and offset once to its sums (`Blk`): Q4_0 products 8-10% less on SwiftShader,
+/// unchanged on lavapipe.
 /// SwiftShader (the browser's software adapter; natively through Chromium's
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)

@@ -60,10 +60,31 @@ fn ssm_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < n; i++) { state[so + idx * n + i] = s[i]; }
 }
 
+// One token's inputs to the vec4 scan of row idx (head h, group g): Δ, exp(Δ·A), x, x·Δ, and
+// the vec4 offsets of its B and C.
+struct Tok4 { dt: f32, da: f32, xv: f32, xdt: f32, bo: u32, co: u32 }
+
+fn tok4(t: u32, idx: u32, h: u32, g: u32) -> Tok4 {
+    let n4 = p.d_state / 4u;
+    let xo = t * (p.d_inner + 2u * p.d_state * p.n_group);
+    let dt = softplus(zx[t * p.d_in_proj + 2u * p.d_inner + 2u * p.n_group * p.d_state + h] + w[h]);
+    let xv = xbc4[(xo + idx) / 4u][idx % 4u];
+    return Tok4(dt, exp(dt * b[h]), xv, xv * dt, (xo + p.d_inner) / 4u + g * n4,
+                (xo + p.d_inner + p.n_group * p.d_state) / 4u + g * n4);
+}
+
+// y of token t from its state·C sums (D skip, SiLU(z) gate).
+fn out4(t: u32, idx: u32, h: u32, k: Tok4, acc: vec4<f32>) {
+    let z = zx[t * p.d_in_proj + idx];
+    y[t * p.d_inner + idx] = ((acc.x + acc.y) + (acc.z + acc.w) + k.xv * dsk[h]) * silu(z);
+}
+
 // The same scan when d_state, d_inner and the conv width are multiples of 4: the state row
-// stays in the state buffer and is read and written as vec4 each token (no private array:
-// on CPU adapters an indexed private array is per-lane scratch memory, on GPUs 256 floats
-// of registers), B and C are read as vec4.
+// stays in the state buffer and is read and written as vec4 (no private array: on CPU
+// adapters an indexed private array is per-lane scratch memory, on GPUs 256 floats of
+// registers), B and C are read as vec4. Prompts step four tokens per pass over the state row
+// (one load and one store of it per four tokens; the same operations in the same order as
+// one token at a time).
 @compute @workgroup_size(64)
 fn ssm_scan4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let idx = gid.x;   // h * P + pp
@@ -72,24 +93,43 @@ fn ssm_scan4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let h = idx / hd;
     let g = h / (p.n_head / p.n_group);
     let n4 = p.d_state / 4u;
-    let conv_dim = p.d_inner + 2u * p.d_state * p.n_group;
     let sq = seqs[gid.y];
     let so = (sq.z * p.d_inner + idx) * n4;
-    for (var t = sq.x; t < sq.x + sq.y; t++) {
-        let dt = softplus(zx[t * p.d_in_proj + 2u * p.d_inner + 2u * p.n_group * p.d_state + h] + w[h]);
-        let da = exp(dt * b[h]);
-        let xo = t * conv_dim;
-        let xv = xbc4[(xo + idx) / 4u][idx % 4u];
-        let bo = (xo + p.d_inner) / 4u + g * n4;
-        let co = (xo + p.d_inner + p.n_group * p.d_state) / 4u + g * n4;
-        let xdt = xv * dt;
+    let end = sq.x + sq.y;
+    var t = sq.x;
+    for (; t + 4u <= end; t += 4u) {
+        let k0 = tok4(t, idx, h, g);
+        let k1 = tok4(t + 1u, idx, h, g);
+        let k2 = tok4(t + 2u, idx, h, g);
+        let k3 = tok4(t + 3u, idx, h, g);
+        var a0 = vec4<f32>(0.0);
+        var a1 = vec4<f32>(0.0);
+        var a2 = vec4<f32>(0.0);
+        var a3 = vec4<f32>(0.0);
+        for (var i = 0u; i < n4; i++) {
+            var s = state4[so + i] * k0.da + xbc4[k0.bo + i] * k0.xdt;
+            a0 += s * xbc4[k0.co + i];
+            s = s * k1.da + xbc4[k1.bo + i] * k1.xdt;
+            a1 += s * xbc4[k1.co + i];
+            s = s * k2.da + xbc4[k2.bo + i] * k2.xdt;
+            a2 += s * xbc4[k2.co + i];
+            s = s * k3.da + xbc4[k3.bo + i] * k3.xdt;
+            a3 += s * xbc4[k3.co + i];
+            state4[so + i] = s;
+        }
+        out4(t, idx, h, k0, a0);
+        out4(t + 1u, idx, h, k1, a1);
+        out4(t + 2u, idx, h, k2, a2);
+        out4(t + 3u, idx, h, k3, a3);
+    }
+    for (; t < end; t++) {
+        let k = tok4(t, idx, h, g);
         var acc = vec4<f32>(0.0);
         for (var i = 0u; i < n4; i++) {
-            let s = state4[so + i] * da + xbc4[bo + i] * xdt;
+            let s = state4[so + i] * k.da + xbc4[k.bo + i] * k.xdt;
             state4[so + i] = s;
-            acc += s * xbc4[co + i];
+            acc += s * xbc4[k.co + i];
         }
-        let z = zx[t * p.d_in_proj + idx];
-        y[t * p.d_inner + idx] = ((acc.x + acc.y) + (acc.z + acc.w) + xv * dsk[h]) * silu(z);
+        out4(t, idx, h, k, acc);
     }
 }

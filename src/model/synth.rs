@@ -45,12 +45,11 @@ pub fn random_tensor_bytes(ty: GgmlType, n_elements: u64, std: f32, rng: &mut Rn
                 MXFP4 => 1.0,
                 _ => 1.0,
             };
-            let d0 = d;
             for blk in out[start..].chunks_exact_mut(ts) {
                 // Each block's scale varies (× 0.5 … 1.5, from the block's own random first
                 // byte, so the generator's stream is unchanged): a kernel that applies a
                 // neighbouring block's or row's scale gives a visibly wrong product.
-                let d = d0 * (0.5 + blk[0] as f32 / 255.0);
+                let d = d * (0.5 + blk[0] as f32 / 255.0);
                 let h = |x: f32| f16::from_f32(x).to_le_bytes();
                 match ty {
                     Q8_0 | Q4_0 | Q5_0 | IQ4_NL => blk[0..2].copy_from_slice(&h(d)),

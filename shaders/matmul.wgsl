@@ -29,6 +29,23 @@ struct Params {
     // epilogue activation after bias and scale: 0 none; 1 silu(g)·v, 2 gelu_ggml(g)·v with g =
     // bias[idx], the gate projection laid out as y (SwiGLU / GeGLU: no bias then); 3 max(v, 0)²
     act: u32,
+    // RMS scale of the input (a Mamba2 layer's grouped norm, n_group = 1, fused into out_proj):
+    // when norm_count > 0 the result is × 1/sqrt(Σ_i x_f[norm_base + t·norm_count + i] /
+    // norm_width + norm_eps) before bias and scale, x_f the x buffer as floats: the partial
+    // Σ y² the scan (ssm_step4) left after the token rows.
+    norm_base: u32,
+    norm_count: u32,
+    norm_width: u32,
+    norm_eps: f32,
+    // Causal conv in the epilogue (decode, one token per session; STORE_FN = store_conv): rows
+    // conv_row0 .. conv_row0 + conv_channels of the result are a Mamba2 in_proj's xBC; each
+    // is convolved with its channel's carried window (conv_state [slots, conv_channels,
+    // conv_k − 1]) and taps (bias [conv_channels, conv_k]), + conv_b (conv_has_bias), SiLU,
+    // and stored in place (as shaders/conv.wgsl computes it, in the same order).
+    conv_row0: u32,
+    conv_channels: u32,
+    conv_k: u32,
+    conv_has_bias: u32,
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;     // one part, GPU layout
@@ -40,11 +57,15 @@ struct Params {
 @group(0) @binding(6) var<storage, read> pairs: array<u32>;       // (token · k + slot) grouped by expert (matmul_id)
 @group(0) @binding(7) var<storage, read> tiles: array<vec4<u32>>; // (expert, first in pairs, count, _) (matmul_id)
 @group(0) @binding(8) var<storage, read> weights4: array<vec4<u32>>; // the weights again, 4 words per load
+@group(0) @binding(9) var<storage, read> conv_b: array<f32>;      // [conv_channels] (store_conv)
+@group(0) @binding(10) var<storage, read_write> conv_state: array<f32>; // [slots, conv_channels, conv_k − 1] (store_conv)
+@group(0) @binding(11) var<storage, read> seqs: array<vec4<u32>>; // (first token, count, slot, _) per session (store_conv)
 
 // The shared epilogue: bias, scale, activation (a gated FFN's gate·up, ReLU²), residual
 // accumulate, store.
 fn store_row(idx: u32, r: u32, acc: f32) {
     var v = acc;
+    if (p.norm_count != 0u) { v *= rms_scale((idx - p.y_offset) / p.y_stride); }
     if (p.has_bias != 0u) { v += bias[p.row0 + r]; }
     v *= p.alpha;
     switch p.act {
@@ -54,7 +75,44 @@ fn store_row(idx: u32, r: u32, acc: f32) {
         default: {}
     }
     if (p.accumulate != 0u) { v += y[idx]; }
+    STORE_FN(idx, r, v);
+}
+
+fn store_y(idx: u32, r: u32, v: f32) {
     y[idx] = v;
+}
+
+// 1/sqrt(mean + eps) of token t's input from the partial sums of squares after the token rows.
+fn rms_scale(t: u32) -> f32 {
+    var s = 0.0;
+    let o = p.norm_base + t * p.norm_count;
+    for (var i = 0u; i < p.norm_count; i++) { s += x[(o + i) / 4u][(o + i) % 4u]; }
+    return 1.0 / sqrt(s / f32(p.norm_width) + p.norm_eps);
+}
+
+// The xBC rows of a Mamba2 in_proj: conv of the channel's window [state | v] with its taps
+// (bias holds them), + conv bias, SiLU, in place; the window moves on by v. Other rows as
+// store_y. Decode only: token t is session t (one token each).
+fn store_conv(idx: u32, r: u32, v: f32) {
+    let row = p.row0 + r;
+    if (row < p.conv_row0 || row >= p.conv_row0 + p.conv_channels) {
+        y[idx] = v;
+        return;
+    }
+    let c = row - p.conv_row0;
+    let k = p.conv_k;
+    let t = (idx - p.y_offset) / p.y_stride;
+    let so = (seqs[t].z * p.conv_channels + c) * (k - 1u);
+    var acc = 0.0;
+    if (p.conv_has_bias != 0u) { acc = conv_b[c]; }
+    for (var i = 0u; i + 1u < k; i++) {
+        let s = conv_state[so + i];
+        acc += bias[c * k + i] * s;
+        if (i > 0u) { conv_state[so + i - 1u] = s; }
+    }
+    acc += bias[c * k + k - 1u] * v;
+    conv_state[so + k - 2u] = v;
+    y[idx] = acc / (1.0 + exp(-acc));
 }
 
 fn load_f32x4(blk: u32, g: u32, head: u32) -> vec4<f32> {

@@ -9,7 +9,9 @@ struct Params {
     n_head: u32,
     n_group: u32,
     d_in_proj: u32,
-    _pad: u32,
+    /// ssm_step4: 1 — a grouped RMSNorm with one group follows; store y·norm_w and each
+    /// workgroup's Σ y² after the token rows (the out_proj epilogue scales by 1/sqrt(mean + eps)).
+    fused_norm: u32,
 }
 
 @group(0) @binding(0) var<storage, read> zx: array<f32>;            // [n_tok, d_in_proj]
@@ -23,6 +25,8 @@ struct Params {
 @group(0) @binding(8) var<storage, read> seqs: array<vec4<u32>>;    // (first token, count, slot, _)
 @group(0) @binding(9) var<storage, read_write> state4: array<vec4<f32>>; // the state as vec4 (ssm_scan4)
 @group(0) @binding(10) var<storage, read> xbc4: array<vec4<f32>>;        // xbc as vec4 (ssm_scan4)
+@group(0) @binding(11) var<storage, read> zx4: array<vec4<f32>>;         // zx as vec4, xBC rows convolved (ssm_step4)
+@group(0) @binding(12) var<storage, read> norm_w: array<f32>;            // [d_inner] grouped-norm weight (ssm_step4, fused_norm)
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 fn softplus(v: f32) -> f32 { if (v > 20.0) { return v; } return log(1.0 + exp(v)); }
@@ -131,5 +135,58 @@ fn ssm_scan4(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc += s * xbc4[k.co + i];
         }
         out4(t, idx, h, k, acc);
+    }
+}
+
+var<workgroup> sq_part: array<f32, 64>;
+
+fn zx_at(i: u32) -> f32 { return zx4[i / 4u][i % 4u]; }
+
+// One decode step of sessions with one token each, reading everything from the in_proj
+// output, whose xBC rows the conv already replaced (it runs in in_proj's epilogue,
+// `store_conv` in matmul.wgsl): one dispatch instead of conv + scan. The same operations in
+// the same order as ssm_scan4's one-token step. With fused_norm (a grouped RMSNorm with one
+// group): y·norm_w is stored and each workgroup's Σ y² goes after the token rows, at
+// y[n_tok·d_inner + t·groups + wg], for the out_proj epilogue — one dispatch less again.
+// Needs d_inner, d_state and d_in_proj multiples of 4.
+@compute @workgroup_size(64)
+fn ssm_step4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+             @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x;   // h * P + pp
+    let live = idx < p.d_inner;
+    let sq = seqs[gid.y];
+    let t = sq.x;
+    var v = 0.0;
+    if (live) {
+        let h = idx / (p.d_inner / p.n_head);
+        let g = h / (p.n_head / p.n_group);
+        let n4 = p.d_state / 4u;
+        let so = (sq.z * p.d_inner + idx) * n4;
+        let zo = t * p.d_in_proj;
+        let dt = softplus(zx_at(zo + 2u * p.d_inner + 2u * p.n_group * p.d_state + h) + w[h]);
+        let da = exp(dt * b[h]);
+        let xv = zx_at(zo + p.d_inner + idx);
+        let xdt = xv * dt;
+        let bo = (zo + 2u * p.d_inner) / 4u + g * n4;
+        let co = bo + p.n_group * n4;
+        var acc = vec4<f32>(0.0);
+        for (var i = 0u; i < n4; i++) {
+            let s = state4[so + i] * da + zx4[bo + i] * xdt;
+            state4[so + i] = s;
+            acc += s * zx4[co + i];
+        }
+        v = ((acc.x + acc.y) + (acc.z + acc.w) + xv * dsk[h]) * silu(zx_at(zo + idx));
+    }
+    if (p.fused_norm == 0u) {
+        if (live) { y[t * p.d_inner + idx] = v; }
+        return;
+    }
+    if (live) { y[t * p.d_inner + idx] = v * norm_w[idx]; }
+    sq_part[lid.x] = v * v;
+    workgroupBarrier();
+    if (lid.x == 0u) {
+        var s = 0.0;
+        for (var i = 0u; i < 64u; i++) { s += sq_part[i]; }
+        y[p.n_tok * p.d_inner + t * nwg.x + wg.x] = s;
     }
 }

@@ -110,6 +110,62 @@ fn chunked_scan_matches_llama_cpp() {
 }
 
 #[test]
+fn fused_decode_equals_separate_dispatches_and_llama_cpp() {
+    // Decode steps fuse Mamba2's conv into in_proj's epilogue (one dispatch less per layer),
+    // and a one-group `ssm_norm` into the scan (y·w and partial Σ y²) and out_proj's epilogue
+    // (one more). Token by token, both forms against llama.cpp and each other, and the
+    // dispatches saved counted from the plan; every model with Mamba2 layers (several groups,
+    // no norm, odd widths that keep the separate scan), F32 and quantized.
+    use braid::model::plan::Mixer;
+    let ctx = context();
+    let goldens = all_goldens();
+    let mut models = 0;
+    for g in goldens.iter().filter(|g| !g.twin) {
+        let model = load(&ctx, &g.model_bytes());
+        let saved_per_token: u64 = model
+            .plan
+            .layers
+            .iter()
+            .flat_map(|l| &l.mixers)
+            .map(|m| match m {
+                Mixer::Mamba2(m) => {
+                    let p = m.p;
+                    let fits = p.d_inner % 4 == 0 && p.d_state % 4 == 0 && p.d_in_proj() % 4 == 0;
+                    if fits { 1 + (m.norm.is_some() && p.n_group == 1) as u64 } else { 0 }
+                }
+                _ => 0,
+            })
+            .sum();
+        if saved_per_token == 0 {
+            continue;
+        }
+        models += 1;
+        let v = model.hp.n_vocab as usize;
+        let run = |fused: bool| {
+            ctx.set_fused_decode(Some(fused));
+            let mut s = model.new_session(64);
+            let mut out = vec![];
+            let before = ctx.stats().dispatches;
+            for &t in &g.tokens {
+                out.extend(pollster::block_on(model.forward(&mut s, &[t], false)).unwrap());
+            }
+            (out, ctx.stats().dispatches - before)
+        };
+        let (fused, n_fused) = run(true);
+        let (separate, n_separate) = run(false);
+        ctx.set_fused_decode(None);
+        let tol = if g.quantized() { g.quantized_tolerance(&goldens) } else { 1e-3 };
+        let (ef, es) = (rel_err(&fused, &g.seq, v), rel_err(&separate, &g.seq, v));
+        let both = rel_err(&fused, &separate.chunks(v).map(|c| c.to_vec()).collect::<Vec<_>>(), v);
+        eprintln!("{:<36} fused {ef:.2e} separate {es:.2e} fused-vs-separate {both:.2e}; dispatches {n_fused} vs {n_separate}", g.name);
+        assert!(ef <= tol && es <= tol, "{}: fused {ef}, separate {es}", g.name);
+        assert!(both <= 1e-5, "{}: fused vs separate {both}", g.name);
+        assert_eq!(n_separate - n_fused, saved_per_token * g.tokens.len() as u64, "{}: dispatches saved", g.name);
+    }
+    assert!(models >= 5, "only {models} models with fused Mamba2 layers");
+}
+
+#[test]
 fn gpu_argmax_equals_the_argmax_of_the_logits() {
     let ctx = context();
     for g in all_goldens().iter().filter(|g| g.ty == "q8_0" && !g.twin) {

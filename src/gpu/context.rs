@@ -50,6 +50,8 @@ pub struct GpuContext {
     scratch: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
     kernels: std::cell::Cell<Option<MatKernel>>,
     chunked_scan: std::cell::Cell<Option<bool>>,
+    /// A forced choice of fused decode epilogues (`set_fused_decode`).
+    fused_decode: std::cell::Cell<Option<bool>>,
     /// Per-kernel wall time when profiling (`braid bench --profile`; native only).
     profile: RefCell<Option<HashMap<(&'static str, &'static str), KernelTime>>>,
 }
@@ -205,6 +207,7 @@ impl GpuContext {
             scratch: RefCell::new(HashMap::new()),
             kernels: std::cell::Cell::new(None),
             chunked_scan: std::cell::Cell::new(None),
+            fused_decode: std::cell::Cell::new(None),
         })
     }
 
@@ -287,6 +290,25 @@ impl GpuContext {
 
     pub fn set_chunked_scan(&self, v: Option<bool>) {
         self.chunked_scan.set(v);
+    }
+
+    /// Fuse per-token work into neighbouring dispatches in decode steps (Mamba2: the conv in
+    /// in_proj's epilogue, the grouped norm between the scan and out_proj's epilogue) — on by
+    /// default; `set_fused_decode` or natively `BRAID_FUSE=0` turns it off, so tests and
+    /// benchmarks can compare both forms.
+    pub fn fused_decode(&self) -> bool {
+        if let Some(v) = self.fused_decode.get() {
+            return v;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(v) = std::env::var("BRAID_FUSE") {
+            return v != "0";
+        }
+        true
+    }
+
+    pub fn set_fused_decode(&self, v: Option<bool>) {
+        self.fused_decode.set(v);
     }
 
     /// Force a kernel family (`None`: choose by adapter).

@@ -34,34 +34,59 @@ pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
 pub const ARGMAX_WGSL: &str = include_str!("../../shaders/argmax.wgsl");
 pub const MATVEC_SUBGROUP_WGSL: &str = include_str!("../../shaders/matvec_subgroup.wgsl");
 
-/// The matmul shader instantiated for one weight type: (cache name, decoder, block, cache
-/// name of the variant with the subgroup kernel).
-pub fn matmul_variant(ty: GgmlType) -> Option<(&'static str, &'static str, u32, &'static str)> {
+/// The matmul module instantiated for one weight type: its cache names (see
+/// [`MatmulNames`]), decoder and block size.
+pub fn matmul_variant(ty: GgmlType) -> Option<(MatmulNames, &'static str, u32)> {
     use GgmlType::*;
+    macro_rules! v {
+        ($n:literal, $load:literal, $block:literal) => {
+            (
+                MatmulNames {
+                    plain: concat!("matmul_", $n),
+                    sg: concat!("matmul_sg_", $n),
+                    conv: concat!("matmul_conv_", $n),
+                    sg_conv: concat!("matmul_sg_conv_", $n),
+                },
+                $load,
+                $block,
+            )
+        };
+    }
     Some(match ty {
-        F32 => ("matmul_f32", "load_f32x4", 4, "matmul_sg_f32"),
-        F16 => ("matmul_f16", "load_f16x4", 4, "matmul_sg_f16"),
-        BF16 => ("matmul_bf16", "load_bf16x4", 4, "matmul_sg_bf16"),
-        Q4_0 => ("matmul_q4_0", "load_q4_0", 32, "matmul_sg_q4_0"),
-        Q4_1 => ("matmul_q4_1", "load_q4_1", 32, "matmul_sg_q4_1"),
-        Q5_0 => ("matmul_q5_0", "load_q5_0", 32, "matmul_sg_q5_0"),
-        Q5_1 => ("matmul_q5_1", "load_q5_1", 32, "matmul_sg_q5_1"),
-        Q8_0 => ("matmul_q8_0", "load_q8_0", 32, "matmul_sg_q8_0"),
-        IQ4_NL => ("matmul_iq4_nl", "load_iq4_nl", 32, "matmul_sg_iq4_nl"),
-        MXFP4 => ("matmul_mxfp4", "load_mxfp4", 32, "matmul_sg_mxfp4"),
-        Q4_K => ("matmul_q4_k", "load_q4_k", 256, "matmul_sg_q4_k"),
-        Q5_K => ("matmul_q5_k", "load_q5_k", 256, "matmul_sg_q5_k"),
-        Q6_K => ("matmul_q6_k", "load_q6_k", 256, "matmul_sg_q6_k"),
-        Q2_K => ("matmul_q2_k", "load_q2_k", 256, "matmul_sg_q2_k"),
-        Q3_K => ("matmul_q3_k", "load_q3_k", 256, "matmul_sg_q3_k"),
-        IQ4_XS => ("matmul_iq4_xs", "load_iq4_xs", 256, "matmul_sg_iq4_xs"),
+        F32 => v!("f32", "load_f32x4", 4),
+        F16 => v!("f16", "load_f16x4", 4),
+        BF16 => v!("bf16", "load_bf16x4", 4),
+        Q4_0 => v!("q4_0", "load_q4_0", 32),
+        Q4_1 => v!("q4_1", "load_q4_1", 32),
+        Q5_0 => v!("q5_0", "load_q5_0", 32),
+        Q5_1 => v!("q5_1", "load_q5_1", 32),
+        Q8_0 => v!("q8_0", "load_q8_0", 32),
+        IQ4_NL => v!("iq4_nl", "load_iq4_nl", 32),
+        MXFP4 => v!("mxfp4", "load_mxfp4", 32),
+        Q4_K => v!("q4_k", "load_q4_k", 256),
+        Q5_K => v!("q5_k", "load_q5_k", 256),
+        Q6_K => v!("q6_k", "load_q6_k", 256),
+        Q2_K => v!("q2_k", "load_q2_k", 256),
+        Q3_K => v!("q3_k", "load_q3_k", 256),
+        IQ4_XS => v!("iq4_xs", "load_iq4_xs", 256),
         _ => return None,
     })
 }
 
-/// The WGSL of the matmul module for `ty` (with the subgroup kernel appended when asked).
-pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
-    let Some((_, load, block, _)) = matmul_variant(ty) else {
+/// Pipeline-cache names of one type's matmul module: plain, with the subgroup kernel, and
+/// both again with the conv epilogue (`store_conv`).
+#[derive(Debug, Clone, Copy)]
+pub struct MatmulNames {
+    pub plain: &'static str,
+    pub sg: &'static str,
+    pub conv: &'static str,
+    pub sg_conv: &'static str,
+}
+
+/// The WGSL of the matmul module for `ty` (with the subgroup kernel appended when asked; with
+/// the causal-conv epilogue `store_conv` as its store when `conv`).
+pub fn matmul_source(ty: GgmlType, subgroups: bool, conv: bool) -> String {
+    let Some((_, load, block)) = matmul_variant(ty) else {
         // Loading refuses unsupported types before any kernel is built.
         return String::new();
     };
@@ -94,7 +119,7 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool) -> String {
     // The group loader of the 4-row kernels (dot4_generic, matmul_tile): F32 as whole vec4.
     let load4 = if ty == GgmlType::F32 { "load4_f32x4" } else { load };
     let pair = if ty == GgmlType::BF16 { "bf16x2" } else { "unpack2x16float" };
-    let body = body.replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
+    let body = body.replace("STORE_FN", if conv { "store_conv" } else { "store_y" }).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
     format!("{}{QUANT_WGSL}\n{ACT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
@@ -111,6 +136,9 @@ pub enum Shader {
     Matmul(GgmlType),
     /// The matmul module with the subgroup kernel appended.
     MatmulSg(GgmlType),
+    /// The matmul module whose store is the causal-conv epilogue (`store_conv`); with the
+    /// subgroup kernel when the flag is set.
+    MatmulConv(GgmlType, bool),
     Norm,
     Rope,
     Attention,
@@ -129,8 +157,9 @@ pub enum Shader {
 impl Shader {
     fn name(self) -> &'static str {
         match self {
-            Shader::Matmul(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0),
-            Shader::MatmulSg(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.3),
+            Shader::Matmul(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0.plain),
+            Shader::MatmulSg(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0.sg),
+            Shader::MatmulConv(t, sg) => matmul_variant(t).map_or("matmul_unsupported", |v| if sg { v.0.sg_conv } else { v.0.conv }),
             Shader::Norm => "norm",
             Shader::Rope => "rope",
             Shader::Attention => "attention",
@@ -148,8 +177,9 @@ impl Shader {
     }
     fn source(self) -> String {
         match self {
-            Shader::Matmul(t) => matmul_source(t, false),
-            Shader::MatmulSg(t) => matmul_source(t, true),
+            Shader::Matmul(t) => matmul_source(t, false, false),
+            Shader::MatmulSg(t) => matmul_source(t, true, false),
+            Shader::MatmulConv(t, sg) => matmul_source(t, sg, true),
             Shader::Norm => NORM_WGSL.into(),
             Shader::Rope => ROPE_WGSL.into(),
             Shader::Attention => ATTENTION_WGSL.into(),
@@ -168,7 +198,7 @@ impl Shader {
     /// The uniform binding of the shader's `Params`.
     fn params_binding(self) -> Binding {
         match self {
-            Shader::Matmul(_) | Shader::MatmulSg(_) => params::matmul::p,
+            Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) => params::matmul::p,
             Shader::Norm => params::norm::p,
             Shader::Rope => params::rope::p,
             Shader::Attention => params::attention::p,
@@ -226,6 +256,27 @@ pub struct MatmulIo<'b> {
     /// accumulate): a gated FFN's up projection takes its gate here, saving the separate
     /// elementwise dispatch.
     pub act: Act<'b>,
+    /// A fused epilogue that replaces a dispatch of its own (see [`Epilogue`]).
+    pub epi: Epilogue<'b>,
+}
+
+/// What a matrix product's epilogue does besides bias, scale and activation: work that would
+/// otherwise be a dispatch of its own (`store_row` in `shaders/matmul.wgsl`).
+#[derive(Clone, Copy, Default)]
+pub enum Epilogue<'b> {
+    #[default]
+    None,
+    /// Each token's result × 1/sqrt(Σ partials / width + eps) (before bias and scale): an
+    /// RMSNorm of the input whose weight is already applied to x, its `count` partial sums of
+    /// squares per token stored in x's buffer from float `base` (Mamba2's grouped norm with
+    /// one group: `ssm_step4` writes y·w and the partials).
+    RmsScale { base: u32, count: u32, width: u32, eps: f32 },
+    /// Rows `row0 .. row0 + channels` of the result are convolved in place with their
+    /// channel's carried window (`state` [slots, channels, k − 1]), taps `w` [channels, k] and
+    /// bias `b`, then SiLU — Mamba2's causal conv of xBC, as `shaders/conv.wgsl` computes it.
+    /// Only for steps of one token per session (`seqs` maps token t to session t's slot); not
+    /// with a bias or gated activation (the taps take that binding).
+    Conv { w: &'b wgpu::Buffer, b: Option<&'b wgpu::Buffer>, state: &'b wgpu::Buffer, seqs: &'b wgpu::Buffer, row0: u32, channels: u32, k: u32 },
 }
 
 /// The epilogue activation of a matrix product (`store_row` in `shaders/matmul.wgsl`).
@@ -396,15 +447,23 @@ impl<'a> Recorder<'a> {
         alpha: f32,
         accumulate: bool,
     ) {
-        self.matmul_io(w, MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias: None, act: Act::None })
+        self.matmul_io(w, MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias: None, act: Act::None, epi: Epilogue::None })
     }
 
     /// `io.y[t, row0..] (+)= alpha · (W · io.x[t] + bias)` for every part of `w`.
     pub fn matmul_io(&mut self, w: &GpuTensor, io: MatmulIo) {
-        let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias, act } = io;
-        // The gate of a gated activation takes the bias binding (the two never come together).
+        let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias, act, epi } = io;
+        // The gate of a gated activation takes the bias binding (the two never come together),
+        // and so do the conv epilogue's taps.
         debug_assert!(bias.is_none() || act.gate().is_none(), "a gated epilogue with a bias");
-        let aux = act.gate().or(bias);
+        let conv = match epi {
+            Epilogue::Conv { w, b, state, seqs, .. } => {
+                debug_assert!(bias.is_none() && act.gate().is_none(), "a conv epilogue with a bias or gate");
+                Some((w, b.unwrap_or(w), state, seqs))
+            }
+            _ => None,
+        };
+        let aux = conv.map(|c| c.0).or(act.gate()).or(bias);
         use params::matmul as b;
         let k = w.info.ne0() as u32;
         let per_row = self.ctx.prefers_row_kernels();
@@ -438,10 +497,25 @@ impl<'a> Recorder<'a> {
                 act: act.code(),
                 ..Default::default()
             };
+            let p = match epi {
+                Epilogue::None => p,
+                Epilogue::RmsScale { base, count, width, eps } => b::Params { norm_base: base, norm_count: count, norm_width: width, norm_eps: eps, ..p },
+                Epilogue::Conv { b: cb, row0, channels, k, .. } => {
+                    b::Params { conv_row0: row0, conv_channels: channels, conv_k: k, conv_has_bias: cb.is_some() as u32, ..p }
+                }
+            };
+            let ty = w.info.ty;
+            let shader = |sg: bool| match (conv.is_some(), sg) {
+                (true, sg) => Shader::MatmulConv(ty, sg),
+                (false, true) => Shader::MatmulSg(ty),
+                (false, false) => Shader::Matmul(ty),
+            };
             // Without a bias or gate the binding still needs a buffer: the weights (read-only too).
-            let bufs = [(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, aux.unwrap_or(&part.buffer))];
+            let mut bufs = vec![(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, aux.unwrap_or(&part.buffer))];
+            let conv_bufs = conv.map(|(_, cb, state, seqs)| [(b::conv_b, cb), (b::conv_state, state), (b::seqs, seqs)]);
             if subgroup {
-                self.dispatch(Shader::MatmulSg(w.info.ty), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
+                bufs.extend(conv_bufs.iter().flatten());
+                self.dispatch(shader(true), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
             } else {
                 let (entry, bufs) = match cpu {
                     Some(c) => {
@@ -454,10 +528,12 @@ impl<'a> Recorder<'a> {
                         }
                         (c.entry, v)
                     }
-                    None => ("matmul", bufs.to_vec()),
+                    None => ("matmul", bufs),
                 };
+                let mut bufs = bufs;
+                bufs.extend(conv_bufs.iter().flatten());
                 let tokens_per_z = if entry == "matmul_tile8_q4_k" { 4 } else { 8 };
-                self.dispatch(Shader::Matmul(w.info.ty), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
+                self.dispatch(shader(false), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
             }
         }
     }

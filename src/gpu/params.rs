@@ -80,9 +80,24 @@ pub mod matmul {
             /// Epilogue activation: [`Act`](crate::gpu::ops::Act) as u32 (0 none, 1 SiLU-gated,
             /// 2 GELU-gated, 3 ReLU²).
             pub act: u32,
+            /// RMS scale of the input ([`Epilogue::RmsScale`](crate::gpu::ops::Epilogue)): float
+            /// index in x of token 0's partial sums of squares.
+            pub norm_base: u32,
+            /// Partial sums per token (0: no RMS scale).
+            pub norm_count: u32,
+            /// Values the partial sums cover (the mean's divisor).
+            pub norm_width: u32,
+            pub norm_eps: f32,
+            /// Conv epilogue ([`Epilogue::Conv`](crate::gpu::ops::Epilogue)): first convolved row.
+            pub conv_row0: u32,
+            /// Convolved rows (channels).
+            pub conv_channels: u32,
+            /// Taps per channel (d_conv).
+            pub conv_k: u32,
+            pub conv_has_bias: u32,
         }
     }
-    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8);
+    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8, conv_b = 9, conv_state = 10, seqs = 11);
 }
 
 /// `shaders/moe.wgsl`: mixture-of-experts routing, grouping by expert, combination.
@@ -219,10 +234,12 @@ pub mod ssm {
             pub n_head: u32,
             pub n_group: u32,
             pub d_in_proj: u32,
-            pub _pad: u32,
+            /// ssm_step4: 1 — store y·norm_w and per-workgroup Σ y² (a one-group RMSNorm fused
+            /// into out_proj).
+            pub fused_norm: u32,
         }
     }
-    bindings!(zx = 0, w = 1, b = 2, dsk = 3, state = 4, xbc = 5, y = 6, p = 7, seqs = 8, state4 = 9, xbc4 = 10);
+    bindings!(zx = 0, w = 1, b = 2, dsk = 3, state = 4, xbc = 5, y = 6, p = 7, seqs = 8, state4 = 9, xbc4 = 10, zx4 = 11, norm_w = 12);
 }
 
 /// `shaders/ssd.wgsl`: the chunked (SSD) Mamba2 scan for prefill.

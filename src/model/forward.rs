@@ -283,6 +283,7 @@ impl GpuModel {
             seqs: r.upload_u32(&seqs),
             n_seqs: items.len() as u32,
             single_slot: if items.len() == 1 { items[0].mem.slot() } else { None },
+            one_token_each: items.iter().all(|s| s.tokens.len() == 1),
         };
         let pools = self.pools.borrow();
         let mut g = Graph { r, tensors: &self.weights.tensors, pools: &pools, batch: &batch, n, eps: self.hp.eps, taps: taps.then(GpuTaps::default) };

@@ -3,7 +3,7 @@
 //! that copy named intermediates out. Blocks read a normed input `h` and write their output
 //! through an [`Out`] (usually accumulated into the residual stream with the layer's scale).
 
-use crate::gpu::ops::{Act, MatmulIo, Recorder, Shader};
+use crate::gpu::ops::{Act, Epilogue, MatmulIo, Recorder, Shader};
 use crate::gpu::params;
 use crate::gpu::GpuTensor;
 use crate::memory::Pools;
@@ -25,6 +25,9 @@ pub(crate) struct BatchBuffers {
     pub n_seqs: u32,
     /// The state slot when the batch is one session (the chunked scan handles one).
     pub single_slot: Option<u32>,
+    /// Every session has one token (a decode step): token t is session t, so per-session
+    /// work can run in a per-token epilogue (the Mamba2 conv in in_proj's).
+    pub one_token_each: bool,
 }
 
 /// Where a block writes its [n_tok, width] result: `buf = alpha · result (+ buf)`.
@@ -71,10 +74,20 @@ impl<'a> Graph<'a> {
 
     /// As [`Graph::linear`] with an activation in the product's epilogue (see [`Act`]).
     pub fn linear_act(&mut self, w: T, bias: Option<T>, x: &wgpu::Buffer, out: Out, width: u32, act: Act) {
+        self.linear_io(w, bias, x, out, width, act, Epilogue::None);
+    }
+
+    /// As [`Graph::linear`] with a fused epilogue (see [`Epilogue`]).
+    pub fn linear_epi(&mut self, w: T, x: &wgpu::Buffer, out: Out, width: u32, epi: Epilogue) {
+        self.linear_io(w, None, x, out, width, Act::None, epi);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn linear_io(&mut self, w: T, bias: Option<T>, x: &wgpu::Buffer, out: Out, width: u32, act: Act, epi: Epilogue) {
         let t = self.t(w);
         let bias = bias.map(|b| self.vec(b));
         let k = t.info.ne0() as u32;
-        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act };
+        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act, epi };
         self.r.matmul_io(t, io);
     }
 

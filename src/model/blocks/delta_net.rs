@@ -11,7 +11,7 @@ use super::super::graph::{Graph, Out};
 use super::super::hparams::ModelError;
 use super::super::plan::{Tensors, T};
 use super::super::reference::{matvec, rms_norm, silu, softplus, RefWeights};
-use crate::gpu::ops::{Act, MatmulIo, Shader};
+use crate::gpu::ops::{Act, Epilogue, MatmulIo, Shader};
 use crate::gpu::params;
 use crate::memory::{LayerMemory, StateTensor};
 
@@ -166,7 +166,7 @@ impl DeltaNet {
                 for (w, off) in [(beta, 0), (alpha, nv)] {
                     let t = g.t(w);
                     let k = t.info.ne0() as u32;
-                    let io = MatmulIo { x: h, x_offset: 0, x_stride: k, y: &ba, y_offset: off, y_stride: 2 * nv, n_tok: n, alpha: 1.0, accumulate: false, bias: None, act: Act::None };
+                    let io = MatmulIo { x: h, x_offset: 0, x_stride: k, y: &ba, y_offset: off, y_stride: 2 * nv, n_tok: n, alpha: 1.0, accumulate: false, bias: None, act: Act::None, epi: Epilogue::None };
                     g.r.matmul_io(t, io);
                 }
             }

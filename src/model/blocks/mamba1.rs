@@ -9,7 +9,7 @@ use super::super::graph::{Graph, Out};
 use super::super::hparams::ModelError;
 use super::super::plan::{Tensors, T};
 use super::super::reference::{matvec, rms_norm, silu, softplus, RefWeights};
-use crate::gpu::ops::{Act, MatmulIo, Shader};
+use crate::gpu::ops::{Act, Epilogue, MatmulIo, Shader};
 use crate::gpu::params;
 use crate::memory::{LayerMemory, StateTensor};
 
@@ -118,7 +118,7 @@ impl Mamba1 {
         g.rms_norm_strided(&xdb, r, wx, self.b_norm, &dbc, di, wd, n, ds);
         g.rms_norm_strided(&xdb, r + ds, wx, self.c_norm, &dbc, di + ds, wd, n, ds);
         let bias = Some(g.vec(self.dt_b));
-        let io = MatmulIo { x: &dtn, x_offset: 0, x_stride: r, y: &dbc, y_offset: 0, y_stride: wd, n_tok: n, alpha: 1.0, accumulate: false, bias, act: Act::None };
+        let io = MatmulIo { x: &dtn, x_offset: 0, x_stride: r, y: &dbc, y_offset: 0, y_stride: wd, n_tok: n, alpha: 1.0, accumulate: false, bias, act: Act::None, epi: Epilogue::None };
         g.r.matmul_io(g.t(self.ssm_dt), io);
         let y = g.scratch(di);
         {

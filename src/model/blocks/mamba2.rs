@@ -7,7 +7,7 @@ use super::super::graph::{Graph, Out};
 use super::super::hparams::{ModelError, SsmParams};
 use super::super::plan::{Tensors, T};
 use super::super::reference::{matvec, rms_norm, silu, softplus, RefWeights};
-use crate::gpu::ops::Shader;
+use crate::gpu::ops::{Epilogue, Shader};
 use crate::gpu::params;
 use crate::memory::{LayerMemory, StateTensor};
 
@@ -74,14 +74,56 @@ impl Mamba2 {
         let n = g.n;
         let dip = p.d_in_proj();
         let zx = g.scratch(dip);
+        use params::ssm as s;
+        let batch = g.batch;
+        let (dt_b, a, d) = (g.vec(self.dt_b), g.vec(self.a), g.vec(self.d));
+        // A decode step: the conv runs in in_proj's epilogue and the scan reads everything from
+        // its output (ssm_step4); with a one-group norm, the scan stores y·w and partial sums
+        // of squares and out_proj's epilogue applies the norm's scale — 3 dispatches, not 5.
+        if batch.one_token_each && g.r.ctx.fused_decode() && p.d_inner % 4 == 0 && p.d_state % 4 == 0 && dip % 4 == 0 && p.d_conv >= 2 {
+            let conv = Epilogue::Conv {
+                w: g.vec(self.conv1d),
+                b: self.conv1d_b.map(|b| g.vec(b)),
+                state: conv_state,
+                seqs: &batch.seqs,
+                row0: p.d_inner,
+                channels: p.conv_dim(),
+                k: p.d_conv,
+            };
+            g.linear_epi(self.ssm_in, h, Out::fresh(&zx), dip, conv);
+            let groups = p.d_inner.div_ceil(64);
+            let fused_norm = self.norm.filter(|_| p.n_group == 1);
+            let y = g.scratch(p.d_inner + if fused_norm.is_some() { groups } else { 0 });
+            let sp = s::Params { n_tok: n, d_inner: p.d_inner, d_state: p.d_state, n_head: p.n_head, n_group: p.n_group, d_in_proj: dip, fused_norm: fused_norm.is_some() as u32 };
+            // Without the norm its binding takes a stand-in (dt_bias, read-only too).
+            let nw = fused_norm.map_or(dt_b, |w| g.vec(w));
+            g.r.dispatch(
+                Shader::Ssm,
+                "ssm_step4",
+                &[(s::zx4, &zx), (s::w, dt_b), (s::b, a), (s::dsk, d), (s::state4, ssm_state), (s::y, &y), (s::seqs, &batch.seqs), (s::norm_w, nw)],
+                &sp,
+                (groups, batch.n_seqs, 1),
+            );
+            let rows = g.t(self.out).info.n_rows() as u32;
+            match (fused_norm, self.norm) {
+                (Some(_), _) => {
+                    let epi = Epilogue::RmsScale { base: n * p.d_inner, count: groups, width: p.d_inner, eps: g.eps };
+                    g.linear_epi(self.out, &y, out, rows, epi);
+                }
+                (None, Some(nw)) => {
+                    let gs = p.d_inner / p.n_group;
+                    g.rms_norm_rows_inplace(&y, nw, n * p.n_group, gs, p.n_group);
+                    g.linear(self.out, None, &y, out, rows);
+                }
+                (None, None) => g.linear(self.out, None, &y, out, rows),
+            }
+            return;
+        }
         g.linear(self.ssm_in, None, h, Out { buf: &zx, alpha: 1.0, accumulate: false }, dip);
         let xbc = g.scratch(p.conv_dim());
         let y = g.scratch(p.d_inner);
-        use params::ssm as s;
-        let sp = s::Params { n_tok: n, d_inner: p.d_inner, d_state: p.d_state, n_head: p.n_head, n_group: p.n_group, d_in_proj: dip, _pad: 0 };
+        let sp = s::Params { n_tok: n, d_inner: p.d_inner, d_state: p.d_state, n_head: p.n_head, n_group: p.n_group, d_in_proj: dip, fused_norm: 0 };
         g.causal_conv(&zx, p.d_inner, dip, p.conv_dim(), p.d_conv, self.conv1d, self.conv1d_b, conv_state, &xbc);
-        let batch = g.batch;
-        let (dt_b, a, d) = (g.vec(self.dt_b), g.vec(self.a), g.vec(self.d));
         if let (true, Some(slot)) = (g.r.ctx.use_chunked_scan(n), batch.single_slot) {
             use params::ssd as c;
             const Q: u32 = 32;

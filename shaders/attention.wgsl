@@ -5,7 +5,11 @@
 // LLAMA_SWA_TYPE_STANDARD mask), found through its block table: key j lives in pool row
 // tables[tmeta[t].y + j / BLOCK] · BLOCK + j % BLOCK.
 //
-// kv_store writes the new tokens' K and V rows into their pool rows the same way.
+// The step's own keys and values (positions from the first of its session's tokens in this
+// step) are read from knew / vnew, not the pool: the workgroup of each KV head's first query
+// head stores its token's K and V rows into the pool (no separate store dispatch), and no
+// workgroup reads those pool rows in the same dispatch. tmeta[t].z is the batch index of the
+// first token of t's session.
 
 struct Params {
     n_tok: u32,
@@ -23,16 +27,14 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;          // [n_tok, n_head, hd]
-@group(0) @binding(1) var<storage, read> kc: array<f32>;         // pool [rows, n_kv, hd]
-@group(0) @binding(2) var<storage, read> vc: array<f32>;         // pool [rows, n_kv, hd]
+@group(0) @binding(1) var<storage, read_write> kc: array<f32>;   // pool [rows, n_kv, hd]
+@group(0) @binding(2) var<storage, read_write> vc: array<f32>;   // pool [rows, n_kv, hd]
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;  // [n_tok, n_head, hd]
 @group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read> tmeta: array<vec4<u32>>; // [n_tok] (pos, table offset, …)
+@group(0) @binding(5) var<storage, read> tmeta: array<vec4<u32>>; // [n_tok] (pos, table offset, session's first token, _)
 @group(0) @binding(6) var<storage, read> tables: array<u32>;     // block ids of each session
-@group(0) @binding(7) var<storage, read> knew: array<f32>;       // [n_tok, kv_dim] (kv_store)
-@group(0) @binding(8) var<storage, read> vnew: array<f32>;
-@group(0) @binding(9) var<storage, read_write> kpool: array<f32>;
-@group(0) @binding(10) var<storage, read_write> vpool: array<f32>;
+@group(0) @binding(7) var<storage, read> knew: array<f32>;       // [n_tok, kv_dim] this step's K
+@group(0) @binding(8) var<storage, read> vnew: array<f32>;       // [n_tok, kv_dim] this step's V
 
 const TILE: u32 = 64u;
 var<workgroup> qs: array<f32, 512>;
@@ -42,15 +44,12 @@ fn pool_row(table: u32, j: u32) -> u32 {
     return tables[table + j / p.block] * p.block + j % p.block;
 }
 
-@compute @workgroup_size(64)
-fn kv_store(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = gid.y * nw.x * 64u + gid.x;
-    if (i >= p.n_tok * p.kv_dim) { return; }
-    let t = i / p.kv_dim;
-    let d = i % p.kv_dim;
-    let row = pool_row(tmeta[t].y, tmeta[t].x);
-    kpool[row * p.kv_dim + d] = knew[i];
-    vpool[row * p.kv_dim + d] = vnew[i];
+// Where key j is for a token whose session's first token in this step is token `first`, at
+// position `pos0`: its pool row's float offset, or (a position of this step) its knew / vnew
+// offset; .y = 1 for the latter.
+fn key_at(table: u32, first: u32, pos0: u32, j: u32, kvh: u32) -> vec2<u32> {
+    if (j >= pos0) { return vec2<u32>((first + j - pos0) * p.kv_dim + kvh * p.head_dim, 1u); }
+    return vec2<u32>(pool_row(table, j) * p.kv_dim + kvh * p.head_dim, 0u);
 }
 
 @compute @workgroup_size(64)
@@ -59,10 +58,22 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let t = wg.y;
     let hd = p.head_dim;
     let kvh = h / (p.n_head / p.n_kv);
-    let table = tmeta[t].y;
+    let tm = tmeta[t];
+    let table = tm.y;
+    let first_tok = tm.z;
+    let pos0 = tm.x - (t - tm.z);   // position of the session's first token in this step
+    // The first query head of each KV head stores the token's K and V rows.
+    if (h % (p.n_head / p.n_kv) == 0u) {
+        let row = pool_row(table, tm.x) * p.kv_dim + kvh * hd;
+        let src = t * p.kv_dim + kvh * hd;
+        for (var d = lid.x; d < hd; d += TILE) {
+            kc[row + d] = knew[src + d];
+            vc[row + d] = vnew[src + d];
+        }
+    }
     for (var d = lid.x; d < hd; d += TILE) { qs[d] = q[t * p.q_stride + h * p.q_head + d]; }
     workgroupBarrier();
-    let n_keys = tmeta[t].x + 1u;
+    let n_keys = tm.x + 1u;
     var first = 0u;
     if (p.window > 0u && n_keys > p.window) { first = n_keys - p.window; }
     var m = -3.0e38;
@@ -72,9 +83,13 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         let j = start + lid.x;
         var s = -3.0e38;
         if (j < n_keys) {
-            let ko = pool_row(table, j) * p.kv_dim + kvh * hd;
+            let ko = key_at(table, first_tok, pos0, j, kvh);
             var dotv = 0.0;
-            for (var d = 0u; d < hd; d++) { dotv += qs[d] * kc[ko + d]; }
+            if (ko.y != 0u) {
+                for (var d = 0u; d < hd; d++) { dotv += qs[d] * knew[ko.x + d]; }
+            } else {
+                for (var d = 0u; d < hd; d++) { dotv += qs[d] * kc[ko.x + d]; }
+            }
             s = dotv * p.scale;
         }
         sc[lid.x] = s;
@@ -94,7 +109,10 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         for (var c = 0u; c * TILE + lid.x < hd; c++) {
             let d = c * TILE + lid.x;
             var a = acc[c] * corr;
-            for (var i = 0u; i < nk; i++) { a += sc[i] * vc[pool_row(table, start + i) * p.kv_dim + kvh * hd + d]; }
+            for (var i = 0u; i < nk; i++) {
+                let vo = key_at(table, first_tok, pos0, start + i, kvh);
+                if (vo.y != 0u) { a += sc[i] * vnew[vo.x + d]; } else { a += sc[i] * vc[vo.x + d]; }
+            }
             acc[c] = a;
         }
         m = tmax;

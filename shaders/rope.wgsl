@@ -1,9 +1,14 @@
-// Rotary position embedding, in place, on [n_tok, n_heads, head_dim] rows (row stride
-// `stride`); token t is at position positions[t] (tokens of several sessions may mix). NORM rotates adjacent pairs (2i, 2i+1), NEOX split halves
-// (i, i + n_rot/2); dims ≥ n_rot are left alone. theta_i = pos · scale^i with scale =
-// base^(−2 / n_rot) computed on the host, multiplied up one step at a time in f32 exactly as
-// ggml's CPU rope does; cos and sin are computed here (`cos_sin`) to f32 precision on every
-// adapter (positions of thousands give angles of thousands of radians).
+// The per-head steps between the q/k projections and attention, in place, in one dispatch
+// for the query and the key heads together: an optional RMSNorm of each head (Qwen3's and
+// Gemma 3's q_norm / k_norm, llama.cpp `build_norm` on [head_dim, n_head, n_tok]), then rotary
+// position embedding. Rows are [n_tok, heads, head_dim] at head stride `head_dim` and row
+// stride `stride` (q), `k_head_dim` / `k_stride` (k); token t is at position positions[t]
+// (tokens of several sessions may mix). NORM rotates adjacent pairs (2i, 2i+1), NEOX split
+// halves (i, i + n_rot/2); dims ≥ n_rot are left alone (n_rot 0: no rotation). theta_i = pos ·
+// scale^i with scale = base^(−2 / n_rot) computed on the host, multiplied up one step at a
+// time in f32 exactly as ggml's CPU rope does; cos and sin are computed here (`cos_sin`) to
+// f32 precision on every adapter (positions of thousands give angles of thousands of radians).
+// One workgroup per (token, head): 4 dispatches (two norms, two ropes) become one.
 
 struct Params {
     n_tok: u32,
@@ -29,12 +34,22 @@ struct Params {
     has_ff: u32,
     /// Linear RoPE scaling: the angle is multiplied by this (ggml's freq_scale; 1: none).
     freq_scale: f32,
+    /// Key heads (after the n_heads query heads), their head stride and row stride.
+    k_heads: u32,
+    k_head_dim: u32,
+    k_stride: u32,
+    /// Values per head normed by the RMSNorm (0: no norm); its epsilon.
+    norm_n: u32,
+    eps: f32,
 }
 
-@group(0) @binding(0) var<storage, read_write> v: array<f32>;
+@group(0) @binding(0) var<storage, read_write> v: array<f32>;            // q [n_tok, stride]
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> positions: array<vec4<u32>>;   // [n_tok] (pos, …)
 @group(0) @binding(3) var<storage, read> ff: array<f32>;                 // [n_rot / 2] (has_ff)
+@group(0) @binding(4) var<storage, read_write> vk: array<f32>;           // k [n_tok, k_stride]
+@group(0) @binding(5) var<storage, read> qn: array<f32>;                 // [norm_n] q_norm weight
+@group(0) @binding(6) var<storage, read> kn: array<f32>;                 // [norm_n] k_norm weight
 
 // (cos x, sin x) to about one ulp for |x| < 2^16·π/2, on any adapter: WGSL specifies cos/sin
 // only to 2^−11 on [−π, π] and software adapters (SwiftShader) are that coarse. Quadrant
@@ -54,15 +69,12 @@ fn cos_sin(x: f32) -> vec2<f32> {
     }
 }
 
-@compute @workgroup_size(64)
-fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let half = p.n_rot / 2u;
-    let idx = gid.y * p.groups_x * 64u + gid.x;
-    if (idx >= p.n_tok * p.n_heads * half) { return; }
-    let i = idx % half;
-    let h = (idx / half) % p.n_heads;
-    let t = idx / (half * p.n_heads);
-    var theta = f32(positions[t].x);
+var<workgroup> hv: array<f32, 512>;
+var<workgroup> red: array<f32, 64>;
+
+// Angle of pair i at position pos (ggml's theta, IMROPE sections, freq factors, scaling).
+fn angle(pos: u32, i: u32) -> f32 {
+    var theta = f32(pos);
     for (var k = 0u; k < i; k++) { theta *= p.theta_scale; }
     if (p.imrope != 0u) {
         let sector = i % p.sect_dims;
@@ -71,16 +83,55 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (!on) { theta = 0.0; }
     }
     if (p.has_ff != 0u) { theta = theta / ff[i]; }
-    theta = p.freq_scale * theta;
-    let cs = cos_sin(theta);
-    let c = cs.x;
-    let s = cs.y;
-    let o = p.offset + t * p.stride + h * p.head_dim;
-    var a = o + 2u * i;
-    var b = a + 1u;
-    if (p.neox != 0u) { a = o + i; b = o + i + half; }
-    let x0 = v[a];
-    let x1 = v[b];
-    v[a] = x0 * c - x1 * s;
-    v[b] = x0 * s + x1 * c;
+    return p.freq_scale * theta;
+}
+
+@compute @workgroup_size(64)
+fn qk_norm_rope(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let heads = p.n_heads + p.k_heads;
+    let row = wg.y * p.groups_x + wg.x;   // t · heads + head (uniform in the workgroup)
+    if (row >= p.n_tok * heads) { return; }
+    let t = row / heads;
+    let h = row % heads;
+    let is_k = h >= p.n_heads;
+    var o = p.offset + t * p.stride + h * p.head_dim;
+    if (is_k) { o = t * p.k_stride + (h - p.n_heads) * p.k_head_dim; }
+    let n = max(p.norm_n, p.n_rot);
+    for (var i = lid.x; i < n; i += 64u) {
+        if (is_k) { hv[i] = vk[o + i]; } else { hv[i] = v[o + i]; }
+    }
+    workgroupBarrier();
+    if (p.norm_n != 0u) {
+        var ss = 0.0;
+        for (var i = lid.x; i < p.norm_n; i += 64u) { ss += hv[i] * hv[i]; }
+        red[lid.x] = ss;
+        workgroupBarrier();
+        for (var s = 32u; s > 0u; s >>= 1u) {
+            if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
+            workgroupBarrier();
+        }
+        let sc = 1.0 / sqrt(red[0] / f32(p.norm_n) + p.eps);
+        for (var i = lid.x; i < p.norm_n; i += 64u) {
+            var w = qn[i];
+            if (is_k) { w = kn[i]; }
+            hv[i] = hv[i] * sc * w;
+        }
+        workgroupBarrier();
+    }
+    let half = p.n_rot / 2u;
+    let pos = positions[t].x;
+    for (var i = lid.x; i < half; i += 64u) {
+        let cs = cos_sin(angle(pos, i));
+        var a = 2u * i;
+        var b = a + 1u;
+        if (p.neox != 0u) { a = i; b = i + half; }
+        let x0 = hv[a];
+        let x1 = hv[b];
+        hv[a] = x0 * cs.x - x1 * cs.y;
+        hv[b] = x0 * cs.y + x1 * cs.x;
+    }
+    workgroupBarrier();
+    for (var i = lid.x; i < n; i += 64u) {
+        if (is_k) { vk[o + i] = hv[i]; } else { v[o + i] = hv[i]; }
+    }
 }

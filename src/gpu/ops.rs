@@ -606,7 +606,8 @@ impl<'a> Recorder<'a> {
         if self.ctx.prefers_row_kernels() { (16, expert_rows.div_ceil(64)) } else { (8, expert_rows) }
     }
 
-    fn rows_grid(&self, rows: u64) -> (u32, u32) {
+    /// `rows` workgroups (one per row) as a 2-D grid: (x, y) with row = wg.y · x + wg.x.
+    pub fn rows_grid(&self, rows: u64) -> (u32, u32) {
         let max = self.ctx.limits.max_compute_workgroups_per_dimension as u64;
         if rows <= max {
             (rows.max(1) as u32, 1)

@@ -188,9 +188,16 @@ pub mod rope {
             pub has_ff: u32,
             /// Multiplies every angle (linear RoPE scaling; must be set: 1 for none).
             pub freq_scale: f32,
+            /// Key heads (after the `n_heads` query heads), their head stride and row stride.
+            pub k_heads: u32,
+            pub k_head_dim: u32,
+            pub k_stride: u32,
+            /// Values per head normed by the RMSNorm (0: no norm).
+            pub norm_n: u32,
+            pub eps: f32,
         }
     }
-    bindings!(v = 0, p = 1, positions = 2, ff = 3);
+    bindings!(v = 0, p = 1, positions = 2, ff = 3, vk = 4, qn = 5, kn = 6);
 }
 
 /// `shaders/attention.wgsl`: KV store into the paged pool, causal GQA attention.
@@ -219,7 +226,7 @@ pub mod attention {
             pub gated: u32,
         }
     }
-    bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6, knew = 7, vnew = 8, kpool = 9, vpool = 10);
+    bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6, knew = 7, vnew = 8);
 }
 
 /// `shaders/ssm.wgsl`: the Mamba2 sequential scan (its conv is `conv.wgsl`).

@@ -268,10 +268,11 @@ impl GpuModel {
                 ring_tables.extend(s.mem.ring_table(n_blocks));
             }
             starts.push(tokens.len());
-            seqs.extend_from_slice(&[tokens.len() as u32, s.tokens.len() as u32, s.mem.slot().unwrap_or(0), 0]);
+            let first = tokens.len() as u32;
+            seqs.extend_from_slice(&[first, s.tokens.len() as u32, s.mem.slot().unwrap_or(0), 0]);
             for (i, &t) in s.tokens.iter().enumerate() {
                 tokens.push(t);
-                meta.extend_from_slice(&[s.pos + i as u32, table, 0, 0]);
+                meta.extend_from_slice(&[s.pos + i as u32, table, first, 0]);
             }
         }
         let n = tokens.len() as u32;

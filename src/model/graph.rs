@@ -14,7 +14,8 @@ use super::taps::GpuTaps;
 /// The tokens of one forward step, laid out for the kernels (uploaded once per step).
 pub(crate) struct BatchBuffers {
     pub tokens: wgpu::Buffer,
-    /// Per token: (position, offset of its session's block table in `tables`, 0, 0).
+    /// Per token: (position, offset of its session's block table in `tables`, batch index of
+    /// its session's first token, 0).
     pub meta: wgpu::Buffer,
     /// The sessions' block tables, one after another (one entry per position block).
     pub tables: wgpu::Buffer,
@@ -109,15 +110,6 @@ impl<'a> Graph<'a> {
     pub fn rms_norm_rows_inplace(&mut self, y: &wgpu::Buffer, w: T, rows: u32, width: u32, w_rows: u32) {
         use params::norm as b;
         let p = b::Params { n: width, n_rows: rows, w_rows, eps: self.eps, x_offset: 0, x_stride: width, y_offset: 0, y_stride: width };
-        let wb = self.vec(w);
-        self.norm_rows("rms_norm_inplace", None, wb, y, p);
-    }
-
-    /// RMSNorm in place of `rows` rows of `width` values, `stride` floats apart (a gated
-    /// query's heads), each scaled by `w`.
-    pub fn rms_norm_rows_strided_inplace(&mut self, y: &wgpu::Buffer, w: T, rows: u32, width: u32, stride: u32) {
-        use params::norm as b;
-        let p = b::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_offset: 0, x_stride: stride, y_offset: 0, y_stride: stride };
         let wb = self.vec(w);
         self.norm_rows("rms_norm_inplace", None, wb, y, p);
     }

@@ -179,36 +179,47 @@ impl Attention {
         g.linear(self.wq, self.bq, h, fresh(&q), q_row);
         g.linear(self.wk, self.bk, h, fresh(&k), kv_dim);
         g.linear(self.wv, self.bv, h, fresh(&v), kv_dim);
-        if let (Some(qn), Some(kn)) = (self.q_norm, self.k_norm) {
-            g.rms_norm_rows_strided_inplace(&q, qn, n * self.n_head, hd, q_head);
-            g.rms_norm_rows_inplace(&k, kn, n * self.n_head_kv, hd, 1);
-        }
-        if let Some(rope) = self.rope {
+        // q_norm / k_norm and RoPE of the query and key heads: one dispatch (`qk_norm_rope`).
+        let norms = self.q_norm.zip(self.k_norm);
+        if norms.is_some() || self.rope.is_some() {
             use params::rope as r;
-            for (buf, heads, stride, head_stride) in [(&q, self.n_head, q_row, q_head), (&k, self.n_head_kv, kv_dim, hd)] {
-                let (gx, gy) = g.r.grid((n * heads * rope.n_rot / 2) as u64);
-                let p = r::Params {
-                    n_tok: n,
-                    n_heads: heads,
-                    head_dim: head_stride,
-                    n_rot: rope.n_rot,
-                    stride,
-                    neox: rope.neox as u32,
-                    theta_scale: rope.theta.powf(-2.0 / rope.n_rot as f32),
-                    groups_x: gx,
-                    imrope: rope.sections.is_some() as u32,
-                    sect0: rope.sections.map_or(0, |s| s[0]),
-                    sect1: rope.sections.map_or(0, |s| s[1]),
-                    sect2: rope.sections.map_or(0, |s| s[2]),
-                    sect_dims: rope.sections.map_or(0, |s| s.iter().sum()),
-                    has_ff: rope.freq_factors.is_some() as u32,
-                    freq_scale: rope.freq_scale,
-                    ..Default::default()
-                };
-                // Without freq factors any F32 buffer stands in for the unused binding.
-                let ff = rope.freq_factors.map_or(&g.batch.meta, |f| g.vec(f));
-                g.r.dispatch(Shader::Rope, "rope", &[(r::v, buf), (r::positions, &g.batch.meta), (r::ff, ff)], &p, (gx, gy, 1));
-            }
+            let heads = n * (self.n_head + self.n_head_kv);
+            let (gx, gy) = g.r.rows_grid(heads as u64);
+            let rope = self.rope;
+            let p = r::Params {
+                n_tok: n,
+                n_heads: self.n_head,
+                head_dim: q_head,
+                n_rot: rope.map_or(0, |r| r.n_rot),
+                stride: q_row,
+                neox: rope.is_some_and(|r| r.neox) as u32,
+                theta_scale: rope.map_or(1.0, |r| r.theta.powf(-2.0 / r.n_rot as f32)),
+                groups_x: gx,
+                imrope: rope.is_some_and(|r| r.sections.is_some()) as u32,
+                sect0: rope.and_then(|r| r.sections).map_or(0, |s| s[0]),
+                sect1: rope.and_then(|r| r.sections).map_or(0, |s| s[1]),
+                sect2: rope.and_then(|r| r.sections).map_or(0, |s| s[2]),
+                sect_dims: rope.and_then(|r| r.sections).map_or(0, |s| s.iter().sum()),
+                has_ff: rope.is_some_and(|r| r.freq_factors.is_some()) as u32,
+                freq_scale: rope.map_or(1.0, |r| r.freq_scale),
+                k_heads: self.n_head_kv,
+                k_head_dim: hd,
+                k_stride: kv_dim,
+                norm_n: if norms.is_some() { hd } else { 0 },
+                eps: g.eps,
+                ..Default::default()
+            };
+            // Unused bindings (no freq factors, no norms) take a read-only stand-in.
+            let meta = &g.batch.meta;
+            let ff = rope.and_then(|r| r.freq_factors).map_or(meta, |f| g.vec(f));
+            let (qn, kn) = norms.map_or((meta, meta), |(qn, kn)| (g.vec(qn), g.vec(kn)));
+            g.r.dispatch(
+                Shader::Rope,
+                "qk_norm_rope",
+                &[(r::v, &q), (r::vk, &k), (r::positions, meta), (r::ff, ff), (r::qn, qn), (r::kn, kn)],
+                &p,
+                (gx, gy, 1),
+            );
         }
         let p = a::Params {
             n_tok: n,
@@ -224,25 +235,17 @@ impl Attention {
             q_head,
             gated: self.gated as u32,
         };
-        let (gx, gy) = g.r.grid((n * kv_dim) as u64);
         let b = g.batch;
         // A window layer's rows live in its ring (see `memory::sequence`).
         let tables = match (&b.ring_tables, self.window > 0) {
             (Some(t), true) => t,
             _ => &b.tables,
         };
-        g.r.dispatch(
-            Shader::Attention,
-            "kv_store",
-            &[(a::tmeta, &b.meta), (a::tables, tables), (a::knew, &k), (a::vnew, &v), (a::kpool, kp), (a::vpool, vp)],
-            &p,
-            (gx, gy, 1),
-        );
         let att = g.scratch(q_dim);
         g.r.dispatch(
             Shader::Attention,
             "attention",
-            &[(a::q, &q), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables)],
+            &[(a::q, &q), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables), (a::knew, &k), (a::vnew, &v)],
             &p,
             (self.n_head, n, 1),
         );

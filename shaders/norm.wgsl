@@ -1,6 +1,8 @@
 // RMSNorm over rows of n values: y = x / sqrt(mean(x²) + eps) · w[(row % w_rows) · n + i].
 // w_rows > 1 gives the grouped norm of Mamba2 (row = token · groups + group).
-// One workgroup of 256 per row.
+// One workgroup of 256 per row. rms_norm may add the result into y instead (y += alpha ·
+// result: a post-norm joining the residual, Gemma 3); rms_norm_inplace may gate it (· SiLU of x
+// at the same place of a [rows, x_stride] layout: the gated DeltaNet's output norm).
 
 struct Params {
     n: u32,
@@ -11,6 +13,11 @@ struct Params {
     x_stride: u32,
     y_offset: u32,
     y_stride: u32,
+    /// rms_norm: 1 — y += alpha · result.
+    accumulate: u32,
+    alpha: f32,
+    /// rms_norm_inplace: 1 — result · silu(x[x_offset + row · x_stride + i]).
+    gate: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -41,6 +48,10 @@ fn rms_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
     let s = 1.0 / sqrt(reduce(lid.x, ss) / f32(p.n) + p.eps);
     let yo = p.y_offset + row * p.y_stride;
     let wo = (row % p.w_rows) * p.n;
+    if (p.accumulate != 0u) {
+        for (var i = lid.x; i < p.n; i += 256u) { y[yo + i] += p.alpha * (x[xo + i] * s * w[wo + i]); }
+        return;
+    }
     for (var i = lid.x; i < p.n; i += 256u) { y[yo + i] = x[xo + i] * s * w[wo + i]; }
 }
 
@@ -52,5 +63,13 @@ fn rms_norm_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     for (var i = lid.x; i < p.n; i += 256u) { let v = y[yo + i]; ss += v * v; }
     let s = 1.0 / sqrt(reduce(lid.x, ss) / f32(p.n) + p.eps);
     let wo = (row % p.w_rows) * p.n;
+    if (p.gate != 0u) {
+        let go = p.x_offset + row * p.x_stride;
+        for (var i = lid.x; i < p.n; i += 256u) {
+            let g = x[go + i];
+            y[yo + i] = y[yo + i] * s * w[wo + i] * (g / (1.0 + exp(-g)));
+        }
+        return;
+    }
     for (var i = lid.x; i < p.n; i += 256u) { y[yo + i] = y[yo + i] * s * w[wo + i]; }
 }

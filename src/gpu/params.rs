@@ -152,6 +152,11 @@ pub mod norm {
             pub x_stride: u32,
             pub y_offset: u32,
             pub y_stride: u32,
+            /// rms_norm: 1 — y += alpha · result.
+            pub accumulate: u32,
+            pub alpha: f32,
+            /// rms_norm_inplace: 1 — result · silu(x[x_offset + row · x_stride + i]).
+            pub gate: u32,
         }
     }
     bindings!(x = 0, w = 1, y = 2, p = 3);

@@ -326,9 +326,14 @@ impl GpuModel {
                     }
                 }
                 if let (Some(pn), Some(s)) = (layer.mixer_post_norm, &sum) {
-                    g.rms_norm(s, 0, pn, &h, n, e);
-                    g.tap("attn_post_norm", Some(il), &h, 0, n, e);
-                    g.add_into(&h, Out { buf: &x, alpha: rs, accumulate: true }, e);
+                    let join = Out { buf: &x, alpha: rs, accumulate: true };
+                    if g.tapping() {
+                        g.rms_norm(s, 0, pn, &h, n, e);
+                        g.tap("attn_post_norm", Some(il), &h, 0, n, e);
+                        g.add_into(&h, join, e);
+                    } else {
+                        g.rms_norm_into(s, pn, join, e);
+                    }
                 }
             }
             g.tap("ffn_inp", Some(il), &x, 0, n, e);
@@ -344,14 +349,17 @@ impl GpuModel {
                     Ffn::Moe(m) => m.record(&mut g, &h, out),
                 }
                 g.tap("ffn_out", Some(il), &o, 0, n, e);
-                let mut res = &o;
-                if let Some(pn) = f.post_norm {
-                    g.rms_norm(&o, 0, pn, &h, n, e);
-                    g.tap("ffn_post_norm", Some(il), &h, 0, n, e);
-                    res = &h;
-                }
-                if apart {
-                    g.add_into(res, Out { buf: &x, alpha: rs, accumulate: true }, e);
+                let join = Out { buf: &x, alpha: rs, accumulate: true };
+                match f.post_norm {
+                    // The post-norm adds into the residual in its own dispatch.
+                    Some(pn) if !g.tapping() => g.rms_norm_into(&o, pn, join, e),
+                    Some(pn) => {
+                        g.rms_norm(&o, 0, pn, &h, n, e);
+                        g.tap("ffn_post_norm", Some(il), &h, 0, n, e);
+                        g.add_into(&h, join, e);
+                    }
+                    None if apart => g.add_into(&o, join, e),
+                    None => {}
                 }
             }
             g.tap("l_out", Some(il), &x, 0, n, e);

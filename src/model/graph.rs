@@ -97,35 +97,55 @@ impl<'a> Graph<'a> {
         self.r.scratch(self.n as u64 * width as u64)
     }
 
+    /// Norm parameters for `rows` rows of `width` values, contiguous, one weight row, plain.
+    fn norm_params(&self, rows: u32, width: u32) -> params::norm::Params {
+        params::norm::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_stride: width, y_stride: width, alpha: 1.0, ..Default::default() }
+    }
+
     /// y[rows] = RMSNorm(x[x_offset + rows]) · w for `rows` rows of `width` values.
     pub fn rms_norm(&mut self, x: &wgpu::Buffer, x_offset: u32, w: T, y: &wgpu::Buffer, rows: u32, width: u32) {
-        use params::norm as b;
-        let p = b::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_offset, x_stride: width, y_offset: 0, y_stride: width };
+        let p = params::norm::Params { x_offset, ..self.norm_params(rows, width) };
         let wb = self.vec(w);
         self.norm_rows("rms_norm", Some(x), wb, y, p);
+    }
+
+    /// `out = RMSNorm(x) · w` over the step's [n_tok, width] rows, or with `out.accumulate`
+    /// `out += alpha · RMSNorm(x) · w` in the same dispatch (a post-norm joining the residual).
+    pub fn rms_norm_into(&mut self, x: &wgpu::Buffer, w: T, out: Out, width: u32) {
+        debug_assert!(out.accumulate || out.alpha == 1.0, "a scaled norm that does not accumulate");
+        let p = params::norm::Params { accumulate: out.accumulate as u32, alpha: out.alpha, ..self.norm_params(self.n, width) };
+        let wb = self.vec(w);
+        self.norm_rows("rms_norm", Some(x), wb, out.buf, p);
     }
 
     /// RMSNorm in place of `rows` contiguous rows of `width` values, row r scaled by weight
     /// row `r % w_rows` (grouped norms, per-head q/k norms).
     pub fn rms_norm_rows_inplace(&mut self, y: &wgpu::Buffer, w: T, rows: u32, width: u32, w_rows: u32) {
-        use params::norm as b;
-        let p = b::Params { n: width, n_rows: rows, w_rows, eps: self.eps, x_offset: 0, x_stride: width, y_offset: 0, y_stride: width };
+        let p = params::norm::Params { w_rows, ..self.norm_params(rows, width) };
         let wb = self.vec(w);
         self.norm_rows("rms_norm_inplace", None, wb, y, p);
+    }
+
+    /// RMSNorm in place of `rows` contiguous rows of `width` values, then · SiLU(gate) with
+    /// `gate` laid out as y (the gated DeltaNet's output norm, llama.cpp
+    /// `build_norm_gated`): one dispatch for norm and gate.
+    pub fn rms_norm_rows_inplace_gated(&mut self, y: &wgpu::Buffer, w: T, rows: u32, width: u32, gate: &wgpu::Buffer) {
+        let p = params::norm::Params { gate: 1, ..self.norm_params(rows, width) };
+        let wb = self.vec(w);
+        self.norm_rows("rms_norm_inplace", Some(gate), wb, y, p);
     }
 
     /// y[y_offset + r·y_stride ..][..width] = RMSNorm(x[x_offset + r·x_stride ..][..width]) · w
     /// for the step's `rows` rows (column slices of wider rows: Mamba-1's dt | B | C).
     #[allow(clippy::too_many_arguments)]
     pub fn rms_norm_strided(&mut self, x: &wgpu::Buffer, x_offset: u32, x_stride: u32, w: T, y: &wgpu::Buffer, y_offset: u32, y_stride: u32, rows: u32, width: u32) {
-        use params::norm as b;
-        let p = b::Params { n: width, n_rows: rows, w_rows: 1, eps: self.eps, x_offset, x_stride, y_offset, y_stride };
+        let p = params::norm::Params { x_offset, x_stride, y_offset, y_stride, ..self.norm_params(rows, width) };
         let wb = self.vec(w);
         self.norm_rows("rms_norm", Some(x), wb, y, p);
     }
 
     /// One workgroup per row, in dispatches of at most 65,535 rows (a whole number of weight
-    /// rows each).
+    /// rows each). Without `x` (an in-place norm without gate) the weights stand in for it.
     fn norm_rows(&mut self, entry: &'static str, x: Option<&wgpu::Buffer>, w: &wgpu::Buffer, y: &wgpu::Buffer, p: params::norm::Params) {
         use params::norm as b;
         let step = (65535 / p.w_rows) * p.w_rows;
@@ -133,10 +153,7 @@ impl<'a> Graph<'a> {
         while r0 < p.n_rows {
             let rows = step.min(p.n_rows - r0);
             let q = b::Params { n_rows: rows, x_offset: p.x_offset + r0 * p.x_stride, y_offset: p.y_offset + r0 * p.y_stride, ..p };
-            match x {
-                Some(x) => self.r.dispatch(Shader::Norm, entry, &[(b::x, x), (b::w, w), (b::y, y)], &q, (rows, 1, 1)),
-                None => self.r.dispatch(Shader::Norm, entry, &[(b::w, w), (b::y, y)], &q, (rows, 1, 1)),
-            }
+            self.r.dispatch(Shader::Norm, entry, &[(b::x, x.unwrap_or(w)), (b::w, w), (b::y, y)], &q, (rows, 1, 1));
             r0 += rows;
         }
     }

@@ -225,8 +225,7 @@ impl DeltaNet {
             );
         }
         // RMSNorm per head × SiLU(z), out projection
-        g.rms_norm_rows_inplace(&o, self.norm, n * nv, p.s, 1);
-        g.elementwise("mul_silu", &o, Some(&z), n * vd, 1.0);
+        g.rms_norm_rows_inplace_gated(&o, self.norm, n * nv, p.s, &z);
         g.linear(self.out, None, &o, out, g.t(self.out).info.n_rows() as u32);
     }
 

@@ -27,7 +27,8 @@ struct Params {
     x_per_pair: u32,  // 1: input row = the pair; 0: input row = pair / experts_per_token
     experts_per_token: u32,
     // epilogue activation after bias and scale: 0 none; 1 silu(g)·v, 2 gelu_ggml(g)·v with g =
-    // bias[idx], the gate projection laid out as y (SwiGLU / GeGLU: no bias then); 3 max(v, 0)²
+    // bias[idx], the gate projection laid out as y (SwiGLU / GeGLU: no bias then); 3 max(v, 0)²;
+    // 4 silu(g)·v, 5 gelu_ggml(g)·v with g the first pass's result (paired gate·up)
     act: u32,
     // RMS scale of the input (a Mamba2 layer's grouped norm, n_group = 1, fused into out_proj):
     // when norm_count > 0 the result is × 1/sqrt(Σ_i x_f[norm_base + t·norm_count + i] /
@@ -60,6 +61,13 @@ struct Params {
 @group(0) @binding(9) var<storage, read> conv_b: array<f32>;      // [conv_channels] (store_conv)
 @group(0) @binding(10) var<storage, read_write> conv_state: array<f32>; // [slots, conv_channels, conv_k − 1] (store_conv)
 @group(0) @binding(11) var<storage, read> seqs: array<vec4<u32>>; // (first token, count, slot, _) per session (store_conv)
+@group(0) @binding(12) var<storage, read> weights_b: array<u32>;   // the second matrix of a paired product (gate·up)
+@group(0) @binding(13) var<storage, read> weights4_b: array<vec4<u32>>; // the same as vec4
+
+// A paired product (the host's `paired` form of this module: two matrices of one type and
+// shape in one dispatch) runs each entry point's body twice, the second time with `second`
+// set and every weight load reading weights_b / weights4_b.
+var<private> second: bool;
 
 // The shared epilogue: bias, scale, activation (a gated FFN's gate·up, ReLU²), residual
 // accumulate, store.
@@ -72,6 +80,15 @@ fn store_row(idx: u32, r: u32, acc: f32) {
         case 1u: { v = silu_f32(bias[idx]) * v; }
         case 2u: { v = gelu_ggml(bias[idx]) * v; }
         case 3u: { let m = max(v, 0.0); v = m * m; }
+        // A paired gate·up product: the first pass stores the gate, the second gates by it.
+        case 4u, 5u: {
+            if (!second) {
+                y[idx] = v;
+                return;
+            }
+            let g = y[idx];
+            if (p.act == 4u) { v = silu_f32(g) * v; } else { v = gelu_ggml(g) * v; }
+        }
         default: {}
     }
     if (p.accumulate != 0u) { v += y[idx]; }

@@ -110,19 +110,29 @@ fn chunked_scan_matches_llama_cpp() {
 }
 
 #[test]
-fn fused_decode_equals_separate_dispatches_and_llama_cpp() {
-    // Decode steps fuse Mamba2's conv into in_proj's epilogue (one dispatch less per layer),
-    // and a one-group `ssm_norm` into the scan (y·w and partial Σ y²) and out_proj's epilogue
-    // (one more). Token by token, both forms against llama.cpp and each other, and the
-    // dispatches saved counted from the plan; every model with Mamba2 layers (several groups,
-    // no norm, odd widths that keep the separate scan), F32 and quantized.
-    use braid::model::plan::Mixer;
+fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
+    // Fused dispatches (`GpuContext::fuse_dispatches`): decode steps fuse Mamba2's conv into
+    // in_proj's epilogue (one dispatch less per layer) and a one-group `ssm_norm` into the
+    // scan (y·w and partial Σ y²) and out_proj's epilogue (one more); a gated FFN whose gate
+    // and up have one type and shape runs them as one paired dispatch. Token by token, both
+    // forms against llama.cpp and each other, and the dispatches saved counted from the plan;
+    // every golden model (several SSM groups, no norm, odd widths that keep the separate
+    // scan, shared experts), F32 and quantized.
+    use braid::model::blocks::ffn::DenseFfn;
+    use braid::model::plan::{Ffn, Mixer};
     let ctx = context();
     let goldens = all_goldens();
     let mut models = 0;
     for g in goldens.iter().filter(|g| !g.twin) {
         let model = load(&ctx, &g.model_bytes());
-        let saved_per_token: u64 = model
+        let t = &model.weights.tensors;
+        let paired = |f: &DenseFfn| {
+            f.gate.is_some_and(|gate| {
+                let (a, b) = (&t[gate], &t[f.up]);
+                f.gate_b.is_none() && f.up_b.is_none() && a.info.ty == b.info.ty && a.info.dims == b.info.dims
+            }) as u64
+        };
+        let mixers: u64 = model
             .plan
             .layers
             .iter()
@@ -136,13 +146,24 @@ fn fused_decode_equals_separate_dispatches_and_llama_cpp() {
                 _ => 0,
             })
             .sum();
+        let ffns: u64 = model
+            .plan
+            .layers
+            .iter()
+            .filter_map(|l| l.ffn.as_ref())
+            .map(|f| match &f.ffn {
+                Ffn::Dense(d) => paired(d),
+                Ffn::Moe(m) => m.shared.as_ref().map_or(0, paired),
+            })
+            .sum();
+        let saved_per_token = mixers + ffns;
         if saved_per_token == 0 {
             continue;
         }
         models += 1;
         let v = model.hp.n_vocab as usize;
         let run = |fused: bool| {
-            ctx.set_fused_decode(Some(fused));
+            ctx.set_fuse_dispatches(Some(fused));
             let mut s = model.new_session(64);
             let mut out = vec![];
             let before = ctx.stats().dispatches;
@@ -153,7 +174,7 @@ fn fused_decode_equals_separate_dispatches_and_llama_cpp() {
         };
         let (fused, n_fused) = run(true);
         let (separate, n_separate) = run(false);
-        ctx.set_fused_decode(None);
+        ctx.set_fuse_dispatches(None);
         let tol = if g.quantized() { g.quantized_tolerance(&goldens) } else { 1e-3 };
         let (ef, es) = (rel_err(&fused, &g.seq, v), rel_err(&separate, &g.seq, v));
         let both = rel_err(&fused, &separate.chunks(v).map(|c| c.to_vec()).collect::<Vec<_>>(), v);
@@ -162,7 +183,7 @@ fn fused_decode_equals_separate_dispatches_and_llama_cpp() {
         assert!(both <= 1e-5, "{}: fused vs separate {both}", g.name);
         assert_eq!(n_separate - n_fused, saved_per_token * g.tokens.len() as u64, "{}: dispatches saved", g.name);
     }
-    assert!(models >= 5, "only {models} models with fused Mamba2 layers");
+    assert!(models >= 20, "only {models} models with fused dispatches");
 }
 
 #[test]

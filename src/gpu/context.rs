@@ -50,8 +50,8 @@ pub struct GpuContext {
     scratch: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
     kernels: std::cell::Cell<Option<MatKernel>>,
     chunked_scan: std::cell::Cell<Option<bool>>,
-    /// A forced choice of fused decode epilogues (`set_fused_decode`).
-    fused_decode: std::cell::Cell<Option<bool>>,
+    /// A forced choice of fused dispatches (`set_fuse_dispatches`).
+    fuse_dispatches: std::cell::Cell<Option<bool>>,
     /// Per-kernel wall time when profiling (`braid bench --profile`; native only).
     profile: RefCell<Option<HashMap<(&'static str, &'static str), KernelTime>>>,
 }
@@ -207,7 +207,7 @@ impl GpuContext {
             scratch: RefCell::new(HashMap::new()),
             kernels: std::cell::Cell::new(None),
             chunked_scan: std::cell::Cell::new(None),
-            fused_decode: std::cell::Cell::new(None),
+            fuse_dispatches: std::cell::Cell::new(None),
         })
     }
 
@@ -292,12 +292,13 @@ impl GpuContext {
         self.chunked_scan.set(v);
     }
 
-    /// Fuse per-token work into neighbouring dispatches in decode steps (Mamba2: the conv in
-    /// in_proj's epilogue, the grouped norm between the scan and out_proj's epilogue) — on by
-    /// default; `set_fused_decode` or natively `BRAID_FUSE=0` turns it off, so tests and
-    /// benchmarks can compare both forms.
-    pub fn fused_decode(&self) -> bool {
-        if let Some(v) = self.fused_decode.get() {
+    /// Fuse work into neighbouring dispatches (on by default): Mamba2's conv into in_proj's
+    /// epilogue and its one-group norm between the scan and out_proj's epilogue (decode
+    /// steps), a gated FFN's gate and up projections into one paired dispatch.
+    /// `set_fuse_dispatches` or natively `BRAID_FUSE=0` turns it off, so tests and benchmarks
+    /// can compare both forms.
+    pub fn fuse_dispatches(&self) -> bool {
+        if let Some(v) = self.fuse_dispatches.get() {
             return v;
         }
         #[cfg(not(target_arch = "wasm32"))]
@@ -307,8 +308,8 @@ impl GpuContext {
         true
     }
 
-    pub fn set_fused_decode(&self, v: Option<bool>) {
-        self.fused_decode.set(v);
+    pub fn set_fuse_dispatches(&self, v: Option<bool>) {
+        self.fuse_dispatches.set(v);
     }
 
     /// Force a kernel family (`None`: choose by adapter).

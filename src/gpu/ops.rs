@@ -46,6 +46,8 @@ pub fn matmul_variant(ty: GgmlType) -> Option<(MatmulNames, &'static str, u32)> 
                     sg: concat!("matmul_sg_", $n),
                     conv: concat!("matmul_conv_", $n),
                     sg_conv: concat!("matmul_sg_conv_", $n),
+                    pair: concat!("matmul_pair_", $n),
+                    sg_pair: concat!("matmul_sg_pair_", $n),
                 },
                 $load,
                 $block,
@@ -74,18 +76,31 @@ pub fn matmul_variant(ty: GgmlType) -> Option<(MatmulNames, &'static str, u32)> 
 }
 
 /// Pipeline-cache names of one type's matmul module: plain, with the subgroup kernel, and
-/// both again with the conv epilogue (`store_conv`).
+/// both again with the conv epilogue (`store_conv`) and in the paired form.
 #[derive(Debug, Clone, Copy)]
 pub struct MatmulNames {
     pub plain: &'static str,
     pub sg: &'static str,
     pub conv: &'static str,
     pub sg_conv: &'static str,
+    pub pair: &'static str,
+    pub sg_pair: &'static str,
 }
 
-/// The WGSL of the matmul module for `ty` (with the subgroup kernel appended when asked; with
-/// the causal-conv epilogue `store_conv` as its store when `conv`).
-pub fn matmul_source(ty: GgmlType, subgroups: bool, conv: bool) -> String {
+/// What a matmul module is built for besides its weight type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulForm {
+    Plain,
+    /// With the causal-conv store (`store_conv`, [`Epilogue::Conv`]).
+    Conv,
+    /// Two matrices in one dispatch ([`Epilogue::Pair`], see [`paired`]).
+    Pair,
+}
+
+/// The WGSL of the matmul module for `ty` (with the subgroup kernel appended when asked), in
+/// `form`.
+pub fn matmul_source(ty: GgmlType, subgroups: bool, form: MatmulForm) -> String {
+    let conv = form == MatmulForm::Conv;
     let Some((_, load, block)) = matmul_variant(ty) else {
         // Loading refuses unsupported types before any kernel is built.
         return String::new();
@@ -122,7 +137,100 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool, conv: bool) -> String {
     let body = body.replace("STORE_FN", if conv { "store_conv" } else { "store_y" }).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
-    format!("{}{QUANT_WGSL}\n{ACT_WGSL}\n{body}", if enable { "enable subgroups;\n" } else { "" })
+    let module = format!("{QUANT_WGSL}\n{ACT_WGSL}\n{body}");
+    let module = if form == MatmulForm::Pair { paired(&module) } else { module };
+    format!("{}{module}", if enable { "enable subgroups;\n" } else { "" })
+}
+
+/// The paired form of a matmul module: one dispatch computes W_a·x then W_b·x (a gated FFN's
+/// gate and up projections) with the same kernel. Every `weights[i]` / `weights4[i]` load
+/// becomes `wsel(i)` / `wsel4(i)`, which read `weights_b` / `weights4_b` once the private flag
+/// `second` is set, and every entry point's body becomes a function the entry point calls
+/// twice, setting `second` in between. The invocation that stores a row's first result is
+/// the one that stores its second (the same body, the same indices), so the epilogue of the
+/// second pass reads the first's result back from y (act 4 / 5 in `store_row`): no
+/// synchronisation between invocations is needed.
+pub fn paired(src: &str) -> String {
+    let s = bracket_call(src, "weights4[", "wsel4(");
+    let s = bracket_call(&s, "weights[", "wsel(");
+    let mut out = String::with_capacity(s.len() * 2);
+    let mut wrappers = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("@compute") {
+        let Some(fn_at) = rest[i..].find("fn ").map(|k| i + k) else { break };
+        let Some(open) = rest[fn_at..].find('(').map(|k| fn_at + k) else { break };
+        let Some(close) = matching(rest, open, '(', ')') else { break };
+        let (attrs, name, args) = (&rest[i..fn_at], rest[fn_at + 3..open].trim(), &rest[open + 1..close]);
+        // The body's parameters: the entry's without their `@builtin(…)` attributes.
+        let params: Vec<&str> = args.split(',').map(strip_attributes).filter(|a| !a.is_empty()).collect();
+        let names: Vec<&str> = params.iter().map(|a| a.split(':').next().unwrap_or("").trim()).collect();
+        out.push_str(&rest[..i]);
+        out.push_str(&format!("fn {name}_pass({})", params.join(", ")));
+        let call = format!("{name}_pass({})", names.join(", "));
+        wrappers.push_str(&format!("\n{attrs}fn {name}({args}) {{\n    {call};\n    second = true;\n    {call};\n}}\n"));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out.push_str(&wrappers);
+    out.push_str(
+        "\nfn wsel(i: u32) -> u32 { if (second) { return weights_b[i]; } return weights[i]; }\n\
+         fn wsel4(i: u32) -> vec4<u32> { if (second) { return weights4_b[i]; } return weights4[i]; }\n",
+    );
+    out
+}
+
+/// `src` with every indexing `pat…]` (pat ending in `[`, not preceded by an identifier
+/// character) rewritten as the call `repl…)`.
+fn bracket_call(src: &str, pat: &str, repl: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(i) = rest.find(pat) {
+        let ident = rest[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let open = i + pat.len() - 1;
+        match (ident, matching(rest, open, '[', ']')) {
+            (false, Some(close)) => {
+                out.push_str(&rest[..i]);
+                out.push_str(repl);
+                out.push_str(&rest[open + 1..close]);
+                out.push(')');
+                rest = &rest[close + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of the bracket that closes the one at `open`.
+fn matching(s: &str, open: usize, l: char, r: char) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, c) in s[open..].char_indices() {
+        if c == l {
+            depth += 1;
+        } else if c == r {
+            depth -= 1;
+            if depth == 0 {
+                return Some(open + k);
+            }
+        }
+    }
+    None
+}
+
+/// An entry-point parameter without its attributes (`@builtin(x) gid: vec3<u32>` → `gid: vec3<u32>`).
+fn strip_attributes(a: &str) -> &str {
+    let mut a = a.trim();
+    while a.starts_with('@') {
+        a = match a.find('(').and_then(|o| matching(a, o, '(', ')')) {
+            Some(c) => a[c + 1..].trim_start(),
+            None => return a,
+        };
+    }
+    a
 }
 
 /// `shaders/elementwise.wgsl` with the shared activations.
@@ -139,6 +247,8 @@ pub enum Shader {
     /// The matmul module whose store is the causal-conv epilogue (`store_conv`); with the
     /// subgroup kernel when the flag is set.
     MatmulConv(GgmlType, bool),
+    /// The paired matmul module ([`paired`]); with the subgroup kernel when the flag is set.
+    MatmulPair(GgmlType, bool),
     Norm,
     Rope,
     Attention,
@@ -160,6 +270,7 @@ impl Shader {
             Shader::Matmul(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0.plain),
             Shader::MatmulSg(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0.sg),
             Shader::MatmulConv(t, sg) => matmul_variant(t).map_or("matmul_unsupported", |v| if sg { v.0.sg_conv } else { v.0.conv }),
+            Shader::MatmulPair(t, sg) => matmul_variant(t).map_or("matmul_unsupported", |v| if sg { v.0.sg_pair } else { v.0.pair }),
             Shader::Norm => "norm",
             Shader::Rope => "rope",
             Shader::Attention => "attention",
@@ -177,9 +288,10 @@ impl Shader {
     }
     fn source(self) -> String {
         match self {
-            Shader::Matmul(t) => matmul_source(t, false, false),
-            Shader::MatmulSg(t) => matmul_source(t, true, false),
-            Shader::MatmulConv(t, sg) => matmul_source(t, sg, true),
+            Shader::Matmul(t) => matmul_source(t, false, MatmulForm::Plain),
+            Shader::MatmulSg(t) => matmul_source(t, true, MatmulForm::Plain),
+            Shader::MatmulConv(t, sg) => matmul_source(t, sg, MatmulForm::Conv),
+            Shader::MatmulPair(t, sg) => matmul_source(t, sg, MatmulForm::Pair),
             Shader::Norm => NORM_WGSL.into(),
             Shader::Rope => ROPE_WGSL.into(),
             Shader::Attention => ATTENTION_WGSL.into(),
@@ -198,7 +310,7 @@ impl Shader {
     /// The uniform binding of the shader's `Params`.
     fn params_binding(self) -> Binding {
         match self {
-            Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) => params::matmul::p,
+            Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) | Shader::MatmulPair(..) => params::matmul::p,
             Shader::Norm => params::norm::p,
             Shader::Rope => params::rope::p,
             Shader::Attention => params::attention::p,
@@ -277,6 +389,10 @@ pub enum Epilogue<'b> {
     /// Only for steps of one token per session (`seqs` maps token t to session t's slot); not
     /// with a bias or gated activation (the taps take that binding).
     Conv { w: &'b wgpu::Buffer, b: Option<&'b wgpu::Buffer>, state: &'b wgpu::Buffer, seqs: &'b wgpu::Buffer, row0: u32, channels: u32, k: u32 },
+    /// A second matrix of W's type, shape and parts: one dispatch computes g = W·x, then
+    /// u = second·x, and stores act(g) · u — a gated FFN's gate and up projections (`gelu`:
+    /// GeGLU, else SwiGLU; [`paired`]). Not with a bias or another activation.
+    Pair { second: &'b GpuTensor, gelu: bool },
 }
 
 /// The epilogue activation of a matrix product (`store_row` in `shaders/matmul.wgsl`).
@@ -464,6 +580,14 @@ impl<'a> Recorder<'a> {
             _ => None,
         };
         let aux = conv.map(|c| c.0).or(act.gate()).or(bias);
+        let second = match epi {
+            Epilogue::Pair { second, gelu } => {
+                debug_assert!(bias.is_none() && matches!(act, Act::None), "a paired product with a bias or activation");
+                debug_assert!(second.parts.len() == w.parts.len() && second.info.ty == w.info.ty, "paired matrices differ");
+                Some((second, if gelu { 5 } else { 4 }))
+            }
+            _ => None,
+        };
         use params::matmul as b;
         let k = w.info.ne0() as u32;
         let per_row = self.ctx.prefers_row_kernels();
@@ -472,7 +596,7 @@ impl<'a> Recorder<'a> {
         // SIMD lanes, so their kernels are built to load few words per multiply-add (see
         // `cpu_matmul_entry`).
         let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound()));
-        for part in &w.parts {
+        for (pi, part) in w.parts.iter().enumerate() {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
             } else if per_row {
@@ -494,27 +618,42 @@ impl<'a> Recorder<'a> {
                 alpha,
                 groups_x: gx,
                 has_bias: bias.is_some() as u32,
-                act: act.code(),
+                act: second.map_or(act.code(), |s| s.1),
                 ..Default::default()
             };
             let p = match epi {
-                Epilogue::None => p,
+                Epilogue::None | Epilogue::Pair { .. } => p,
                 Epilogue::RmsScale { base, count, width, eps } => b::Params { norm_base: base, norm_count: count, norm_width: width, norm_eps: eps, ..p },
                 Epilogue::Conv { b: cb, row0, channels, k, .. } => {
                     b::Params { conv_row0: row0, conv_channels: channels, conv_k: k, conv_has_bias: cb.is_some() as u32, ..p }
                 }
             };
             let ty = w.info.ty;
-            let shader = |sg: bool| match (conv.is_some(), sg) {
-                (true, sg) => Shader::MatmulConv(ty, sg),
-                (false, true) => Shader::MatmulSg(ty),
-                (false, false) => Shader::Matmul(ty),
+            let shader = |sg: bool| match (conv.is_some(), second.is_some(), sg) {
+                (true, _, sg) => Shader::MatmulConv(ty, sg),
+                (_, true, sg) => Shader::MatmulPair(ty, sg),
+                (false, false, true) => Shader::MatmulSg(ty),
+                (false, false, false) => Shader::Matmul(ty),
+            };
+            // The second matrix's part at the bindings of the first's views.
+            let pair_buf = second.and_then(|(t, _)| t.parts.get(pi)).map(|q| &q.buffer);
+            let pair_bufs = |bufs: &[(Binding, &wgpu::Buffer)]| -> Vec<(Binding, &wgpu::Buffer)> {
+                let Some(pb) = pair_buf else { return vec![] };
+                bufs.iter()
+                    .filter_map(|(bd, _)| match *bd {
+                        x if x == b::weights => Some((b::weights_b, pb)),
+                        x if x == b::weights4 => Some((b::weights4_b, pb)),
+                        _ => None,
+                    })
+                    .collect()
             };
             // Without a bias or gate the binding still needs a buffer: the weights (read-only too).
             let mut bufs = vec![(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, aux.unwrap_or(&part.buffer))];
             let conv_bufs = conv.map(|(_, cb, state, seqs)| [(b::conv_b, cb), (b::conv_state, state), (b::seqs, seqs)]);
             if subgroup {
                 bufs.extend(conv_bufs.iter().flatten());
+                let extra = pair_bufs(&bufs);
+                bufs.extend(extra);
                 self.dispatch(shader(true), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
             } else {
                 let (entry, bufs) = match cpu {
@@ -532,6 +671,8 @@ impl<'a> Recorder<'a> {
                 };
                 let mut bufs = bufs;
                 bufs.extend(conv_bufs.iter().flatten());
+                let extra = pair_bufs(&bufs);
+                bufs.extend(extra);
                 let tokens_per_z = if entry == "matmul_tile8_q4_k" { 4 } else { 8 };
                 self.dispatch(shader(false), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
             }

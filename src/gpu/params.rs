@@ -78,7 +78,8 @@ pub mod matmul {
             /// matmul_id: slots (experts) per token.
             pub experts_per_token: u32,
             /// Epilogue activation: [`Act`](crate::gpu::ops::Act) as u32 (0 none, 1 SiLU-gated,
-            /// 2 GELU-gated, 3 ReLU²).
+            /// 2 GELU-gated, 3 ReLU²), or a paired gate·up product's (4 SiLU, 5 GELU; see
+            /// [`paired`](crate::gpu::ops::paired)).
             pub act: u32,
             /// RMS scale of the input ([`Epilogue::RmsScale`](crate::gpu::ops::Epilogue)): float
             /// index in x of token 0's partial sums of squares.
@@ -97,7 +98,7 @@ pub mod matmul {
             pub conv_has_bias: u32,
         }
     }
-    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8, conv_b = 9, conv_state = 10, seqs = 11);
+    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8, conv_b = 9, conv_state = 10, seqs = 11, weights_b = 12, weights4_b = 13);
 }
 
 /// `shaders/moe.wgsl`: mixture-of-experts routing, grouping by expert, combination.

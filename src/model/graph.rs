@@ -92,6 +92,17 @@ impl<'a> Graph<'a> {
         self.r.matmul_io(t, io);
     }
 
+    /// Whether two matrices can run as one paired product ([`Epilogue::Pair`]): the same type,
+    /// shape and parts (pairing is on, see [`GpuContext::fuse_dispatches`](crate::gpu::GpuContext)).
+    pub fn pairable(&self, a: T, b: T) -> bool {
+        let (a, b) = (self.t(a), self.t(b));
+        self.r.ctx.fuse_dispatches()
+            && a.info.ty == b.info.ty
+            && a.info.dims == b.info.dims
+            && a.parts.len() == b.parts.len()
+            && a.parts.iter().zip(&b.parts).all(|(p, q)| p.n_rows == q.n_rows && p.row0 == q.row0 && p.head_word == q.head_word)
+    }
+
     /// A fresh [n_tok, width] scratch buffer.
     pub fn scratch(&mut self, width: u32) -> wgpu::Buffer {
         self.r.scratch(self.n as u64 * width as u64)

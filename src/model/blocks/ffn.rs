@@ -2,7 +2,7 @@
 //! (SwiGLU) or GELU (GeGLU); plain, down(act(up·x)) with ReLU² (Nemotron-H). Optional up/down biases.
 
 use super::super::graph::{Graph, Out};
-use crate::gpu::ops::Act;
+use crate::gpu::ops::{Act, Epilogue};
 use super::super::hparams::ModelError;
 use super::super::plan::{Tensors, T};
 use super::super::reference::{gelu, matvec, silu, RefWeights};
@@ -69,6 +69,12 @@ impl DenseFfn {
         // The activation runs in the up projection's epilogue (one dispatch less per layer);
         // only an up bias (it takes the gate's binding) keeps the separate elementwise pass.
         let act = match self.gate {
+            // Gate and up of one type and shape in one dispatch (`Epilogue::Pair`).
+            Some(gate) if self.up_b.is_none() && self.gate_b.is_none() && g.pairable(gate, self.up) => {
+                let second = g.t(self.up);
+                g.linear_epi(gate, h, fresh(&u), ff, Epilogue::Pair { second, gelu: self.act == Activation::Gelu });
+                u
+            }
             Some(gate) if self.up_b.is_none() => {
                 let gt = g.scratch(ff);
                 g.linear(gate, self.gate_b, h, fresh(&gt), ff);

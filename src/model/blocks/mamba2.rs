@@ -80,7 +80,7 @@ impl Mamba2 {
         // A decode step: the conv runs in in_proj's epilogue and the scan reads everything from
         // its output (ssm_step4); with a one-group norm, the scan stores y·w and partial sums
         // of squares and out_proj's epilogue applies the norm's scale — 3 dispatches, not 5.
-        if batch.one_token_each && g.r.ctx.fused_decode() && p.d_inner % 4 == 0 && p.d_state % 4 == 0 && dip % 4 == 0 && p.d_conv >= 2 {
+        if batch.one_token_each && g.r.ctx.fuse_dispatches() && p.d_inner % 4 == 0 && p.d_state % 4 == 0 && dip % 4 == 0 && p.d_conv >= 2 {
             let conv = Epilogue::Conv {
                 w: g.vec(self.conv1d),
                 b: self.conv1d_b.map(|b| g.vec(b)),

@@ -113,7 +113,8 @@ fn chunked_scan_matches_llama_cpp() {
 fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
     // Fused dispatches (`GpuContext::fuse_dispatches`): decode steps fuse Mamba2's conv into
     // in_proj's epilogue (one dispatch less per layer) and a one-group `ssm_norm` into the
-    // scan (y·w and partial Σ y²) and out_proj's epilogue (one more); a gated FFN whose gate
+    // scan (y·w and partial Σ y²) and out_proj's epilogue (one more), the gated DeltaNet's
+    // conv into its qkv projection's epilogue (one less); a gated FFN whose gate
     // and up have one type and shape runs them as one paired dispatch. Token by token, both
     // forms against llama.cpp and each other, and the dispatches saved counted from the plan;
     // every golden model (several SSM groups, no norm, odd widths that keep the separate
@@ -143,6 +144,7 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
                     let fits = p.d_inner % 4 == 0 && p.d_state % 4 == 0 && p.d_in_proj() % 4 == 0;
                     if fits { 1 + (m.norm.is_some() && p.n_group == 1) as u64 } else { 0 }
                 }
+                Mixer::DeltaNet(_) => 1,
                 _ => 0,
             })
             .sum();

@@ -156,7 +156,16 @@ impl DeltaNet {
         let n = g.n;
         let (cd, vd, nv) = (p.conv_dim(), p.value_dim(), p.n_v);
         let qkv = g.scratch(cd);
-        g.linear(self.qkv, None, h, Out::fresh(&qkv), cd);
+        // A decode step convolves in the qkv projection's epilogue (in place: the conv's output
+        // has the projection's layout), one dispatch less.
+        let fuse_conv = g.batch.one_token_each && g.r.ctx.fuse_dispatches() && p.d_conv >= 2;
+        if fuse_conv {
+            let seqs = &g.batch.seqs;
+            let conv = Epilogue::Conv { w: g.vec(self.conv1d), b: None, state: conv_state, seqs, row0: 0, channels: cd, k: p.d_conv };
+            g.linear_epi(self.qkv, h, Out::fresh(&qkv), cd, conv);
+        } else {
+            g.linear(self.qkv, None, h, Out::fresh(&qkv), cd);
+        }
         let z = g.scratch(vd);
         g.linear(self.gate, None, h, Out::fresh(&z), vd);
         let ba = g.scratch(2 * nv);
@@ -172,8 +181,13 @@ impl DeltaNet {
             }
         }
         // causal conv + SiLU
-        let xc = g.scratch(cd);
-        g.causal_conv(&qkv, 0, cd, cd, p.d_conv, self.conv1d, None, conv_state, &xc);
+        let xc = if fuse_conv {
+            qkv
+        } else {
+            let xc = g.scratch(cd);
+            g.causal_conv(&qkv, 0, cd, cd, p.d_conv, self.conv1d, None, conv_state, &xc);
+            xc
+        };
         use params::delta_net as d;
         let bg = g.scratch(4 * nv);
         let o = g.scratch(vd);

@@ -93,7 +93,9 @@ fn matmul_every_type_every_kernel_matches_cpu() {
 fn matmul_epilogue_activations_match_closed_forms() {
     // The gated-FFN epilogue (silu(g)·v, GELU(g)·v as ggml computes it, max(v, 0)²) on every
     // kernel family, decode and prefill shapes, against the CPU reference's activations.
-    use braid::gpu::ops::{Act, MatmulIo};
+    // Also the paired form (Epilogue::Pair): act(W·x) · (U·x) with U a second matrix of W's
+    // type and shape, in one dispatch.
+    use braid::gpu::ops::{Act, Epilogue, MatmulIo};
     use braid::model::reference::{gelu, silu};
     let ctx = context();
     let mut rng = Rng::new(5);
@@ -102,8 +104,9 @@ fn matmul_epilogue_activations_match_closed_forms() {
     let mut w = GgufWriter::new();
     w.kv("general.architecture", Value::String("test".into()));
     let (mut data, mut dense) = (vec![], vec![]);
-    for ty in types {
-        w.tensor(&format!("w.{}", ty.name()), ty, &[k as u64, rows as u64]);
+    // w.<type> for every type, then u.<type> (the second matrices of the paired form).
+    for (ty, name) in types.iter().map(|&t| (t, "w")).chain(types.iter().map(|&t| (t, "u"))) {
+        w.tensor(&format!("{name}.{}", ty.name()), ty, &[k as u64, rows as u64]);
         let mut b = vec![];
         random_tensor_bytes(ty, (k * rows) as u64, 0.5, &mut rng, &mut b);
         let mut v = vec![];
@@ -127,21 +130,29 @@ fn matmul_epilogue_activations_match_closed_forms() {
             // Gate values across GELU's range, its ±10 cut-offs included.
             let gate: Vec<f32> = (0..n_tok * rows).map(|j| (j as f32 * 0.731).sin() * 12.0).collect();
             let (xb, gb) = (buf(&x), buf(&gate));
-            for (i, t) in loaded.tensors.iter().enumerate() {
-                for which in 0..3 {
+            for (i, t) in loaded.tensors.iter().enumerate().take(types.len()) {
+                let second = &loaded.tensors[i + types.len()];
+                for which in 0..5 {
                     let yb = buf(&vec![0.0f32; n_tok * rows]);
-                    let act = [Act::SiluGate(&gb), Act::GeluGate(&gb), Act::ReluSqr][which];
+                    let (act, epi) = match which {
+                        0 => (Act::SiluGate(&gb), Epilogue::None),
+                        1 => (Act::GeluGate(&gb), Epilogue::None),
+                        2 => (Act::ReluSqr, Epilogue::None),
+                        w => (Act::None, Epilogue::Pair { second, gelu: w == 4 }),
+                    };
                     let mut r = Recorder::new(&ctx);
-                    let io = MatmulIo { x: &xb, x_offset: 0, x_stride: k as u32, y: &yb, y_offset: 0, y_stride: rows as u32, n_tok: n_tok as u32, alpha: 1.0, accumulate: false, bias: None, act };
+                    let io = MatmulIo { x: &xb, x_offset: 0, x_stride: k as u32, y: &yb, y_offset: 0, y_stride: rows as u32, n_tok: n_tok as u32, alpha: 1.0, accumulate: false, bias: None, act, epi };
                     r.matmul_io(t, io);
                     r.submit();
                     ctx.check().unwrap();
                     let got = pollster::block_on(ctx.read_f32(&yb, 0, (n_tok * rows) as u64)).unwrap();
                     for tt in 0..n_tok {
                         for row in 0..rows {
-                            let v: f32 = dense[i][row * k..(row + 1) * k].iter().zip(&x[tt * k..(tt + 1) * k]).map(|(a, b)| a * b).sum();
+                            let dot = |m: &[f32]| -> f32 { m[row * k..(row + 1) * k].iter().zip(&x[tt * k..(tt + 1) * k]).map(|(a, b)| a * b).sum() };
+                            let v = dot(&dense[i]);
+                            let u = dot(&dense[i + types.len()]);
                             let g = gate[tt * rows + row];
-                            let want = [silu(g) * v, gelu(g) * v, v.max(0.0) * v.max(0.0)][which];
+                            let want = [silu(g) * v, gelu(g) * v, v.max(0.0) * v.max(0.0), silu(v) * u, gelu(v) * u][which];
                             let y = got[tt * rows + row];
                             assert!((y - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {kernel:?} act {which} T={n_tok} t={tt} row={row}: {y} vs {want} (g {g}, v {v})", t.info.name);
                         }

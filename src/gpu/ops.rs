@@ -148,8 +148,8 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool, form: MatmulForm) -> String 
 /// `second` is set, and every entry point's body becomes a function the entry point calls
 /// twice, setting `second` in between. The invocation that stores a row's first result is
 /// the one that stores its second (the same body, the same indices), so the epilogue of the
-/// second pass reads the first's result back from y (act 4 / 5 in `store_row`): no
-/// synchronisation between invocations is needed.
+/// second pass reads the first's result back from y (act 4 / 5 in `store_row`). Bodies with
+/// workgroup barriers (shared reduction arrays) get one more between the passes.
 pub fn paired(src: &str) -> String {
     let s = bracket_call(src, "weights4[", "wsel4(");
     let s = bracket_call(&s, "weights[", "wsel(");
@@ -167,7 +167,11 @@ pub fn paired(src: &str) -> String {
         out.push_str(&rest[..i]);
         out.push_str(&format!("fn {name}_pass({})", params.join(", ")));
         let call = format!("{name}_pass({})", names.join(", "));
-        wrappers.push_str(&format!("\n{attrs}fn {name}({args}) {{\n    {call};\n    second = true;\n    {call};\n}}\n"));
+        // A body that shares workgroup memory (its own barriers) must not start its second
+        // pass while another invocation still reads the first's (matmul's reduction array).
+        let body = rest[close..].find('{').and_then(|o| matching(rest, close + o, '{', '}').map(|c| &rest[close + o..c]));
+        let fence = if body.is_some_and(|b| b.contains("workgroupBarrier")) { "\n    workgroupBarrier();" } else { "" };
+        wrappers.push_str(&format!("\n{attrs}fn {name}({args}) {{\n    {call};{fence}\n    second = true;\n    {call};\n}}\n"));
         rest = &rest[close + 1..];
     }
     out.push_str(rest);

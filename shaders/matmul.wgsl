@@ -824,7 +824,7 @@ fn q4_k_add(a: Q4kStep, b: Q4kStep) -> Q4kStep {
 }
 
 // Q4_K decode, eight rows per invocation: each x group loaded once for eight rows. (The same
-// walk as matmul_tile8_q4_k below for one token; that kernel run with one token measured
+// walk as the prefill tiles (matmul_tile16_q4_k) for one token; a tile run with one token measured
 // 1.5× slower on lavapipe, so decode keeps its own.)
 @compute @workgroup_size(8)
 fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -895,72 +895,149 @@ fn q4_k_token8(w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, w4: v
     return r;
 }
 
-// Q4_K prefill, 8 rows × 4 tokens per invocation: each x group loaded once for 8 rows, each
-// quant word once for 4 tokens (fewer loads per multiply-add than 4 × 8).
+// Four rows' quant word (a with x groups t and 8 + t, b with 4 + t and 12 + t) decoded to
+// floats once, for every token of a prefill tile (tile_q4_k_step = q4_k_apply ∘ q4_k_dec).
+struct Q4kDec {
+    la0: vec4<f32>, la1: vec4<f32>, la2: vec4<f32>, la3: vec4<f32>,
+    lb0: vec4<f32>, lb1: vec4<f32>, lb2: vec4<f32>, lb3: vec4<f32>,
+    ha0: vec4<f32>, ha1: vec4<f32>, ha2: vec4<f32>, ha3: vec4<f32>,
+    hb0: vec4<f32>, hb1: vec4<f32>, hb2: vec4<f32>, hb3: vec4<f32>,
+}
+
+fn q4_k_dec(a: vec4<u32>, b: vec4<u32>) -> Q4kDec {
+    let m = vec4<u32>(0xfu);
+    let four = vec4<u32>(4u);
+    let a0 = bytes4(a.x); let b0 = bytes4(b.x);
+    let a1 = bytes4(a.y); let b1 = bytes4(b.y);
+    let a2 = bytes4(a.z); let b2 = bytes4(b.z);
+    let a3 = bytes4(a.w); let b3 = bytes4(b.w);
+    return Q4kDec(vec4<f32>(a0 & m), vec4<f32>(a1 & m), vec4<f32>(a2 & m), vec4<f32>(a3 & m),
+                  vec4<f32>(b0 & m), vec4<f32>(b1 & m), vec4<f32>(b2 & m), vec4<f32>(b3 & m),
+                  vec4<f32>(a0 >> four), vec4<f32>(a1 >> four), vec4<f32>(a2 >> four), vec4<f32>(a3 >> four),
+                  vec4<f32>(b0 >> four), vec4<f32>(b1 >> four), vec4<f32>(b2 >> four), vec4<f32>(b3 >> four));
+}
+
+// tile_q4_k_step's sums from decoded quants (the same operations in the same order).
+fn q4_k_apply(d: Q4kDec, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>) -> Q4kStep {
+    var r: Q4kStep;
+    r.s0 = vec4<f32>(dot(d.la0, xa) + dot(d.lb0, xb), dot(d.la1, xa) + dot(d.lb1, xb),
+                     dot(d.la2, xa) + dot(d.lb2, xb), dot(d.la3, xa) + dot(d.lb3, xb));
+    r.s1 = vec4<f32>(dot(d.ha0, xc) + dot(d.hb0, xd), dot(d.ha1, xc) + dot(d.hb1, xd),
+                     dot(d.ha2, xc) + dot(d.hb2, xd), dot(d.ha3, xc) + dot(d.hb3, xd));
+    r.sx = vec2<f32>(dot(xa + xb, vec4<f32>(1.0)), dot(xc + xd, vec4<f32>(1.0)));
+    return r;
+}
+
+// Word t of four rows' quant vec4s, as one vec4 (t a literal at every call).
+fn q4_k_col(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>, t: u32) -> vec4<u32> {
+    return vec4<u32>(a[t], b[t], c[t], d[t]);
+}
+
+// One token's word step (x groups xo, xo + 4, xo + 8, xo + 12) for four row quads, added to
+// the token's chunk sums s (started at the first word).
+fn q4_k_tok16(d0: Q4kDec, d1: Q4kDec, d2: Q4kDec, d3: Q4kDec, xo: u32, first: bool, s: array<Q4kStep, 4>) -> array<Q4kStep, 4> {
+    let xa = x[xo]; let xb = x[xo + 4u]; let xc = x[xo + 8u]; let xd = x[xo + 12u];
+    var r = array<Q4kStep, 4>(q4_k_apply(d0, xa, xb, xc, xd), q4_k_apply(d1, xa, xb, xc, xd),
+                              q4_k_apply(d2, xa, xb, xc, xd), q4_k_apply(d3, xa, xb, xc, xd));
+    if (!first) {
+        r[0] = q4_k_add(s[0], r[0]);
+        r[1] = q4_k_add(s[1], r[1]);
+        r[2] = q4_k_add(s[2], r[2]);
+        r[3] = q4_k_add(s[3], r[3]);
+    }
+    return r;
+}
+
+// Word t of a chunk for 16 rows (w[i], v[i]: row i's two quant vec4s) and up to four tokens:
+// the quants are decoded once for every token, each x group loaded once for 16 rows.
+// (Values, not pointers: naga's SPIR-V writer rejects pointers into local arrays as arguments.)
+fn q4_k_word16(w: array<vec4<u32>, 16>, v: array<vec4<u32>, 16>, t: u32, ox: vec4<u32>, nt: u32,
+               s: array<array<Q4kStep, 4>, 4>) -> array<array<Q4kStep, 4>, 4> {
+    let d0 = q4_k_dec(q4_k_col(w[0], w[1], w[2], w[3], t), q4_k_col(v[0], v[1], v[2], v[3], t));
+    let d1 = q4_k_dec(q4_k_col(w[4], w[5], w[6], w[7], t), q4_k_col(v[4], v[5], v[6], v[7], t));
+    let d2 = q4_k_dec(q4_k_col(w[8], w[9], w[10], w[11], t), q4_k_col(v[8], v[9], v[10], v[11], t));
+    let d3 = q4_k_dec(q4_k_col(w[12], w[13], w[14], w[15], t), q4_k_col(v[12], v[13], v[14], v[15], t));
+    let first = t == 0u;
+    var r = s;
+    r[0] = q4_k_tok16(d0, d1, d2, d3, ox.x + t, first, s[0]);
+    if (nt > 1u) { r[1] = q4_k_tok16(d0, d1, d2, d3, ox.y + t, first, s[1]); }
+    if (nt > 2u) { r[2] = q4_k_tok16(d0, d1, d2, d3, ox.z + t, first, s[2]); }
+    if (nt > 3u) { r[3] = q4_k_tok16(d0, d1, d2, d3, ox.w + t, first, s[3]); }
+    return r;
+}
+
+// A token's four row quads' chunk sums folded with the chunk's coefficients (cf[i]: row i's).
+fn q4_k_fold16(a: array<vec4<f32>, 4>, s: array<Q4kStep, 4>, cf: array<vec4<f32>, 16>) -> array<vec4<f32>, 4> {
+    return array<vec4<f32>, 4>(a[0] + q4_k_fold(s[0], cf[0], cf[1], cf[2], cf[3]),
+                               a[1] + q4_k_fold(s[1], cf[4], cf[5], cf[6], cf[7]),
+                               a[2] + q4_k_fold(s[2], cf[8], cf[9], cf[10], cf[11]),
+                               a[3] + q4_k_fold(s[3], cf[12], cf[13], cf[14], cf[15]));
+}
+
+// Q4_K prefill, 16 rows × 4 tokens per invocation (128 rows per workgroup): each x group is
+// loaded once for 16 rows, each quant word loaded and decoded to floats once for 4 tokens.
+// On CPU adapters every load is a loop over the SIMD lanes, and with 8 rows the x loads were
+// half the kernel's time (measured by replacing them with arithmetic). The same operations in
+// the same order per row and token as matvec_rows8_q4_k.
 @compute @workgroup_size(8)
-fn matmul_tile8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+fn matmul_tile16_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 16u * (gid.y * p.groups_x * 8u + gid.x);
     if (r0 >= p.n_rows) { return; }
     let t0 = gid.z * 4u;
     let nt = min(4u, p.n_tok - t0);
     let bpr = p.k / 256u;
+    let step = bpr * 9u;
     let last = vec4<u32>(p.n_rows - 1u);
-    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr * 9u;
-    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr * 9u;
-    let tt = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
+    let q = vec4<u32>(0u, 1u, 2u, 3u);
+    let rq = array<vec4<u32>, 4>(min(vec4<u32>(r0) + q, last) * step, min(vec4<u32>(r0 + 4u) + q, last) * step,
+                                 min(vec4<u32>(r0 + 8u) + q, last) * step, min(vec4<u32>(r0 + 12u) + q, last) * step);
+    let tt = min(vec4<u32>(t0) + q, vec4<u32>(t0 + nt - 1u));
     let ox = (vec4<u32>(p.x_offset) + tt * p.x_stride) / 4u;
-    var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
-    var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
-    var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
-    var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    var acc: array<array<vec4<f32>, 4>, 4>;
+    var s: array<array<Q4kStep, 4>, 4>;
+    var w: array<vec4<u32>, 16>;
+    var v: array<vec4<u32>, 16>;
+    var e: array<vec4<u32>, 16>;
+    var cf: array<vec4<f32>, 16>;
     for (var b = 0u; b < bpr; b++) {
-        let ba = ra + vec4<u32>(9u * b);
-        let bc = rc + vec4<u32>(9u * b);
-        let e0 = weights4[ba.x]; let e1 = weights4[ba.y]; let e2 = weights4[ba.z]; let e3 = weights4[ba.w];
-        let e4 = weights4[bc.x]; let e5 = weights4[bc.y]; let e6 = weights4[bc.z]; let e7 = weights4[bc.w];
+        let o = 9u * b;
+        e = array<vec4<u32>, 16>(
+            weights4[rq[0].x + o], weights4[rq[0].y + o], weights4[rq[0].z + o], weights4[rq[0].w + o],
+            weights4[rq[1].x + o], weights4[rq[1].y + o], weights4[rq[1].z + o], weights4[rq[1].w + o],
+            weights4[rq[2].x + o], weights4[rq[2].y + o], weights4[rq[2].z + o], weights4[rq[2].w + o],
+            weights4[rq[3].x + o], weights4[rq[3].y + o], weights4[rq[3].z + o], weights4[rq[3].w + o]);
         for (var c = 0u; c < 4u; c++) {
-            let qa = ba + vec4<u32>(1u + 2u * c);
-            let qc = bc + vec4<u32>(1u + 2u * c);
-            let w0 = weights4[qa.x]; let v0 = weights4[qa.x + 1u];
-            let w1 = weights4[qa.y]; let v1 = weights4[qa.y + 1u];
-            let w2 = weights4[qa.z]; let v2 = weights4[qa.z + 1u];
-            let w3 = weights4[qa.w]; let v3 = weights4[qa.w + 1u];
-            let w4 = weights4[qc.x]; let v4 = weights4[qc.x + 1u];
-            let w5 = weights4[qc.y]; let v5 = weights4[qc.y + 1u];
-            let w6 = weights4[qc.z]; let v6 = weights4[qc.z + 1u];
-            let w7 = weights4[qc.w]; let v7 = weights4[qc.w + 1u];
-            let ca0 = q4_k_coef(e0, c); let ca1 = q4_k_coef(e1, c); let ca2 = q4_k_coef(e2, c); let ca3 = q4_k_coef(e3, c);
-            let cc0 = q4_k_coef(e4, c); let cc1 = q4_k_coef(e5, c); let cc2 = q4_k_coef(e6, c); let cc3 = q4_k_coef(e7, c);
-            let xc = 64u * b + 16u * c;
-            let s0 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.x + xc);
-            l0 += q4_k_fold(s0[0], ca0, ca1, ca2, ca3); h0 += q4_k_fold(s0[1], cc0, cc1, cc2, cc3);
-            if (nt > 1u) {
-                let s1 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.y + xc);
-                l1 += q4_k_fold(s1[0], ca0, ca1, ca2, ca3); h1 += q4_k_fold(s1[1], cc0, cc1, cc2, cc3);
-            }
-            if (nt > 2u) {
-                let s2 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.z + xc);
-                l2 += q4_k_fold(s2[0], ca0, ca1, ca2, ca3); h2 += q4_k_fold(s2[1], cc0, cc1, cc2, cc3);
-            }
-            if (nt > 3u) {
-                let s3 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, ox.w + xc);
-                l3 += q4_k_fold(s3[0], ca0, ca1, ca2, ca3); h3 += q4_k_fold(s3[1], cc0, cc1, cc2, cc3);
-            }
+            let oc = o + 1u + 2u * c;
+            w = array<vec4<u32>, 16>(
+                weights4[rq[0].x + oc], weights4[rq[0].y + oc], weights4[rq[0].z + oc], weights4[rq[0].w + oc],
+                weights4[rq[1].x + oc], weights4[rq[1].y + oc], weights4[rq[1].z + oc], weights4[rq[1].w + oc],
+                weights4[rq[2].x + oc], weights4[rq[2].y + oc], weights4[rq[2].z + oc], weights4[rq[2].w + oc],
+                weights4[rq[3].x + oc], weights4[rq[3].y + oc], weights4[rq[3].z + oc], weights4[rq[3].w + oc]);
+            v = array<vec4<u32>, 16>(
+                weights4[rq[0].x + oc + 1u], weights4[rq[0].y + oc + 1u], weights4[rq[0].z + oc + 1u], weights4[rq[0].w + oc + 1u],
+                weights4[rq[1].x + oc + 1u], weights4[rq[1].y + oc + 1u], weights4[rq[1].z + oc + 1u], weights4[rq[1].w + oc + 1u],
+                weights4[rq[2].x + oc + 1u], weights4[rq[2].y + oc + 1u], weights4[rq[2].z + oc + 1u], weights4[rq[2].w + oc + 1u],
+                weights4[rq[3].x + oc + 1u], weights4[rq[3].y + oc + 1u], weights4[rq[3].z + oc + 1u], weights4[rq[3].w + oc + 1u]);
+            let xo = ox + vec4<u32>(64u * b + 16u * c);
+            s = q4_k_word16(w, v, 0u, xo, nt, s);
+            s = q4_k_word16(w, v, 1u, xo, nt, s);
+            s = q4_k_word16(w, v, 2u, xo, nt, s);
+            s = q4_k_word16(w, v, 3u, xo, nt, s);
+            cf = array<vec4<f32>, 16>(
+                q4_k_coef(e[0], c), q4_k_coef(e[1], c), q4_k_coef(e[2], c), q4_k_coef(e[3], c),
+                q4_k_coef(e[4], c), q4_k_coef(e[5], c), q4_k_coef(e[6], c), q4_k_coef(e[7], c),
+                q4_k_coef(e[8], c), q4_k_coef(e[9], c), q4_k_coef(e[10], c), q4_k_coef(e[11], c),
+                q4_k_coef(e[12], c), q4_k_coef(e[13], c), q4_k_coef(e[14], c), q4_k_coef(e[15], c));
+            acc[0] = q4_k_fold16(acc[0], s[0], cf);
+            if (nt > 1u) { acc[1] = q4_k_fold16(acc[1], s[1], cf); }
+            if (nt > 2u) { acc[2] = q4_k_fold16(acc[2], s[2], cf); }
+            if (nt > 3u) { acc[3] = q4_k_fold16(acc[3], s[3], cf); }
         }
     }
     for (var t = 0u; t < nt; t++) {
-        var lo = l0;
-        var hi = h0;
-        switch t {
-            case 1u: { lo = l1; hi = h1; }
-            case 2u: { lo = l2; hi = h2; }
-            case 3u: { lo = l3; hi = h3; }
-            default: {}
-        }
         let row = p.y_offset + (t0 + t) * p.y_stride + p.row0;
-        for (var i = 0u; i < 4u; i++) {
-            if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, lo[i]); }
-            if (r0 + 4u + i < p.n_rows) { store_row(row + r0 + 4u + i, r0 + 4u + i, hi[i]); }
+        for (var i = 0u; i < 16u; i++) {
+            if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, acc[t][i / 4u][i % 4u]); }
         }
     }
 }

@@ -603,6 +603,8 @@ impl<'a> Recorder<'a> {
         for (pi, part) in w.parts.iter().enumerate() {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
+            } else if cpu.is_some_and(|c| c.wide) {
+                self.grid(part.n_rows.div_ceil(2))
             } else if per_row {
                 self.grid(part.n_rows)
             } else {
@@ -677,7 +679,7 @@ impl<'a> Recorder<'a> {
                 bufs.extend(conv_bufs.iter().flatten());
                 let extra = pair_bufs(&bufs);
                 bufs.extend(extra);
-                let tokens_per_z = if entry == "matmul_tile8_q4_k" { 4 } else { 8 };
+                let tokens_per_z = if cpu.is_some_and(|c| c.wide) { 4 } else { 8 };
                 self.dispatch(shader(false), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
             }
         }
@@ -831,11 +833,13 @@ struct CpuMatmul {
     words: bool,
     /// Binds `weights4` (the same buffer as vec4: whole-block bodies in few loads).
     vec4s: bool,
+    /// 128 rows per workgroup and 4 tokens per z (matmul_tile16_q4_k).
+    wide: bool,
 }
 
 /// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
-/// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z
-/// (matmul_tile8_q4_k: 4).
+/// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z, except
+/// the `wide` ones (matmul_tile16_q4_k: 128 rows, 4 tokens).
 /// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
 /// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q2_K, Q3_K and
 /// IQ4_XS the one-row kernel stays (its block decoder beats the 4-row per-group fallback:
@@ -860,14 +864,14 @@ struct CpuMatmul {
 /// forces the one-row decode kernel for such comparisons.
 fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool) -> CpuMatmul {
     use GgmlType::*;
-    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s };
+    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, wide: false };
     #[cfg(not(target_arch = "wasm32"))]
     if n_tok == 1 && std::env::var("BRAID_MATVEC").is_ok_and(|v| v == "rows") {
         return e("matvec_rows", true, false);
     }
     match (ty, n_tok) {
         (Q4_K, 1) => e("matvec_rows8_q4_k", false, true),
-        (Q4_K, _) => e("matmul_tile8_q4_k", false, true),
+        (Q4_K, _) => CpuMatmul { wide: true, ..e("matmul_tile16_q4_k", false, true) },
         (Q5_K, 1) => e("matvec_rows4", false, true),
         (Q6_K, 1) if load_bound => e("matvec_rows8_q6_k", true, true),
         (Q6_K | Q8_0 | Q4_0 | IQ4_NL, 1) => e("matvec_rows4", true, true),

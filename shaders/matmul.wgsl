@@ -460,9 +460,10 @@ fn q6_k_part4(rb: vec4<u32>, n: u32, l16: u32, xa: array<vec4<f32>, 16>, xs: vec
 }
 
 @compute @workgroup_size(8)
-fn matvec_rows8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matvec_rows8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    x_lane = lid.x;
+    // Invocations past the last row compute clamped rows and store nothing.
     let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
-    if (r0 >= p.n_rows) { return; }
     let bpr = p.k / 256u;
     let last = vec4<u32>(p.n_rows - 1u);
     let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr;
@@ -477,10 +478,9 @@ fn matvec_rows8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>) {
         var sc = vec4<f32>(0.0);
         for (var n = 0u; n < 2u; n++) {
             for (var l16 = 0u; l16 < 2u; l16++) {
-                var xa: array<vec4<f32>, 16>;
-                for (var qq = 0u; qq < 4u; qq++) {
-                    for (var t = 0u; t < 4u; t++) { xa[4u * qq + t] = x[xo + 64u * b + 32u * n + 8u * qq + 4u * l16 + t]; }
-                }
+                // Quarter qq's groups t: xo + 64b + 32n + 8qq + 4l16 + t.
+                let g = vec4<u32>(xo + 64u * b + 32u * n + 4u * l16) + vec4<u32>(0u, 1u, 2u, 3u);
+                let xa = X16_FN(g, g + vec4<u32>(8u), g + vec4<u32>(16u), g + vec4<u32>(24u));
                 let xs = quarter_sums(xa);
                 sa += q6_k_part4(ba, n, l16, xa, xs);
                 sc += q6_k_part4(bc, n, l16, xa, xs);
@@ -775,6 +775,17 @@ fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>) {
     store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
+// 16 x groups (vec4s) at indices a.x .. d.w, as one array. X16_FN is this in the plain
+// module and x16_sg (shaders/matvec_subgroup.wgsl: each lane of an 8-lane subgroup loads
+// two of the 16 and reads the rest by broadcast) in the subgroup one, on CPU adapters whose
+// storage loads are loops over the SIMD lanes (`GpuContext::share_x`). The callers keep
+// control flow uniform up to their last call (no early return): subgroup operations need it.
+var<private> x_lane: u32;
+fn x16(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>) -> array<vec4<f32>, 16> {
+    return array<vec4<f32>, 16>(x[a.x], x[a.y], x[a.z], x[a.w], x[b.x], x[b.y], x[b.z], x[b.w],
+                                x[c.x], x[c.y], x[c.z], x[c.w], x[d.x], x[d.y], x[d.z], x[d.w]);
+}
+
 // ---- Q4_K on CPU adapters, block by block: per 64-element chunk each row's 8 quant words
 // (two vec4 loads) and scales stay in registers while x streams past them.
 struct Q4kStep { s0: vec4<f32>, s1: vec4<f32>, sx: vec2<f32> }
@@ -827,9 +838,10 @@ fn q4_k_add(a: Q4kStep, b: Q4kStep) -> Q4kStep {
 // walk as the prefill tiles (matmul_tile16_q4_k) for one token; a tile run with one token measured
 // 1.5× slower on lavapipe, so decode keeps its own.)
 @compute @workgroup_size(8)
-fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    x_lane = lid.x;
+    // Invocations past the last row compute clamped rows and store nothing.
     let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
-    if (r0 >= p.n_rows) { return; }
     let bpr = p.k / 256u;
     let last = vec4<u32>(p.n_rows - 1u);
     let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr * 9u;
@@ -853,8 +865,9 @@ fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
             let qa5 = weights4[qc.y]; let qb5 = weights4[qc.y + 1u];
             let qa6 = weights4[qc.z]; let qb6 = weights4[qc.z + 1u];
             let qa7 = weights4[qc.w]; let qb7 = weights4[qc.w + 1u];
-            let xo = xo0 + 64u * b + 16u * c;
-            let st = q4_k_token8(qa0, qa1, qa2, qa3, qa4, qa5, qa6, qa7, qb0, qb1, qb2, qb3, qb4, qb5, qb6, qb7, xo);
+            let xo = vec4<u32>(xo0 + 64u * b + 16u * c) + vec4<u32>(0u, 1u, 2u, 3u);
+            let xs = X16_FN(xo, xo + vec4<u32>(4u), xo + vec4<u32>(8u), xo + vec4<u32>(12u));
+            let st = q4_k_token8(qa0, qa1, qa2, qa3, qa4, qa5, qa6, qa7, qb0, qb1, qb2, qb3, qb4, qb5, qb6, qb7, xs);
             lo += q4_k_fold(st[0], q4_k_coef(h0, c), q4_k_coef(h1, c), q4_k_coef(h2, c), q4_k_coef(h3, c));
             hi += q4_k_fold(st[1], q4_k_coef(h4, c), q4_k_coef(h5, c), q4_k_coef(h6, c), q4_k_coef(h7, c));
         }
@@ -870,28 +883,16 @@ fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
 // hand: a vector component picked by a loop counter costs per-lane scratch on CPU adapters.
 fn q4_k_token8(w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, w4: vec4<u32>, w5: vec4<u32>, w6: vec4<u32>, w7: vec4<u32>,
                v0: vec4<u32>, v1: vec4<u32>, v2: vec4<u32>, v3: vec4<u32>, v4: vec4<u32>, v5: vec4<u32>, v6: vec4<u32>, v7: vec4<u32>,
-               xo: u32) -> array<Q4kStep, 2> {
+               xs: array<vec4<f32>, 16>) -> array<Q4kStep, 2> {
     var r: array<Q4kStep, 2>;
-    {
-        let xa = x[xo]; let xb = x[xo + 4u]; let xc = x[xo + 8u]; let xd = x[xo + 12u];
-        r[0] = tile_q4_k_step(vec4<u32>(w0.x, w1.x, w2.x, w3.x), vec4<u32>(v0.x, v1.x, v2.x, v3.x), xa, xb, xc, xd);
-        r[1] = tile_q4_k_step(vec4<u32>(w4.x, w5.x, w6.x, w7.x), vec4<u32>(v4.x, v5.x, v6.x, v7.x), xa, xb, xc, xd);
-    }
-    {
-        let xa = x[xo + 1u]; let xb = x[xo + 5u]; let xc = x[xo + 9u]; let xd = x[xo + 13u];
-        r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.y, w1.y, w2.y, w3.y), vec4<u32>(v0.y, v1.y, v2.y, v3.y), xa, xb, xc, xd));
-        r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.y, w5.y, w6.y, w7.y), vec4<u32>(v4.y, v5.y, v6.y, v7.y), xa, xb, xc, xd));
-    }
-    {
-        let xa = x[xo + 2u]; let xb = x[xo + 6u]; let xc = x[xo + 10u]; let xd = x[xo + 14u];
-        r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.z, w1.z, w2.z, w3.z), vec4<u32>(v0.z, v1.z, v2.z, v3.z), xa, xb, xc, xd));
-        r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.z, w5.z, w6.z, w7.z), vec4<u32>(v4.z, v5.z, v6.z, v7.z), xa, xb, xc, xd));
-    }
-    {
-        let xa = x[xo + 3u]; let xb = x[xo + 7u]; let xc = x[xo + 11u]; let xd = x[xo + 15u];
-        r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.w, w1.w, w2.w, w3.w), vec4<u32>(v0.w, v1.w, v2.w, v3.w), xa, xb, xc, xd));
-        r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.w, w5.w, w6.w, w7.w), vec4<u32>(v4.w, v5.w, v6.w, v7.w), xa, xb, xc, xd));
-    }
+    r[0] = tile_q4_k_step(vec4<u32>(w0.x, w1.x, w2.x, w3.x), vec4<u32>(v0.x, v1.x, v2.x, v3.x), xs[0], xs[4], xs[8], xs[12]);
+    r[1] = tile_q4_k_step(vec4<u32>(w4.x, w5.x, w6.x, w7.x), vec4<u32>(v4.x, v5.x, v6.x, v7.x), xs[0], xs[4], xs[8], xs[12]);
+    r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.y, w1.y, w2.y, w3.y), vec4<u32>(v0.y, v1.y, v2.y, v3.y), xs[1], xs[5], xs[9], xs[13]));
+    r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.y, w5.y, w6.y, w7.y), vec4<u32>(v4.y, v5.y, v6.y, v7.y), xs[1], xs[5], xs[9], xs[13]));
+    r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.z, w1.z, w2.z, w3.z), vec4<u32>(v0.z, v1.z, v2.z, v3.z), xs[2], xs[6], xs[10], xs[14]));
+    r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.z, w5.z, w6.z, w7.z), vec4<u32>(v4.z, v5.z, v6.z, v7.z), xs[2], xs[6], xs[10], xs[14]));
+    r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.w, w1.w, w2.w, w3.w), vec4<u32>(v0.w, v1.w, v2.w, v3.w), xs[3], xs[7], xs[11], xs[15]));
+    r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.w, w5.w, w6.w, w7.w), vec4<u32>(v4.w, v5.w, v6.w, v7.w), xs[3], xs[7], xs[11], xs[15]));
     return r;
 }
 
@@ -933,10 +934,10 @@ fn q4_k_col(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>, t: u32) -> v
     return vec4<u32>(a[t], b[t], c[t], d[t]);
 }
 
-// One token's word step (x groups xo, xo + 4, xo + 8, xo + 12) for four row quads, added to
-// the token's chunk sums s (started at the first word).
-fn q4_k_tok16(d0: Q4kDec, d1: Q4kDec, d2: Q4kDec, d3: Q4kDec, xo: u32, first: bool, s: array<Q4kStep, 4>) -> array<Q4kStep, 4> {
-    let xa = x[xo]; let xb = x[xo + 4u]; let xc = x[xo + 8u]; let xd = x[xo + 12u];
+// One token's word step (x groups xa, xb, xc, xd) for four row quads, added to the token's
+// chunk sums s (started at the first word).
+fn q4_k_tok16(d0: Q4kDec, d1: Q4kDec, d2: Q4kDec, d3: Q4kDec, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>,
+              first: bool, s: array<Q4kStep, 4>) -> array<Q4kStep, 4> {
     var r = array<Q4kStep, 4>(q4_k_apply(d0, xa, xb, xc, xd), q4_k_apply(d1, xa, xb, xc, xd),
                               q4_k_apply(d2, xa, xb, xc, xd), q4_k_apply(d3, xa, xb, xc, xd));
     if (!first) {
@@ -948,21 +949,24 @@ fn q4_k_tok16(d0: Q4kDec, d1: Q4kDec, d2: Q4kDec, d3: Q4kDec, xo: u32, first: bo
     return r;
 }
 
-// Word t of a chunk for 16 rows (w[i], v[i]: row i's two quant vec4s) and up to four tokens:
-// the quants are decoded once for every token, each x group loaded once for 16 rows.
-// (Values, not pointers: naga's SPIR-V writer rejects pointers into local arrays as arguments.)
+// Word t of a chunk for 16 rows (w[i], v[i]: row i's two quant vec4s) and up to four tokens
+// (x groups of token j at ox[j] + t + 4m): the quants are decoded once for every token, each
+// x group loaded once for 16 rows. (Values, not pointers: naga's SPIR-V writer rejects
+// pointers into local arrays as arguments.)
 fn q4_k_word16(w: array<vec4<u32>, 16>, v: array<vec4<u32>, 16>, t: u32, ox: vec4<u32>, nt: u32,
                s: array<array<Q4kStep, 4>, 4>) -> array<array<Q4kStep, 4>, 4> {
+    let m = vec4<u32>(0u, 4u, 8u, 12u) + vec4<u32>(t);
+    let xs = X16_FN(vec4<u32>(ox.x) + m, vec4<u32>(ox.y) + m, vec4<u32>(ox.z) + m, vec4<u32>(ox.w) + m);
     let d0 = q4_k_dec(q4_k_col(w[0], w[1], w[2], w[3], t), q4_k_col(v[0], v[1], v[2], v[3], t));
     let d1 = q4_k_dec(q4_k_col(w[4], w[5], w[6], w[7], t), q4_k_col(v[4], v[5], v[6], v[7], t));
     let d2 = q4_k_dec(q4_k_col(w[8], w[9], w[10], w[11], t), q4_k_col(v[8], v[9], v[10], v[11], t));
     let d3 = q4_k_dec(q4_k_col(w[12], w[13], w[14], w[15], t), q4_k_col(v[12], v[13], v[14], v[15], t));
     let first = t == 0u;
     var r = s;
-    r[0] = q4_k_tok16(d0, d1, d2, d3, ox.x + t, first, s[0]);
-    if (nt > 1u) { r[1] = q4_k_tok16(d0, d1, d2, d3, ox.y + t, first, s[1]); }
-    if (nt > 2u) { r[2] = q4_k_tok16(d0, d1, d2, d3, ox.z + t, first, s[2]); }
-    if (nt > 3u) { r[3] = q4_k_tok16(d0, d1, d2, d3, ox.w + t, first, s[3]); }
+    r[0] = q4_k_tok16(d0, d1, d2, d3, xs[0], xs[1], xs[2], xs[3], first, s[0]);
+    if (nt > 1u) { r[1] = q4_k_tok16(d0, d1, d2, d3, xs[4], xs[5], xs[6], xs[7], first, s[1]); }
+    if (nt > 2u) { r[2] = q4_k_tok16(d0, d1, d2, d3, xs[8], xs[9], xs[10], xs[11], first, s[2]); }
+    if (nt > 3u) { r[3] = q4_k_tok16(d0, d1, d2, d3, xs[12], xs[13], xs[14], xs[15], first, s[3]); }
     return r;
 }
 
@@ -980,9 +984,10 @@ fn q4_k_fold16(a: array<vec4<f32>, 4>, s: array<Q4kStep, 4>, cf: array<vec4<f32>
 // half the kernel's time (measured by replacing them with arithmetic). The same operations in
 // the same order per row and token as matvec_rows8_q4_k.
 @compute @workgroup_size(8)
-fn matmul_tile16_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matmul_tile16_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    x_lane = lid.x;
+    // Invocations past the last row compute clamped rows and store nothing.
     let r0 = 16u * (gid.y * p.groups_x * 8u + gid.x);
-    if (r0 >= p.n_rows) { return; }
     let t0 = gid.z * 4u;
     let nt = min(4u, p.n_tok - t0);
     let bpr = p.k / 256u;

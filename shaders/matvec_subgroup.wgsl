@@ -26,3 +26,18 @@ fn matvec_subgroup(@builtin(workgroup_id) wg: vec3<u32>,
         if (lane == 0u) { store_row(p.y_offset + p.row0 + r, r, total); }
     }
 }
+
+// x16 with the loads shared by an 8-lane subgroup (one workgroup of the CPU adapters' 8-wide
+// kernels): lane l loads groups l and 8 + l of the 16, every lane reads all 16 by broadcast.
+// On lavapipe each storage load is a loop over the SIMD lanes and a broadcast is one vector
+// operation, so the chunk costs each lane 2 loads instead of 16.
+fn x16_sg(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>) -> array<vec4<f32>, 16> {
+    let l = x_lane & 3u;
+    let lo = x[select(b, a, x_lane < 4u)[l]];
+    let hi = x[select(d, c, x_lane < 4u)[l]];
+    return array<vec4<f32>, 16>(
+        subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u), subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u),
+        subgroupBroadcast(lo, 4u), subgroupBroadcast(lo, 5u), subgroupBroadcast(lo, 6u), subgroupBroadcast(lo, 7u),
+        subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u), subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u),
+        subgroupBroadcast(hi, 4u), subgroupBroadcast(hi, 5u), subgroupBroadcast(hi, 6u), subgroupBroadcast(hi, 7u));
+}

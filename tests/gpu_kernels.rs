@@ -53,8 +53,12 @@ fn matmul_every_type_every_kernel_matches_cpu() {
         pollster::block_on(l.feed(&bytes)).unwrap();
         let loaded = l.finish().unwrap();
         ctx.set_part_limit(u64::MAX);
-        for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::RowsWide, MatKernel::Subgroup] {
+        // The CPU kernels with x loads shared by subgroup broadcast (where the adapter has
+        // 8-lane subgroups, as lavapipe) and without.
+        let forms = [(MatKernel::Workgroup, false), (MatKernel::Rows, false), (MatKernel::RowsWide, false), (MatKernel::Rows, true), (MatKernel::RowsWide, true), (MatKernel::Subgroup, false)];
+        for (kernel, share_x) in forms {
             ctx.set_kernels(Some(kernel));
+            ctx.set_share_x(Some(share_x));
             for n_tok in [1u32, 3, 9, 17, 33] {
                 for (i, t) in loaded.tensors.iter().enumerate() {
                     let k = t.info.ne0() as usize;
@@ -77,7 +81,7 @@ fn matmul_every_type_every_kernel_matches_cpu() {
                         for row in 0..37 {
                             let want: f32 = 1.0 + 0.5 * dense[i][row * k..(row + 1) * k].iter().zip(&x[tt * k..(tt + 1) * k]).map(|(a, b)| a * b).sum::<f32>();
                             let g = got[tt * 40 + row];
-                            assert!((g - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {kernel:?} split={split} T={n_tok} t={tt} row={row}: {g} vs {want}", t.info.name);
+                            assert!((g - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {kernel:?} share_x={share_x} split={split} T={n_tok} t={tt} row={row}: {g} vs {want}", t.info.name);
                         }
                         // Columns past the rows are untouched.
                         assert!(got[tt * 40 + 37..tt * 40 + 40].iter().all(|&v| v == 1.0));
@@ -86,6 +90,7 @@ fn matmul_every_type_every_kernel_matches_cpu() {
             }
         }
         ctx.set_kernels(None);
+        ctx.set_share_x(None);
     }
 }
 
@@ -123,8 +128,10 @@ fn matmul_epilogue_activations_match_closed_forms() {
             label: None, contents: bytemuck::cast_slice(v), usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         })
     };
-    for kernel in [MatKernel::Workgroup, MatKernel::Rows, MatKernel::RowsWide, MatKernel::Subgroup] {
+    let forms = [(MatKernel::Workgroup, false), (MatKernel::Rows, false), (MatKernel::RowsWide, false), (MatKernel::Rows, true), (MatKernel::RowsWide, true), (MatKernel::Subgroup, false)];
+    for (kernel, share_x) in forms {
         ctx.set_kernels(Some(kernel));
+        ctx.set_share_x(Some(share_x));
         for n_tok in [1usize, 9] {
             let x: Vec<f32> = (0..n_tok * k).map(|j| ((j * 37 % 101) as f32 - 50.0) / 50.0).collect();
             // Gate values across GELU's range, its ±10 cut-offs included.
@@ -154,7 +161,7 @@ fn matmul_epilogue_activations_match_closed_forms() {
                             let g = gate[tt * rows + row];
                             let want = [silu(g) * v, gelu(g) * v, v.max(0.0) * v.max(0.0), silu(v) * u, gelu(v) * u][which];
                             let y = got[tt * rows + row];
-                            assert!((y - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {kernel:?} act {which} T={n_tok} t={tt} row={row}: {y} vs {want} (g {g}, v {v})", t.info.name);
+                            assert!((y - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {kernel:?} share_x={share_x} act {which} T={n_tok} t={tt} row={row}: {y} vs {want} (g {g}, v {v})", t.info.name);
                         }
                     }
                 }
@@ -162,4 +169,5 @@ fn matmul_epilogue_activations_match_closed_forms() {
         }
     }
     ctx.set_kernels(None);
+    ctx.set_share_x(None);
 }

@@ -25,6 +25,9 @@ pub struct AdapterSummary {
     pub backend: String,
     pub device_type: String,
     pub driver: String,
+    /// Lanes per subgroup, fewest and most (`wgpu::AdapterInfo::subgroup_min_size` / `_max_size`).
+    pub subgroup_min_size: u32,
+    pub subgroup_max_size: u32,
 }
 
 pub struct GpuContext {
@@ -52,6 +55,8 @@ pub struct GpuContext {
     chunked_scan: std::cell::Cell<Option<bool>>,
     /// A forced choice of fused dispatches (`set_fuse_dispatches`).
     fuse_dispatches: std::cell::Cell<Option<bool>>,
+    /// A forced choice of shared x loads (`set_share_x`).
+    share_x: std::cell::Cell<Option<bool>>,
     /// Per-kernel wall time when profiling (`braid bench --profile`; native only).
     profile: RefCell<Option<HashMap<(&'static str, &'static str), KernelTime>>>,
 }
@@ -193,6 +198,8 @@ impl GpuContext {
                 backend: format!("{:?}", info.backend),
                 device_type: format!("{:?}", info.device_type),
                 driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+                subgroup_min_size: info.subgroup_min_size,
+                subgroup_max_size: info.subgroup_max_size,
             },
             pipelines: RefCell::new(HashMap::new()),
             modules: RefCell::new(HashMap::new()),
@@ -208,6 +215,7 @@ impl GpuContext {
             kernels: std::cell::Cell::new(None),
             chunked_scan: std::cell::Cell::new(None),
             fuse_dispatches: std::cell::Cell::new(None),
+            share_x: std::cell::Cell::new(None),
         })
     }
 
@@ -249,6 +257,28 @@ impl GpuContext {
             return k == MatKernel::RowsWide;
         }
         self.adapter.device_type == "Cpu" && self.adapter.name.contains("llvmpipe")
+    }
+
+    /// The CPU adapters' 8-lane kernels (workgroups of 8) share x loads through subgroup
+    /// broadcasts (`x16_sg` in `shaders/matvec_subgroup.wgsl`): each lane loads 2 of a chunk's
+    /// 16 x groups instead of all 16. Needs subgroups of exactly 8 lanes, so that a workgroup
+    /// is one subgroup (lavapipe on 256-bit SIMD); `BRAID_XSHARE=0` turns it off natively.
+    pub fn share_x(&self) -> bool {
+        let able = self.subgroups && self.adapter.subgroup_min_size == 8 && self.adapter.subgroup_max_size == 8;
+        if let Some(v) = self.share_x.get() {
+            return v && able;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if std::env::var("BRAID_XSHARE").is_ok_and(|v| v == "0") {
+            return false;
+        }
+        able && self.prefers_row_kernels()
+    }
+
+    /// Force shared x loads on (where the adapter can: `share_x` still needs 8-lane subgroups)
+    /// or off; `None` restores the default. For tests that run both forms.
+    pub fn set_share_x(&self, v: Option<bool>) {
+        self.share_x.set(v);
     }
 
     /// Use the subgroup matrix–vector kernel (`BRAID_SUBGROUPS=0` turns it off natively).

@@ -134,7 +134,7 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool, form: MatmulForm) -> String 
     // The group loader of the 4-row kernels (dot4_generic, matmul_tile): F32 as whole vec4.
     let load4 = if ty == GgmlType::F32 { "load4_f32x4" } else { load };
     let pair = if ty == GgmlType::BF16 { "bf16x2" } else { "unpack2x16float" };
-    let body = body.replace("STORE_FN", if conv { "store_conv" } else { "store_y" }).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u"));
+    let body = body.replace("STORE_FN", if conv { "store_conv" } else { "store_y" }).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u")).replace("X16_FN", if subgroups { "x16_sg" } else { "x16" });
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
     let module = format!("{QUANT_WGSL}\n{ACT_WGSL}\n{body}");
@@ -680,7 +680,8 @@ impl<'a> Recorder<'a> {
                 let extra = pair_bufs(&bufs);
                 bufs.extend(extra);
                 let tokens_per_z = if cpu.is_some_and(|c| c.wide) { 4 } else { 8 };
-                self.dispatch(shader(false), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
+                let share_x = cpu.is_some_and(|c| c.x16) && self.ctx.share_x();
+                self.dispatch(shader(share_x), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
             }
         }
     }
@@ -835,6 +836,9 @@ struct CpuMatmul {
     vec4s: bool,
     /// 128 rows per workgroup and 4 tokens per z (matmul_tile16_q4_k).
     wide: bool,
+    /// Workgroups of 8 that read x through `X16_FN`: the subgroup module's form shares the
+    /// loads among the lanes where [`GpuContext::share_x`] holds.
+    x16: bool,
 }
 
 /// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
@@ -864,16 +868,16 @@ struct CpuMatmul {
 /// forces the one-row decode kernel for such comparisons.
 fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool) -> CpuMatmul {
     use GgmlType::*;
-    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, wide: false };
+    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, wide: false, x16: false };
     #[cfg(not(target_arch = "wasm32"))]
     if n_tok == 1 && std::env::var("BRAID_MATVEC").is_ok_and(|v| v == "rows") {
         return e("matvec_rows", true, false);
     }
     match (ty, n_tok) {
-        (Q4_K, 1) => e("matvec_rows8_q4_k", false, true),
-        (Q4_K, _) => CpuMatmul { wide: true, ..e("matmul_tile16_q4_k", false, true) },
+        (Q4_K, 1) => CpuMatmul { x16: true, ..e("matvec_rows8_q4_k", false, true) },
+        (Q4_K, _) => CpuMatmul { wide: true, x16: true, ..e("matmul_tile16_q4_k", false, true) },
         (Q5_K, 1) => e("matvec_rows4", false, true),
-        (Q6_K, 1) if load_bound => e("matvec_rows8_q6_k", true, true),
+        (Q6_K, 1) if load_bound => CpuMatmul { x16: true, ..e("matvec_rows8_q6_k", true, true) },
         (Q6_K | Q8_0 | Q4_0 | IQ4_NL, 1) => e("matvec_rows4", true, true),
         (Q4_1 | Q5_0 | Q5_1, 1) => e("matvec_rows4", true, false),
         (Q2_K | Q3_K | IQ4_XS, 1) => e("matvec_rows", true, false),

@@ -707,24 +707,33 @@ fn block_none(blk: u32, head: u32) -> Blk {
     return Blk();
 }
 
-// Σ over a block's 8 groups of four rows' decoded blocks with x groups xo .. xo + 7.
-fn dots8(w0: array<vec4<f32>, 8>, w1: array<vec4<f32>, 8>, w2: array<vec4<f32>, 8>, w3: array<vec4<f32>, 8>, xo: u32) -> vec4<f32> {
-    let a = (dots4(w0[0], w1[0], w2[0], w3[0], x[xo]) + dots4(w0[1], w1[1], w2[1], w3[1], x[xo + 1u]))
-          + (dots4(w0[2], w1[2], w2[2], w3[2], x[xo + 2u]) + dots4(w0[3], w1[3], w2[3], w3[3], x[xo + 3u]));
-    let b = (dots4(w0[4], w1[4], w2[4], w3[4], x[xo + 4u]) + dots4(w0[5], w1[5], w2[5], w3[5], x[xo + 5u]))
-          + (dots4(w0[6], w1[6], w2[6], w3[6], x[xo + 6u]) + dots4(w0[7], w1[7], w2[7], w3[7], x[xo + 7u]));
+// Σ over a block's 8 groups of four rows' decoded blocks with x groups xs[o] .. xs[o + 7]
+// (o a literal at every call).
+fn dots8x(w0: array<vec4<f32>, 8>, w1: array<vec4<f32>, 8>, w2: array<vec4<f32>, 8>, w3: array<vec4<f32>, 8>,
+          xs: array<vec4<f32>, 16>, o: u32) -> vec4<f32> {
+    let a = (dots4(w0[0], w1[0], w2[0], w3[0], xs[o]) + dots4(w0[1], w1[1], w2[1], w3[1], xs[o + 1u]))
+          + (dots4(w0[2], w1[2], w2[2], w3[2], xs[o + 2u]) + dots4(w0[3], w1[3], w2[3], w3[3], xs[o + 3u]));
+    let b = (dots4(w0[4], w1[4], w2[4], w3[4], xs[o + 4u]) + dots4(w0[5], w1[5], w2[5], w3[5], xs[o + 5u]))
+          + (dots4(w0[6], w1[6], w2[6], w3[6], xs[o + 6u]) + dots4(w0[7], w1[7], w2[7], w3[7], xs[o + 7u]));
     return a + b;
 }
 
 // Decode (matvec_rows4's DOT4_FN for the 32-element types): four rows' blocks rb, each
 // block's map applied to its sums (x groups xb .. xb + 7 loaded once).
 fn dot4_blk(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
+    let xs = array<vec4<f32>, 16>(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u], x[xb + 4u], x[xb + 5u], x[xb + 6u], x[xb + 7u],
+                                  vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
+    return dot4x_blk(rb, head, xs, 0u);
+}
+
+// dot4_blk with the block's x groups xs[o] .. xs[o + 7] (o a literal at every call).
+fn dot4x_blk(rb: vec4<u32>, head: u32, xs: array<vec4<f32>, 16>, o: u32) -> vec4<f32> {
     let w0 = BLOCK_FN(rb.x, head);
     let w1 = BLOCK_FN(rb.y, head);
     let w2 = BLOCK_FN(rb.z, head);
     let w3 = BLOCK_FN(rb.w, head);
-    let x0 = x[xb]; let x1 = x[xb + 1u]; let x2 = x[xb + 2u]; let x3 = x[xb + 3u];
-    let x4 = x[xb + 4u]; let x5 = x[xb + 5u]; let x6 = x[xb + 6u]; let x7 = x[xb + 7u];
+    let x0 = xs[o]; let x1 = xs[o + 1u]; let x2 = xs[o + 2u]; let x3 = xs[o + 3u];
+    let x4 = xs[o + 4u]; let x5 = xs[o + 5u]; let x6 = xs[o + 6u]; let x7 = xs[o + 7u];
     let a = (dots4(w0.q[0], w1.q[0], w2.q[0], w3.q[0], x0) + dots4(w0.q[1], w1.q[1], w2.q[1], w3.q[1], x1))
           + (dots4(w0.q[2], w1.q[2], w2.q[2], w3.q[2], x2) + dots4(w0.q[3], w1.q[3], w2.q[3], w3.q[3], x3));
     let b = (dots4(w0.q[4], w1.q[4], w2.q[4], w3.q[4], x4) + dots4(w0.q[5], w1.q[5], w2.q[5], w3.q[5], x5))
@@ -733,12 +742,64 @@ fn dot4_blk(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
     return vec4<f32>(w0.dm.x, w1.dm.x, w2.dm.x, w3.dm.x) * (a + b) + vec4<f32>(w0.dm.y, w1.dm.y, w2.dm.y, w3.dm.y) * sx;
 }
 
+// Q8_0 decode from x groups xs[o] .. xs[o + 7] (dot4_q8_0's arithmetic, o a literal).
+fn dot4x_q8_0(rb: vec4<u32>, head: u32, xs: array<vec4<f32>, 16>, o: u32) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    for (var h = 0u; h < 2u; h++) {
+        let w0 = weights4[2u * rb.x + h];
+        let w1 = weights4[2u * rb.y + h];
+        let w2 = weights4[2u * rb.z + h];
+        let w3 = weights4[2u * rb.w + h];
+        for (var t = 0u; t < 4u; t++) {
+            let xv = xs[o + 4u * h + t];
+            acc += vec4<f32>(dot(sbytes4(w0[t]), xv), dot(sbytes4(w1[t]), xv), dot(sbytes4(w2[t]), xv), dot(sbytes4(w3[t]), xv));
+        }
+    }
+    return acc * vec4<f32>(head_f16(head, rb.x), head_f16(head, rb.y), head_f16(head, rb.z), head_f16(head, rb.w));
+}
+
+// Decode for the 32-element types on CPU adapters that share x loads (`GpuContext::share_x`):
+// eight rows per invocation, two blocks per x16 chunk.
+@compute @workgroup_size(8)
+fn matvec_rows8_blk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    x_lane = lid.x;
+    // Invocations past the last row compute clamped rows and store nothing.
+    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+    let bpr = p.k / 32u;
+    let last = vec4<u32>(p.n_rows - 1u);
+    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr;
+    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr;
+    let xo = p.x_offset / 4u;
+    let q = vec4<u32>(0u, 1u, 2u, 3u);
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b += 2u) {
+        // An odd last block pairs with itself (its second half unused).
+        let b1 = min(b + 1u, bpr - 1u);
+        let g0 = vec4<u32>(xo + 8u * b) + q;
+        let g1 = vec4<u32>(xo + 8u * b1) + q;
+        let xs = X16_FN(g0, g0 + vec4<u32>(4u), g1, g1 + vec4<u32>(4u));
+        lo += DOT4X_FN(ra + vec4<u32>(b), p.head, xs, 0u);
+        hi += DOT4X_FN(rc + vec4<u32>(b), p.head, xs, 0u);
+        if (b + 1u < bpr) {
+            lo += DOT4X_FN(ra + vec4<u32>(b1), p.head, xs, 8u);
+            hi += DOT4X_FN(rc + vec4<u32>(b1), p.head, xs, 8u);
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, lo[i]); }
+        if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
+    }
+}
+
 // Prefill for the 32-element types: matmul_tile's 4-row × 8-token tile, each block of the
 // four rows decoded once for the eight tokens.
 @compute @workgroup_size(16)
-fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // Two 8-lane subgroups per workgroup where x loads are shared.
+    x_lane = lid.x & 7u;
+    // Invocations past the last row compute clamped rows and store nothing.
     let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
-    if (r0 >= p.n_rows) { return; }
     let t0 = gid.z * 8u;
     let nt = min(8u, p.n_tok - t0);
     let bpr = p.k / 32u;
@@ -747,6 +808,7 @@ fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>) {
     let tb = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(t0 + nt - 1u));
     let oa = (vec4<u32>(p.x_offset) + ta * p.x_stride) / 4u;
     let ob = (vec4<u32>(p.x_offset) + tb * p.x_stride) / 4u;
+    let q = vec4<u32>(0u, 1u, 2u, 3u);
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -761,15 +823,21 @@ fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>) {
         let w2 = values8(BLOCK_FN(rb.z + b, p.head));
         let w3 = values8(BLOCK_FN(rb.w + b, p.head));
         let xo = 8u * b;
-        a0 += dots8(w0, w1, w2, w3, oa.x + xo);
-        a1 += dots8(w0, w1, w2, w3, oa.y + xo);
-        a2 += dots8(w0, w1, w2, w3, oa.z + xo);
-        a3 += dots8(w0, w1, w2, w3, oa.w + xo);
+        // Each x16 chunk: the block's 8 groups of two tokens (all 8 tokens' loads outside
+        // the token-count branch, tokens past the end clamped).
+        let x01 = X16_FN(vec4<u32>(oa.x + xo) + q, vec4<u32>(oa.x + xo + 4u) + q, vec4<u32>(oa.y + xo) + q, vec4<u32>(oa.y + xo + 4u) + q);
+        let x23 = X16_FN(vec4<u32>(oa.z + xo) + q, vec4<u32>(oa.z + xo + 4u) + q, vec4<u32>(oa.w + xo) + q, vec4<u32>(oa.w + xo + 4u) + q);
+        let x45 = X16_FN(vec4<u32>(ob.x + xo) + q, vec4<u32>(ob.x + xo + 4u) + q, vec4<u32>(ob.y + xo) + q, vec4<u32>(ob.y + xo + 4u) + q);
+        let x67 = X16_FN(vec4<u32>(ob.z + xo) + q, vec4<u32>(ob.z + xo + 4u) + q, vec4<u32>(ob.w + xo) + q, vec4<u32>(ob.w + xo + 4u) + q);
+        a0 += dots8x(w0, w1, w2, w3, x01, 0u);
+        a1 += dots8x(w0, w1, w2, w3, x01, 8u);
+        a2 += dots8x(w0, w1, w2, w3, x23, 0u);
+        a3 += dots8x(w0, w1, w2, w3, x23, 8u);
         if (nt > 4u) {
-            a4 += dots8(w0, w1, w2, w3, ob.x + xo);
-            a5 += dots8(w0, w1, w2, w3, ob.y + xo);
-            a6 += dots8(w0, w1, w2, w3, ob.z + xo);
-            a7 += dots8(w0, w1, w2, w3, ob.w + xo);
+            a4 += dots8x(w0, w1, w2, w3, x45, 0u);
+            a5 += dots8x(w0, w1, w2, w3, x45, 8u);
+            a6 += dots8x(w0, w1, w2, w3, x67, 0u);
+            a7 += dots8x(w0, w1, w2, w3, x67, 8u);
         }
     }
     store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);

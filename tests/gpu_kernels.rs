@@ -32,8 +32,13 @@ fn matmul_every_type_every_kernel_matches_cpu() {
     for ty in &types {
         let k = (2 * ty.block_size()).max(8 * ty.block_size().min(4)).max(12);
         let k = k.div_ceil(ty.block_size()) * ty.block_size();
-        // Float types also at a K that is a multiple of 8 (the 8-wide half-float kernels).
-        let ks = if ty.block_size() == 1 { vec![k, 24] } else { vec![k] };
+        // Float types also at a K that is a multiple of 8 (the 8-wide half-float kernels), the
+        // 32-element types also at an odd number of blocks (matvec_rows8_blk takes two a step).
+        let ks = match ty.block_size() {
+            1 => vec![k, 24],
+            32 => vec![k, 96],
+            _ => vec![k],
+        };
         for k in ks {
             w.tensor(&format!("w.{}.{k}", ty.name()), *ty, &[k, 37]);
             let mut b = vec![];

@@ -114,6 +114,8 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool, form: MatmulForm) -> String 
         GgmlType::IQ4_XS => "dot_iq4_xs",
         _ => "dot_generic",
     };
+    // matvec_rows8_blk's block products from an x16 chunk (the 32-element types).
+    let dot4x = if ty == GgmlType::Q8_0 { "dot4x_q8_0" } else { "dot4x_blk" };
     let dot4 = match ty {
         GgmlType::Q8_0 => "dot4_q8_0",
         GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::IQ4_NL => "dot4_blk",
@@ -134,7 +136,7 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool, form: MatmulForm) -> String 
     // The group loader of the 4-row kernels (dot4_generic, matmul_tile): F32 as whole vec4.
     let load4 = if ty == GgmlType::F32 { "load4_f32x4" } else { load };
     let pair = if ty == GgmlType::BF16 { "bf16x2" } else { "unpack2x16float" };
-    let body = body.replace("STORE_FN", if conv { "store_conv" } else { "store_y" }).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u")).replace("X16_FN", if subgroups { "x16_sg" } else { "x16" });
+    let body = body.replace("STORE_FN", if conv { "store_conv" } else { "store_y" }).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4X_FN", dot4x).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u")).replace("X16_FN", if subgroups { "x16_sg" } else { "x16" });
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
     let module = format!("{QUANT_WGSL}\n{ACT_WGSL}\n{body}");
@@ -599,7 +601,7 @@ impl<'a> Recorder<'a> {
         // CPU adapters (lavapipe, SwiftShader) run every storage-buffer load as a loop over the
         // SIMD lanes, so their kernels are built to load few words per multiply-add (see
         // `cpu_matmul_entry`).
-        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound()));
+        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound(), self.ctx.share_x()));
         for (pi, part) in w.parts.iter().enumerate() {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
@@ -836,7 +838,7 @@ struct CpuMatmul {
     vec4s: bool,
     /// 128 rows per workgroup and 4 tokens per z (matmul_tile16_q4_k).
     wide: bool,
-    /// Workgroups of 8 that read x through `X16_FN`: the subgroup module's form shares the
+    /// Reads x through `X16_FN` in 8-lane groups of invocations: the subgroup module's form shares the
     /// loads among the lanes where [`GpuContext::share_x`] holds.
     x16: bool,
 }
@@ -866,7 +868,7 @@ struct CpuMatmul {
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)
 /// forces the one-row decode kernel for such comparisons.
-fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool) -> CpuMatmul {
+fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x: bool) -> CpuMatmul {
     use GgmlType::*;
     let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, wide: false, x16: false };
     #[cfg(not(target_arch = "wasm32"))]
@@ -878,14 +880,16 @@ fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool) -> CpuMa
         (Q4_K, _) => CpuMatmul { wide: true, x16: true, ..e("matmul_tile16_q4_k", false, true) },
         (Q5_K, 1) => e("matvec_rows4", false, true),
         (Q6_K, 1) if load_bound => CpuMatmul { x16: true, ..e("matvec_rows8_q6_k", true, true) },
+        (Q8_0 | Q4_0 | IQ4_NL, 1) if share_x => CpuMatmul { x16: true, ..e("matvec_rows8_blk", true, true) },
+        (Q4_1 | Q5_0 | Q5_1, 1) if share_x => CpuMatmul { x16: true, ..e("matvec_rows8_blk", true, false) },
         (Q6_K | Q8_0 | Q4_0 | IQ4_NL, 1) => e("matvec_rows4", true, true),
         (Q4_1 | Q5_0 | Q5_1, 1) => e("matvec_rows4", true, false),
         (Q2_K | Q3_K | IQ4_XS, 1) => e("matvec_rows", true, false),
         (F32, 1) => e("matvec_rows4", false, true),
         (F16 | BF16, 1) if k % 8 == 0 => e("matvec_rows4_half", false, true),
         (F32, _) => e("matmul_tile", false, true),
-        (Q4_0 | Q8_0 | IQ4_NL, _) => e("matmul_tile_blk", true, true),
-        (Q4_1 | Q5_0 | Q5_1, _) => e("matmul_tile_blk", true, false),
+        (Q4_0 | Q8_0 | IQ4_NL, _) => CpuMatmul { x16: true, ..e("matmul_tile_blk", true, true) },
+        (Q4_1 | Q5_0 | Q5_1, _) => CpuMatmul { x16: true, ..e("matmul_tile_blk", true, false) },
         (_, 1) => e("matvec_rows4", true, false),
         _ => e("matmul_tile", true, false),
     }

@@ -569,10 +569,35 @@ fn store_tile(r0: u32, t0: u32, nt: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<
     }
 }
 
+// Group jj of four rows (row blocks rb) for up to 8 tokens, x from xs[o] .. xs[o + 7] (o a
+// literal at every call), added to the tokens' sums.
+fn tile_group(rb: vec4<u32>, jj: u32, xs: array<vec4<f32>, 16>, o: u32, nt: u32, acc: array<vec4<f32>, 8>) -> array<vec4<f32>, 8> {
+    let b = jj / GPB;
+    let g = jj % GPB;
+    let w0 = LOAD4_FN(rb.x + b, g, p.head);
+    let w1 = LOAD4_FN(rb.y + b, g, p.head);
+    let w2 = LOAD4_FN(rb.z + b, g, p.head);
+    let w3 = LOAD4_FN(rb.w + b, g, p.head);
+    var r = acc;
+    r[0] += dots4(w0, w1, w2, w3, xs[o]);
+    r[1] += dots4(w0, w1, w2, w3, xs[o + 1u]);
+    r[2] += dots4(w0, w1, w2, w3, xs[o + 2u]);
+    r[3] += dots4(w0, w1, w2, w3, xs[o + 3u]);
+    if (nt > 4u) {
+        r[4] += dots4(w0, w1, w2, w3, xs[o + 4u]);
+        r[5] += dots4(w0, w1, w2, w3, xs[o + 5u]);
+        r[6] += dots4(w0, w1, w2, w3, xs[o + 6u]);
+        r[7] += dots4(w0, w1, w2, w3, xs[o + 7u]);
+    }
+    return r;
+}
+
 @compute @workgroup_size(16)
-fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // Two 8-lane subgroups per workgroup where x loads are shared (X16_FN).
+    x_lane = lid.x & 7u;
+    // Invocations past the last row compute clamped rows and store nothing.
     let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
-    if (r0 >= p.n_rows) { return; }
     let t0 = gid.z * 8u;
     let nt = min(8u, p.n_tok - t0);
     let groups = p.k / 4u;
@@ -583,33 +608,16 @@ fn matmul_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     let tb = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(t0 + nt - 1u));
     let oa = (vec4<u32>(p.x_offset) + ta * p.x_stride) / 4u;
     let ob = (vec4<u32>(p.x_offset) + tb * p.x_stride) / 4u;
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    for (var j = 0u; j < groups; j++) {
-        let b = j / GPB;
-        let g = j % GPB;
-        let w0 = LOAD4_FN(rb.x + b, g, p.head);
-        let w1 = LOAD4_FN(rb.y + b, g, p.head);
-        let w2 = LOAD4_FN(rb.z + b, g, p.head);
-        let w3 = LOAD4_FN(rb.w + b, g, p.head);
-        a0 += dots4(w0, w1, w2, w3, x[oa.x + j]);
-        a1 += dots4(w0, w1, w2, w3, x[oa.y + j]);
-        a2 += dots4(w0, w1, w2, w3, x[oa.z + j]);
-        a3 += dots4(w0, w1, w2, w3, x[oa.w + j]);
-        if (nt > 4u) {
-            a4 += dots4(w0, w1, w2, w3, x[ob.x + j]);
-            a5 += dots4(w0, w1, w2, w3, x[ob.y + j]);
-            a6 += dots4(w0, w1, w2, w3, x[ob.z + j]);
-            a7 += dots4(w0, w1, w2, w3, x[ob.w + j]);
-        }
+    var acc: array<vec4<f32>, 8>;
+    // Two groups a step: the 8 tokens' x of groups j and j + 1 as one x16 chunk (an odd last
+    // group pairs with itself, its second half unused).
+    for (var j = 0u; j < groups; j += 2u) {
+        let j1 = min(j + 1u, groups - 1u);
+        let xs = X16_FN(oa + vec4<u32>(j), ob + vec4<u32>(j), oa + vec4<u32>(j1), ob + vec4<u32>(j1));
+        acc = tile_group(rb, j, xs, 0u, nt, acc);
+        if (j + 1u < groups) { acc = tile_group(rb, j + 1u, xs, 8u, nt, acc); }
     }
-    store_tile(r0, t0, nt, a0, a1, a2, a3, a4, a5, a6, a7);
+    store_tile(r0, t0, nt, acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
 }
 
 // ---- the 32-element block types on CPU adapters, a whole block at a time -----------------

@@ -520,19 +520,38 @@ fn half8(w: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
     return dot(vec4<f32>(PAIR_FN(w.x), PAIR_FN(w.y)), xa) + dot(vec4<f32>(PAIR_FN(w.z), PAIR_FN(w.w)), xb);
 }
 
+// Eight elements jj of four rows (row starts rb, in vec4s of halves) with x from xs[o],
+// xs[o + 1] (o a literal at every call).
+fn half_step(rb: vec4<u32>, jj: u32, xs: array<vec4<f32>, 16>, o: u32) -> vec4<f32> {
+    let xa = xs[o];
+    let xb = xs[o + 1u];
+    return vec4<f32>(half8(weights4[rb.x + jj], xa, xb), half8(weights4[rb.y + jj], xa, xb),
+                     half8(weights4[rb.z + jj], xa, xb), half8(weights4[rb.w + jj], xa, xb));
+}
+
 @compute @workgroup_size(16)
-fn matvec_rows4_half(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matvec_rows4_half(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // Two 8-lane subgroups per workgroup where x loads are shared (X16_FN).
+    x_lane = lid.x & 7u;
+    // Invocations past the last row compute clamped rows and store nothing.
     let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
-    if (r0 >= p.n_rows) { return; }
     let k8 = p.k / 8u;
     let xo = p.x_offset / 4u;
     let rb = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u)) * k8;
+    let lastg = vec4<u32>(xo + 2u * k8 - 1u);
     var acc = vec4<f32>(0.0);
-    for (var j = 0u; j < k8; j++) {
-        let xa = x[xo + 2u * j];
-        let xb = x[xo + 2u * j + 1u];
-        acc += vec4<f32>(half8(weights4[rb.x + j], xa, xb), half8(weights4[rb.y + j], xa, xb),
-                         half8(weights4[rb.z + j], xa, xb), half8(weights4[rb.w + j], xa, xb));
+    // 64 elements (16 x groups) a step; groups past the row's end are clamped and unused.
+    for (var j = 0u; j < k8; j += 8u) {
+        let g = vec4<u32>(xo + 2u * j) + vec4<u32>(0u, 1u, 2u, 3u);
+        let xs = X16_FN(min(g, lastg), min(g + vec4<u32>(4u), lastg), min(g + vec4<u32>(8u), lastg), min(g + vec4<u32>(12u), lastg));
+        acc += half_step(rb, j, xs, 0u);
+        if (j + 1u < k8) { acc += half_step(rb, j + 1u, xs, 2u); }
+        if (j + 2u < k8) { acc += half_step(rb, j + 2u, xs, 4u); }
+        if (j + 3u < k8) { acc += half_step(rb, j + 3u, xs, 6u); }
+        if (j + 4u < k8) { acc += half_step(rb, j + 4u, xs, 8u); }
+        if (j + 5u < k8) { acc += half_step(rb, j + 5u, xs, 10u); }
+        if (j + 6u < k8) { acc += half_step(rb, j + 6u, xs, 12u); }
+        if (j + 7u < k8) { acc += half_step(rb, j + 7u, xs, 14u); }
     }
     for (var i = 0u; i < 4u; i++) {
         if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, acc[i]); }

@@ -886,7 +886,7 @@ fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x:
         (Q4_1 | Q5_0 | Q5_1, 1) => e("matvec_rows4", true, false),
         (Q2_K | Q3_K | IQ4_XS, 1) => e("matvec_rows", true, false),
         (F32, 1) => e("matvec_rows4", false, true),
-        (F16 | BF16, 1) if k % 8 == 0 => e("matvec_rows4_half", false, true),
+        (F16 | BF16, 1) if k % 8 == 0 => CpuMatmul { x16: true, ..e("matvec_rows4_half", false, true) },
         (F32, _) => CpuMatmul { x16: true, ..e("matmul_tile", false, true) },
         (Q4_0 | Q8_0 | IQ4_NL, _) => CpuMatmul { x16: true, ..e("matmul_tile_blk", true, true) },
         (Q4_1 | Q5_0 | Q5_1, _) => CpuMatmul { x16: true, ..e("matmul_tile_blk", true, false) },

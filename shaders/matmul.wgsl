@@ -876,6 +876,10 @@ fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local
 // storage loads are loops over the SIMD lanes (`GpuContext::share_x`). The callers keep
 // control flow uniform up to their last call (no early return): subgroup operations need it.
 var<private> x_lane: u32;
+fn x16_at(o: u32) -> array<vec4<f32>, 16> {
+    let q = vec4<u32>(o) + vec4<u32>(0u, 1u, 2u, 3u);
+    return x16(q, q + vec4<u32>(4u), q + vec4<u32>(8u), q + vec4<u32>(12u));
+}
 fn x16(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>) -> array<vec4<f32>, 16> {
     return array<vec4<f32>, 16>(x[a.x], x[a.y], x[a.z], x[a.w], x[b.x], x[b.y], x[b.z], x[b.w],
                                 x[c.x], x[c.y], x[c.z], x[c.w], x[d.x], x[d.y], x[d.z], x[d.w]);
@@ -989,6 +993,77 @@ fn q4_k_token8(w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, w4: v
     r[0] = q4_k_add(r[0], tile_q4_k_step(vec4<u32>(w0.w, w1.w, w2.w, w3.w), vec4<u32>(v0.w, v1.w, v2.w, v3.w), xs[3], xs[7], xs[11], xs[15]));
     r[1] = q4_k_add(r[1], tile_q4_k_step(vec4<u32>(w4.w, w5.w, w6.w, w7.w), vec4<u32>(v4.w, v5.w, v6.w, v7.w), xs[3], xs[7], xs[11], xs[15]));
     return r;
+}
+
+// Q4_K prefill on SwiftShader, 8 rows × 4 tokens per invocation: each x group loaded once for
+// 8 rows, each quant word once for 4 tokens (fewer loads per multiply-add than 4 × 8). The
+// 16-row tile below (lavapipe) did not finish a 4-token prompt in 4 minutes there.
+@compute @workgroup_size(8)
+fn matmul_tile8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+    if (r0 >= p.n_rows) { return; }
+    let t0 = gid.z * 4u;
+    let nt = min(4u, p.n_tok - t0);
+    let bpr = p.k / 256u;
+    let last = vec4<u32>(p.n_rows - 1u);
+    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr * 9u;
+    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr * 9u;
+    let tt = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
+    let ox = (vec4<u32>(p.x_offset) + tt * p.x_stride) / 4u;
+    var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
+    var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
+    var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
+    var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    for (var b = 0u; b < bpr; b++) {
+        let ba = ra + vec4<u32>(9u * b);
+        let bc = rc + vec4<u32>(9u * b);
+        let e0 = weights4[ba.x]; let e1 = weights4[ba.y]; let e2 = weights4[ba.z]; let e3 = weights4[ba.w];
+        let e4 = weights4[bc.x]; let e5 = weights4[bc.y]; let e6 = weights4[bc.z]; let e7 = weights4[bc.w];
+        for (var c = 0u; c < 4u; c++) {
+            let qa = ba + vec4<u32>(1u + 2u * c);
+            let qc = bc + vec4<u32>(1u + 2u * c);
+            let w0 = weights4[qa.x]; let v0 = weights4[qa.x + 1u];
+            let w1 = weights4[qa.y]; let v1 = weights4[qa.y + 1u];
+            let w2 = weights4[qa.z]; let v2 = weights4[qa.z + 1u];
+            let w3 = weights4[qa.w]; let v3 = weights4[qa.w + 1u];
+            let w4 = weights4[qc.x]; let v4 = weights4[qc.x + 1u];
+            let w5 = weights4[qc.y]; let v5 = weights4[qc.y + 1u];
+            let w6 = weights4[qc.z]; let v6 = weights4[qc.z + 1u];
+            let w7 = weights4[qc.w]; let v7 = weights4[qc.w + 1u];
+            let ca0 = q4_k_coef(e0, c); let ca1 = q4_k_coef(e1, c); let ca2 = q4_k_coef(e2, c); let ca3 = q4_k_coef(e3, c);
+            let cc0 = q4_k_coef(e4, c); let cc1 = q4_k_coef(e5, c); let cc2 = q4_k_coef(e6, c); let cc3 = q4_k_coef(e7, c);
+            let xc = 64u * b + 16u * c;
+            let s0 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.x + xc));
+            l0 += q4_k_fold(s0[0], ca0, ca1, ca2, ca3); h0 += q4_k_fold(s0[1], cc0, cc1, cc2, cc3);
+            if (nt > 1u) {
+                let s1 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.y + xc));
+                l1 += q4_k_fold(s1[0], ca0, ca1, ca2, ca3); h1 += q4_k_fold(s1[1], cc0, cc1, cc2, cc3);
+            }
+            if (nt > 2u) {
+                let s2 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.z + xc));
+                l2 += q4_k_fold(s2[0], ca0, ca1, ca2, ca3); h2 += q4_k_fold(s2[1], cc0, cc1, cc2, cc3);
+            }
+            if (nt > 3u) {
+                let s3 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.w + xc));
+                l3 += q4_k_fold(s3[0], ca0, ca1, ca2, ca3); h3 += q4_k_fold(s3[1], cc0, cc1, cc2, cc3);
+            }
+        }
+    }
+    for (var t = 0u; t < nt; t++) {
+        var lo = l0;
+        var hi = h0;
+        switch t {
+            case 1u: { lo = l1; hi = h1; }
+            case 2u: { lo = l2; hi = h2; }
+            case 3u: { lo = l3; hi = h3; }
+            default: {}
+        }
+        let row = p.y_offset + (t0 + t) * p.y_stride + p.row0;
+        for (var i = 0u; i < 4u; i++) {
+            if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, lo[i]); }
+            if (r0 + 4u + i < p.n_rows) { store_row(row + r0 + 4u + i, r0 + 4u + i, hi[i]); }
+        }
+    }
 }
 
 // Four rows' quant word (a with x groups t and 8 + t, b with 4 + t and 12 + t) decoded to

@@ -259,10 +259,12 @@ impl GpuContext {
         self.adapter.device_type == "Cpu" && self.adapter.name.contains("llvmpipe")
     }
 
-    /// The CPU adapters' 8-lane kernels (workgroups of 8) share x loads through subgroup
-    /// broadcasts (`x16_sg` in `shaders/matvec_subgroup.wgsl`): each lane loads 2 of a chunk's
-    /// 16 x groups instead of all 16. Needs subgroups of exactly 8 lanes, so that a workgroup
-    /// is one subgroup (lavapipe on 256-bit SIMD); `BRAID_XSHARE=0` turns it off natively.
+    /// The CPU adapters' kernels share x loads through subgroup broadcasts (`x16_sg` in
+    /// `shaders/matvec_subgroup.wgsl`): each lane of 8 loads 2 of a chunk's 16 x groups instead
+    /// of all 16. Needs subgroups of exactly 8 lanes holding 8 consecutive invocations, so that
+    /// a workgroup of 8 is one subgroup and one of 16 two (lavapipe on 256-bit SIMD: its SIMD
+    /// vector is the subgroup). Row kernels only (CPU adapters); `BRAID_XSHARE=0` turns it off
+    /// natively.
     pub fn share_x(&self) -> bool {
         let able = self.subgroups && self.adapter.subgroup_min_size == 8 && self.adapter.subgroup_max_size == 8;
         if let Some(v) = self.share_x.get() {

@@ -681,7 +681,7 @@ impl<'a> Recorder<'a> {
                 bufs.extend(conv_bufs.iter().flatten());
                 let extra = pair_bufs(&bufs);
                 bufs.extend(extra);
-                let tokens_per_z = if cpu.is_some_and(|c| c.wide) { 4 } else { 8 };
+                let tokens_per_z = if cpu.is_some_and(|c| c.wide) || entry == "matmul_tile8_q4_k" { 4 } else { 8 };
                 let share_x = cpu.is_some_and(|c| c.x16) && self.ctx.share_x();
                 self.dispatch(shader(share_x), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
             }
@@ -845,12 +845,12 @@ struct CpuMatmul {
 
 /// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
 /// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z, except
-/// the `wide` ones (matmul_tile16_q4_k: 128 rows, 4 tokens).
+/// the `wide` ones (matmul_tile16_q4_k: 128 rows, 4 tokens) and matmul_tile8_q4_k (4 tokens).
 /// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
 /// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q2_K, Q3_K and
 /// IQ4_XS the one-row kernel stays (its block decoder beats the 4-row per-group fallback:
-/// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89). Prefill runs 4-row × 8-token tiles, Q4_K 8-row ×
-/// 4-token ones (Q4_K_M 7.4 → 20 tok/s).
+/// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89). Prefill runs 4-row × 8-token tiles, Q4_K 16-row ×
+/// 4-token ones (8 × 4 at first: Q4_K_M 7.4 → 20 tok/s).
 /// The 32-element types decode whole blocks (`dot4_blk`, `matmul_tile_blk`: one load of the
 /// scale and high bits per block instead of per group of 4), F32 loads a vec4 per group and
 /// F16/BF16 a vec4 of 8 halves (`matvec_rows4_half`): on lavapipe (P 64, G 8-16, 2026-12-01)
@@ -864,6 +864,18 @@ struct CpuMatmul {
 /// → 0.55 tok/s), about 10% less on lavapipe. The 32-element decode applies each block's
 /// scale and offset once to its sums (`Blk`): Q4_0 products 8-10% less on SwiftShader,
 /// unchanged on lavapipe.
+/// Where a workgroup's lanes form 8-lane subgroups (lavapipe, [`GpuContext::share_x`]), the
+/// kernels read x through `X16_FN` in its broadcast form: each lane loads 2 of every 16 x
+/// groups. lavapipe runs each storage load as a loop over the lanes, and replacing the 8-row Q4_K
+/// tile's x loads by arithmetic halved its time, so x was half the cost of every kernel that
+/// loads the same x in each lane. Measured there (2026-12-02, `BRAID_XSHARE=0` vs on,
+/// interleaved, kernel time per token over the scan's, which neither touches): Q4_K decode
+/// 5.8-6.1 → 4.6, Q6_K decode 2.9-3.2 → 2.0-2.3, Q8_0 decode 9.1-10.1 → 7.3-7.4 and prefill
+/// 7.7-8.3 → 2.6-3.2 (Q8_0 prefill 7.8-8.1 → 16.7-17.8 tok/s), F16 decode 14.3-14.6 →
+/// 10.2-12.4, the generic prefill tile (Q6_K in a Q4_K_M file) 0.95-1.1 → 0.62-0.64 and F16
+/// prefill 8.7-8.9 → 4.1-4.2. Q4_K prefill runs 16 rows × 4 tokens (`wide`): 15% less than
+/// 8 × 4 before the sharing; on SwiftShader the 16-row tile did not finish a 4-token prompt in
+/// 4 minutes, so it keeps the 8-row one.
 /// SwiftShader (the browser's software adapter; natively through Chromium's
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)
@@ -877,7 +889,8 @@ fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x:
     }
     match (ty, n_tok) {
         (Q4_K, 1) => CpuMatmul { x16: true, ..e("matvec_rows8_q4_k", false, true) },
-        (Q4_K, _) => CpuMatmul { wide: true, x16: true, ..e("matmul_tile16_q4_k", false, true) },
+        (Q4_K, _) if load_bound => CpuMatmul { wide: true, x16: true, ..e("matmul_tile16_q4_k", false, true) },
+        (Q4_K, _) => e("matmul_tile8_q4_k", false, true),
         (Q5_K, 1) => e("matvec_rows4", false, true),
         (Q6_K, 1) if load_bound => CpuMatmul { x16: true, ..e("matvec_rows8_q6_k", true, true) },
         (Q8_0 | Q4_0 | IQ4_NL, 1) if share_x => CpuMatmul { x16: true, ..e("matvec_rows8_blk", true, true) },

@@ -296,6 +296,8 @@ fn dot4_generic(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
     return acc;
 }
 
+// Kept apart from dot4x_q8_0 (the same arithmetic, x from an x16 chunk) on purpose: built
+// through it, SwiftShader's Q8_0 decode ran 0.31 vs 0.47-0.49 tok/s (granite-350m, 2026-12-02).
 fn dot4_q8_0(rb: vec4<u32>, xb: u32, head: u32) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
     for (var h = 0u; h < 2u; h++) {
@@ -889,21 +891,42 @@ fn x16(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>) -> array<vec4<f32
 // (two vec4 loads) and scales stay in registers while x streams past them.
 struct Q4kStep { s0: vec4<f32>, s1: vec4<f32>, sx: vec2<f32> }
 
-// One quant word per row (low nibbles with xa/xb, high with xc/xd) for the four rows.
-fn tile_q4_k_step(a: vec4<u32>, b: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>) -> Q4kStep {
+// Four rows' quant word (a with x groups t and 8 + t, b with 4 + t and 12 + t) decoded to
+// floats once (the 16-row prefill tile uses them for each of its tokens).
+struct Q4kDec {
+    la0: vec4<f32>, la1: vec4<f32>, la2: vec4<f32>, la3: vec4<f32>,
+    lb0: vec4<f32>, lb1: vec4<f32>, lb2: vec4<f32>, lb3: vec4<f32>,
+    ha0: vec4<f32>, ha1: vec4<f32>, ha2: vec4<f32>, ha3: vec4<f32>,
+    hb0: vec4<f32>, hb1: vec4<f32>, hb2: vec4<f32>, hb3: vec4<f32>,
+}
+
+fn q4_k_dec(a: vec4<u32>, b: vec4<u32>) -> Q4kDec {
     let m = vec4<u32>(0xfu);
     let four = vec4<u32>(4u);
     let a0 = bytes4(a.x); let b0 = bytes4(b.x);
     let a1 = bytes4(a.y); let b1 = bytes4(b.y);
     let a2 = bytes4(a.z); let b2 = bytes4(b.z);
     let a3 = bytes4(a.w); let b3 = bytes4(b.w);
+    return Q4kDec(vec4<f32>(a0 & m), vec4<f32>(a1 & m), vec4<f32>(a2 & m), vec4<f32>(a3 & m),
+                  vec4<f32>(b0 & m), vec4<f32>(b1 & m), vec4<f32>(b2 & m), vec4<f32>(b3 & m),
+                  vec4<f32>(a0 >> four), vec4<f32>(a1 >> four), vec4<f32>(a2 >> four), vec4<f32>(a3 >> four),
+                  vec4<f32>(b0 >> four), vec4<f32>(b1 >> four), vec4<f32>(b2 >> four), vec4<f32>(b3 >> four));
+}
+
+// The four rows' sums of one word step from decoded quants.
+fn q4_k_apply(d: Q4kDec, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>) -> Q4kStep {
     var r: Q4kStep;
-    r.s0 = vec4<f32>(dot(vec4<f32>(a0 & m), xa) + dot(vec4<f32>(b0 & m), xb), dot(vec4<f32>(a1 & m), xa) + dot(vec4<f32>(b1 & m), xb),
-                     dot(vec4<f32>(a2 & m), xa) + dot(vec4<f32>(b2 & m), xb), dot(vec4<f32>(a3 & m), xa) + dot(vec4<f32>(b3 & m), xb));
-    r.s1 = vec4<f32>(dot(vec4<f32>(a0 >> four), xc) + dot(vec4<f32>(b0 >> four), xd), dot(vec4<f32>(a1 >> four), xc) + dot(vec4<f32>(b1 >> four), xd),
-                     dot(vec4<f32>(a2 >> four), xc) + dot(vec4<f32>(b2 >> four), xd), dot(vec4<f32>(a3 >> four), xc) + dot(vec4<f32>(b3 >> four), xd));
+    r.s0 = vec4<f32>(dot(d.la0, xa) + dot(d.lb0, xb), dot(d.la1, xa) + dot(d.lb1, xb),
+                     dot(d.la2, xa) + dot(d.lb2, xb), dot(d.la3, xa) + dot(d.lb3, xb));
+    r.s1 = vec4<f32>(dot(d.ha0, xc) + dot(d.hb0, xd), dot(d.ha1, xc) + dot(d.hb1, xd),
+                     dot(d.ha2, xc) + dot(d.hb2, xd), dot(d.ha3, xc) + dot(d.hb3, xd));
     r.sx = vec2<f32>(dot(xa + xb, vec4<f32>(1.0)), dot(xc + xd, vec4<f32>(1.0)));
     return r;
+}
+
+// One quant word per row (low nibbles with xa/xb, high with xc/xd) for the four rows.
+fn tile_q4_k_step(a: vec4<u32>, b: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>) -> Q4kStep {
+    return q4_k_apply(q4_k_dec(a, b), xa, xb, xc, xd);
 }
 
 // (d·sc, dmin·mn) of sub-blocks 2c and 2c + 1 of a Q4_K block whose first vec4 is h.
@@ -1064,39 +1087,6 @@ fn matmul_tile8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (r0 + 4u + i < p.n_rows) { store_row(row + r0 + 4u + i, r0 + 4u + i, hi[i]); }
         }
     }
-}
-
-// Four rows' quant word (a with x groups t and 8 + t, b with 4 + t and 12 + t) decoded to
-// floats once, for every token of a prefill tile (tile_q4_k_step = q4_k_apply ∘ q4_k_dec).
-struct Q4kDec {
-    la0: vec4<f32>, la1: vec4<f32>, la2: vec4<f32>, la3: vec4<f32>,
-    lb0: vec4<f32>, lb1: vec4<f32>, lb2: vec4<f32>, lb3: vec4<f32>,
-    ha0: vec4<f32>, ha1: vec4<f32>, ha2: vec4<f32>, ha3: vec4<f32>,
-    hb0: vec4<f32>, hb1: vec4<f32>, hb2: vec4<f32>, hb3: vec4<f32>,
-}
-
-fn q4_k_dec(a: vec4<u32>, b: vec4<u32>) -> Q4kDec {
-    let m = vec4<u32>(0xfu);
-    let four = vec4<u32>(4u);
-    let a0 = bytes4(a.x); let b0 = bytes4(b.x);
-    let a1 = bytes4(a.y); let b1 = bytes4(b.y);
-    let a2 = bytes4(a.z); let b2 = bytes4(b.z);
-    let a3 = bytes4(a.w); let b3 = bytes4(b.w);
-    return Q4kDec(vec4<f32>(a0 & m), vec4<f32>(a1 & m), vec4<f32>(a2 & m), vec4<f32>(a3 & m),
-                  vec4<f32>(b0 & m), vec4<f32>(b1 & m), vec4<f32>(b2 & m), vec4<f32>(b3 & m),
-                  vec4<f32>(a0 >> four), vec4<f32>(a1 >> four), vec4<f32>(a2 >> four), vec4<f32>(a3 >> four),
-                  vec4<f32>(b0 >> four), vec4<f32>(b1 >> four), vec4<f32>(b2 >> four), vec4<f32>(b3 >> four));
-}
-
-// tile_q4_k_step's sums from decoded quants (the same operations in the same order).
-fn q4_k_apply(d: Q4kDec, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>) -> Q4kStep {
-    var r: Q4kStep;
-    r.s0 = vec4<f32>(dot(d.la0, xa) + dot(d.lb0, xb), dot(d.la1, xa) + dot(d.lb1, xb),
-                     dot(d.la2, xa) + dot(d.lb2, xb), dot(d.la3, xa) + dot(d.lb3, xb));
-    r.s1 = vec4<f32>(dot(d.ha0, xc) + dot(d.hb0, xd), dot(d.ha1, xc) + dot(d.hb1, xd),
-                     dot(d.ha2, xc) + dot(d.hb2, xd), dot(d.ha3, xc) + dot(d.hb3, xd));
-    r.sx = vec2<f32>(dot(xa + xb, vec4<f32>(1.0)), dot(xc + xd, vec4<f32>(1.0)));
-    return r;
 }
 
 // Word t of four rows' quant vec4s, as one vec4 (t a literal at every call).

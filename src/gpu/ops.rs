@@ -601,7 +601,8 @@ impl<'a> Recorder<'a> {
         // CPU adapters (lavapipe, SwiftShader) run every storage-buffer load as a loop over the
         // SIMD lanes, so their kernels are built to load few words per multiply-add (see
         // `cpu_matmul_entry`).
-        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound(), self.ctx.share_x()));
+        let share_x = per_row && self.ctx.share_x();
+        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound(), share_x));
         for (pi, part) in w.parts.iter().enumerate() {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
@@ -681,9 +682,9 @@ impl<'a> Recorder<'a> {
                 bufs.extend(conv_bufs.iter().flatten());
                 let extra = pair_bufs(&bufs);
                 bufs.extend(extra);
-                let tokens_per_z = if cpu.is_some_and(|c| c.wide) || entry == "matmul_tile8_q4_k" { 4 } else { 8 };
-                let share_x = cpu.is_some_and(|c| c.x16) && self.ctx.share_x();
-                self.dispatch(shader(share_x), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
+                let tokens_per_z = cpu.map_or(8, |c| c.tokens_per_z);
+                let shared = share_x && cpu.is_some_and(|c| c.x16);
+                self.dispatch(shader(shared), entry, &bufs, &p, (gx, gy, n_tok.div_ceil(tokens_per_z)));
             }
         }
     }
@@ -836,16 +837,18 @@ struct CpuMatmul {
     words: bool,
     /// Binds `weights4` (the same buffer as vec4: whole-block bodies in few loads).
     vec4s: bool,
-    /// 128 rows per workgroup and 4 tokens per z (matmul_tile16_q4_k).
+    /// 128 rows per workgroup (matmul_tile16_q4_k), else 64.
     wide: bool,
+    /// Tokens per z of the grid (the Q4_K tiles: 4).
+    tokens_per_z: u32,
     /// Reads x through `X16_FN` in 8-lane groups of invocations: the subgroup module's form shares the
     /// loads among the lanes where [`GpuContext::share_x`] holds.
     x16: bool,
 }
 
 /// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
-/// writes 64 rows per workgroup (the grid of `Recorder::grid`) and 8 tokens per z, except
-/// the `wide` ones (matmul_tile16_q4_k: 128 rows, 4 tokens) and matmul_tile8_q4_k (4 tokens).
+/// writes 64 rows per workgroup (the grid of `Recorder::grid`; `wide`: 128) and
+/// `tokens_per_z` tokens per z (8; the Q4_K tiles 4).
 /// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
 /// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q2_K, Q3_K and
 /// IQ4_XS the one-row kernel stays (its block decoder beats the 4-row per-group fallback:
@@ -882,15 +885,15 @@ struct CpuMatmul {
 /// forces the one-row decode kernel for such comparisons.
 fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x: bool) -> CpuMatmul {
     use GgmlType::*;
-    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, wide: false, x16: false };
+    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, wide: false, tokens_per_z: 8, x16: false };
     #[cfg(not(target_arch = "wasm32"))]
     if n_tok == 1 && std::env::var("BRAID_MATVEC").is_ok_and(|v| v == "rows") {
         return e("matvec_rows", true, false);
     }
     match (ty, n_tok) {
         (Q4_K, 1) => CpuMatmul { x16: true, ..e("matvec_rows8_q4_k", false, true) },
-        (Q4_K, _) if load_bound => CpuMatmul { wide: true, x16: true, ..e("matmul_tile16_q4_k", false, true) },
-        (Q4_K, _) => e("matmul_tile8_q4_k", false, true),
+        (Q4_K, _) if load_bound => CpuMatmul { wide: true, tokens_per_z: 4, x16: true, ..e("matmul_tile16_q4_k", false, true) },
+        (Q4_K, _) => CpuMatmul { tokens_per_z: 4, ..e("matmul_tile8_q4_k", false, true) },
         (Q5_K, 1) => e("matvec_rows4", false, true),
         (Q6_K, 1) if load_bound => CpuMatmul { x16: true, ..e("matvec_rows8_q6_k", true, true) },
         (Q8_0 | Q4_0 | IQ4_NL, 1) if share_x => CpuMatmul { x16: true, ..e("matvec_rows8_blk", true, true) },

@@ -47,6 +47,10 @@ struct Params {
     conv_channels: u32,
     conv_k: u32,
     conv_has_bias: u32,
+    // The next pre-norm in the epilogue (decode, one token; STORE_FN = store_norm): besides y,
+    // store y·norm_w[row0 + r] into h_out[row0 + r], and each workgroup's Σ y² into
+    // h_out[out_base + workgroup] (norm_flush); a consumer reads h_out with norm_base = out_base.
+    out_base: u32,
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;     // one part, GPU layout
@@ -63,6 +67,8 @@ struct Params {
 @group(0) @binding(11) var<storage, read> seqs: array<vec4<u32>>; // (first token, count, slot, _) per session (store_conv)
 @group(0) @binding(12) var<storage, read> weights_b: array<u32>;   // the second matrix of a paired product (gate·up)
 @group(0) @binding(13) var<storage, read> weights4_b: array<vec4<u32>>; // the same as vec4
+@group(0) @binding(14) var<storage, read> norm_w: array<f32>;     // [rows of the whole tensor] the next pre-norm's weight (store_norm)
+@group(0) @binding(15) var<storage, read_write> h_out: array<f32>; // [rows of the whole tensor | partial sums] (store_norm)
 
 // A paired product (the host's `paired` form of this module: two matrices of one type and
 // shape in one dispatch) runs each entry point's body twice, the second time with `second`
@@ -99,13 +105,59 @@ fn store_y(idx: u32, r: u32, v: f32) {
     y[idx] = v;
 }
 
-// 1/sqrt(mean + eps) of token t's input from the partial sums of squares after the token rows.
+// 1/sqrt(mean + eps) of token t's input from the partial sums of squares after the token rows,
+// summed in order once per invocation and token (a vec4 load per four partials where they
+// start on a whole vec4: the loads, not the adds, cost on CPU adapters).
+var<private> rs_t: u32 = 0xffffffffu;
+var<private> rs_v: f32;
 fn rms_scale(t: u32) -> f32 {
+    if (t == rs_t) { return rs_v; }
     var s = 0.0;
     let o = p.norm_base + t * p.norm_count;
-    for (var i = 0u; i < p.norm_count; i++) { s += x[(o + i) / 4u][(o + i) % 4u]; }
-    return 1.0 / sqrt(s / f32(p.norm_width) + p.norm_eps);
+    if (o % 4u == 0u) {
+        for (var i = 0u; i < p.norm_count; i += 4u) {
+            let v = x[(o + i) / 4u];
+            s += v.x;
+            if (i + 1u < p.norm_count) { s += v.y; }
+            if (i + 2u < p.norm_count) { s += v.z; }
+            if (i + 3u < p.norm_count) { s += v.w; }
+        }
+    } else {
+        for (var i = 0u; i < p.norm_count; i++) { s += x[(o + i) / 4u][(o + i) % 4u]; }
+    }
+    rs_t = t;
+    rs_v = 1.0 / sqrt(s / f32(p.norm_width) + p.norm_eps);
+    return rs_v;
 }
+
+// The residual rows of a decode step's last product with the next pre-norm fused (llama.cpp
+// build_norm, LLM_NORM_RMS, split between two dispatches): y as store_y, y·norm_w into h_out,
+// and y² summed per invocation; norm_flush then leaves the workgroup's sum after the rows.
+var<private> nsq: f32;
+var<workgroup> nsq_wg: array<f32, 64>;
+fn store_norm(idx: u32, r: u32, v: f32) {
+    y[idx] = v;
+    let e = p.row0 + r;
+    h_out[e] = v * norm_w[e];
+    nsq += v * v;
+}
+
+// The end of every decode kernel (NORM_FLUSH), in uniform control flow (a barrier) where the
+// store is store_norm:
+// invocation `li` of `size` adds its sum to the workgroup's, whose rows start at
+// slot · rows, stored at h_out[out_base + slot] when the workgroup has rows.
+fn norm_flush(li: u32, size: u32, slot: u32, rows: u32) {
+    nsq_wg[li] = nsq;
+    workgroupBarrier();
+    if (li == 0u && slot * rows < p.n_rows) {
+        var s = 0.0;
+        for (var i = 0u; i < size; i++) { s += nsq_wg[i]; }
+        h_out[p.out_base + slot] = s;
+    }
+}
+
+// The kernels' flush with the other stores (store_y, store_conv): nothing to leave.
+fn norm_flush_none(li: u32, size: u32, slot: u32, rows: u32) {}
 
 // The xBC rows of a Mamba2 in_proj: conv of the channel's window [state | v] with its taps
 // (bias holds them), + conv bias, SiLU, in place; the window moves on by v. Other rows as
@@ -267,16 +319,18 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 // outer loop so a block's scales are decoded once (the inner loop has a constant trip count
 // and is unrolled, letting the compiler share the per-block work).
 @compute @workgroup_size(64)
-fn matvec_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matvec_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // Invocations past the last row compute the last row and store nothing.
     let r = gid.y * p.groups_x * 64u + gid.x;
-    if (r >= p.n_rows) { return; }
+    let rc = min(r, p.n_rows - 1u);
     let bpr = p.k / BS;
     let xo = p.x_offset / 4u;
     var acc = 0.0;
     for (var b = 0u; b < bpr; b++) {
-        acc += DOT_FN(r * bpr + b, xo + b * GPB, p.head);
+        acc += DOT_FN(rc * bpr + b, xo + b * GPB, p.head);
     }
-    store_row(p.y_offset + p.row0 + r, r, acc);
+    if (r < p.n_rows) { store_row(p.y_offset + p.row0 + r, r, acc); }
+    NORM_FLUSH(lid.x, 64u, gid.y * p.groups_x + gid.x / 64u, 64u);
 }
 
 // ---- decode on CPU adapters: four rows per invocation --------------------------------
@@ -496,14 +550,15 @@ fn matvec_rows8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(loc
         if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, lo[i]); }
         if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
     }
+    NORM_FLUSH(lid.x, 8u, gid.y * p.groups_x + gid.x / 8u, 64u);
 }
 
 // y[row0 + r] for rows r0 .. r0 + 3 of one token (rows past the end repeat the last row;
 // their sums are dropped). 16 invocations per workgroup: 64 rows, as matvec_rows.
 @compute @workgroup_size(16)
-fn matvec_rows4(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matvec_rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // Invocations past the last row compute clamped rows and store nothing.
     let r0 = 4u * (gid.y * p.groups_x * 16u + gid.x);
-    if (r0 >= p.n_rows) { return; }
     let bpr = p.k / BS;
     let xo = p.x_offset / 4u;
     let rows = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n_rows - 1u));
@@ -514,6 +569,7 @@ fn matvec_rows4(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < 4u; i++) {
         if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, acc[i]); }
     }
+    NORM_FLUSH(lid.x, 16u, gid.y * p.groups_x + gid.x / 16u, 64u);
 }
 
 // F16 / BF16 decode on CPU adapters: four rows per invocation, eight elements (one vec4 of
@@ -558,6 +614,7 @@ fn matvec_rows4_half(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(loc
     for (var i = 0u; i < 4u; i++) {
         if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, acc[i]); }
     }
+    NORM_FLUSH(lid.x, 16u, gid.y * p.groups_x + gid.x / 16u, 64u);
 }
 
 // ---- prefill on CPU adapters: a 4-row × 8-token register tile per invocation -----------
@@ -819,6 +876,7 @@ fn matvec_rows8_blk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(loca
         if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, lo[i]); }
         if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
     }
+    NORM_FLUSH(lid.x, 8u, gid.y * p.groups_x + gid.x / 8u, 64u);
 }
 
 // Prefill for the 32-element types: matmul_tile's 4-row × 8-token tile, each block of the
@@ -998,6 +1056,7 @@ fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(loc
         if (r0 + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + i, r0 + i, lo[i]); }
         if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
     }
+    NORM_FLUSH(lid.x, 8u, gid.y * p.groups_x + gid.x / 8u, 64u);
 }
 
 // One token's chunk (x groups xo .. xo + 15) for eight rows: word t of w_i pairs with x

@@ -8,23 +8,28 @@ fn matvec_subgroup(@builtin(workgroup_id) wg: vec3<u32>,
                    @builtin(local_invocation_index) li: u32,
                    @builtin(subgroup_invocation_id) lane: u32,
                    @builtin(subgroup_size) sg: u32) {
-    let n_sg = 64u / sg;
+    let n_sg = max(64u / sg, 1u);
     let sub = li / sg;
     let groups = p.k / 4u;
     let bpr = p.k / BS;
     let xo = p.x_offset / 4u;
-    // ROWS_PER_WG rows per workgroup, shared out among its subgroups.
+    // 8 rows per workgroup, shared out among its subgroups. The loop's trip count is the
+    // same for every invocation (uniform control flow for NORM_FLUSH's barrier); a subgroup's
+    // lanes take the same branch.
     let first = (wg.y * p.groups_x + wg.x) * 8u;
-    for (var rr = sub; rr < 8u; rr += n_sg) {
+    for (var b = 0u; b < 8u; b += n_sg) {
+        let rr = b + sub;
         let r = first + rr;
-        if (r >= p.n_rows) { break; }
-        var acc = 0.0;
-        for (var j = lane; j < groups; j += sg) {
-            acc += dot(LOAD_FN(r * bpr + j / GPB, j % GPB, p.head), x[xo + j]);
+        if (rr < 8u && r < p.n_rows) {
+            var acc = 0.0;
+            for (var j = lane; j < groups; j += sg) {
+                acc += dot(LOAD_FN(r * bpr + j / GPB, j % GPB, p.head), x[xo + j]);
+            }
+            let total = subgroupAdd(acc);
+            if (lane == 0u) { store_row(p.y_offset + p.row0 + r, r, total); }
         }
-        let total = subgroupAdd(acc);
-        if (lane == 0u) { store_row(p.y_offset + p.row0 + r, r, total); }
     }
+    NORM_FLUSH(li, 64u, wg.y * p.groups_x + wg.x, 8u);
 }
 
 // x16 with the loads shared by an 8-lane subgroup (one workgroup of the CPU adapters' 8-wide

@@ -115,7 +115,10 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
     // in_proj's epilogue (one dispatch less per layer) and a one-group `ssm_norm` into the
     // scan (y·w and partial Σ y²) and out_proj's epilogue (one more), the gated DeltaNet's
     // conv into its qkv projection's epilogue (one less); a gated FFN whose gate
-    // and up have one type and shape runs them as one paired dispatch. Token by token, both
+    // and up have one type and shape runs them as one paired dispatch; a pre-norm whose
+    // residual add is a stage's last product (one mixer, or a dense FFN, without post-norm)
+    // and whose readers are products (every mixer, a dense FFN, the LM head) is made in
+    // that product's store (`NormOut`: one less). Token by token, both
     // forms against llama.cpp and each other, and the dispatches saved counted from the plan;
     // every golden model (several SSM groups, no norm, odd widths that keep the separate
     // scan, shared experts), F32 and quantized.
@@ -158,7 +161,19 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
                 Ffn::Moe(m) => m.shared.as_ref().map_or(0, paired),
             })
             .sum();
-        let saved_per_token = mixers + ffns;
+        let layers = &model.plan.layers;
+        let dense = |f: &braid::model::plan::FfnPlan| matches!(f.ffn, Ffn::Dense(_));
+        // The stage after layer il's: the next layer's mixers, or the LM head.
+        let mixers_next = |il: usize| layers.get(il + 1).is_none_or(|l| l.mixer_norm.is_some());
+        let norms: u64 = (0..layers.len())
+            .map(|il| {
+                let l = &layers[il];
+                let after_mixers = l.mixer_norm.is_some() && l.mixers.len() == 1 && l.mixer_post_norm.is_none() && l.ffn.as_ref().map_or(mixers_next(il), dense);
+                let after_ffn = l.ffn.as_ref().is_some_and(|f| dense(f) && f.post_norm.is_none()) && mixers_next(il);
+                after_mixers as u64 + after_ffn as u64
+            })
+            .sum();
+        let saved_per_token = mixers + ffns + norms;
         if saved_per_token == 0 {
             continue;
         }

@@ -153,7 +153,7 @@ fn matmul_epilogue_activations_match_closed_forms() {
                         w => (Act::None, Epilogue::Pair { second, gelu: w == 4 }),
                     };
                     let mut r = Recorder::new(&ctx);
-                    let io = MatmulIo { x: &xb, x_offset: 0, x_stride: k as u32, y: &yb, y_offset: 0, y_stride: rows as u32, n_tok: n_tok as u32, alpha: 1.0, accumulate: false, bias: None, act, epi };
+                    let io = MatmulIo { x: &xb, x_offset: 0, x_stride: k as u32, y: &yb, y_offset: 0, y_stride: rows as u32, n_tok: n_tok as u32, alpha: 1.0, accumulate: false, bias: None, act, epi, norm_out: None };
                     r.matmul_io(t, io);
                     r.submit();
                     ctx.check().unwrap();
@@ -175,4 +175,114 @@ fn matmul_epilogue_activations_match_closed_forms() {
     }
     ctx.set_kernels(None);
     ctx.set_share_x(None);
+}
+
+#[test]
+fn pre_norm_store_and_scaled_input_equal_rms_norm() {
+    // A decode product that adds into the residual with the next RMSNorm in its store
+    // (`NormOut`): y += alpha·W·x, h = y·w and per-workgroup Σ y² after the rows; then
+    // products reading h as a scaled input (`Recorder::set_scaled_input`) give C ·
+    // RMSNorm(y)·w, the norm as llama.cpp's build_norm computes it (x / sqrt(mean(x²) + eps)
+    // · w). Every supported type as the producer, every kernel family that can make the
+    // store (the row kernels, with and without shared x, and the subgroup kernel), 200
+    // residual rows (4 sums of the row kernels' 64 rows, the last one part-filled; 25 of the
+    // subgroup kernel's 8, which the readers load four at a time), F32 and F16 readers.
+    use braid::gpu::ops::{MatmulIo, NormOut, ScaledInput};
+    let ctx = context();
+    let mut rng = Rng::new(77);
+    let (rows, m, eps) = (200usize, 37usize, 1e-5f32);
+    let types: Vec<GgmlType> = GgmlType::all().filter(|t| t.is_supported()).collect();
+    let k_of = |ty: GgmlType| match ty.block_size() {
+        1 => 64usize,
+        32 => 96,
+        b => 2 * b as usize,
+    };
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    let (mut data, mut dense) = (vec![], vec![]);
+    let readers = [GgmlType::F32, GgmlType::F16];
+    for (name, ty, k, n) in types.iter().map(|&t| ("w", t, k_of(t), rows)).chain(readers.iter().map(|&t| ("c", t, rows, m))) {
+        w.tensor(&format!("{name}.{}", ty.name()), ty, &[k as u64, n as u64]);
+        let mut b = vec![];
+        random_tensor_bytes(ty, (k * n) as u64, 0.5, &mut rng, &mut b);
+        let mut v = vec![];
+        dequantize(ty, &b, &mut v).unwrap();
+        data.push(b);
+        dense.push(v);
+    }
+    let bytes = w.to_bytes(&data);
+    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+    pollster::block_on(l.feed(&bytes)).unwrap();
+    let loaded = l.finish().unwrap();
+    let buf = |v: &[f32]| {
+        ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None, contents: bytemuck::cast_slice(v), usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        })
+    };
+    let resid: Vec<f32> = (0..rows).map(|j| (j as f32 * 0.37).sin() * 2.0).collect();
+    let norm_w: Vec<f32> = (0..rows).map(|j| 0.5 + (j % 7) as f32 * 0.25).collect();
+    let nwb = buf(&norm_w);
+    let alpha = 0.75f32;
+    let forms = [(MatKernel::Rows, false), (MatKernel::RowsWide, false), (MatKernel::RowsWide, true), (MatKernel::Subgroup, false), (MatKernel::Workgroup, false)];
+    let mut checked = 0;
+    for (kernel, share_x) in forms {
+        ctx.set_kernels(Some(kernel));
+        ctx.set_share_x(Some(share_x));
+        for (i, ty) in types.iter().enumerate() {
+            let t = &loaded.tensors[i];
+            let k = k_of(*ty);
+            let Some(per) = Recorder::new(&ctx).norm_out_rows(t, 1) else {
+                // Only the workgroup kernel (a sum per row) cannot make the store.
+                assert_eq!(kernel, MatKernel::Workgroup, "{} {kernel:?}: no pre-norm store", t.info.name);
+                continue;
+            };
+            let count = rows.div_ceil(per as usize);
+            let x: Vec<f32> = (0..k).map(|j| ((j * 29 % 97) as f32 - 48.0) / 48.0).collect();
+            let (xb, yb) = (buf(&x), buf(&resid));
+            // NaN past the sums too: a reader must not take what lies after them.
+            let hb = buf(&vec![f32::NAN; rows + count + 8]);
+            let mut r = Recorder::new(&ctx);
+            let io = MatmulIo {
+                x: &xb, x_offset: 0, x_stride: k as u32, y: &yb, y_offset: 0, y_stride: rows as u32, n_tok: 1, alpha, accumulate: true,
+                bias: None, act: Default::default(), epi: Default::default(), norm_out: Some(NormOut { w: &nwb, h: &hb, base: rows as u32 }),
+            };
+            r.matmul_io(t, io);
+            // The readers, as the next stage's products.
+            r.set_scaled_input(Some(ScaledInput { buf: hb.clone(), base: rows as u32, count: count as u32, width: rows as u32, eps }));
+            let outs: Vec<wgpu::Buffer> = readers.iter().map(|_| buf(&vec![0.0f32; m])).collect();
+            for (j, ob) in outs.iter().enumerate() {
+                r.matmul(&loaded.tensors[types.len() + j], &hb, 0, rows as u32, ob, 0, m as u32, 1, 1.0, false);
+            }
+            r.set_scaled_input(None);
+            r.submit();
+            ctx.check().unwrap();
+            let y = pollster::block_on(ctx.read_f32(&yb, 0, rows as u64)).unwrap();
+            let h = pollster::block_on(ctx.read_f32(&hb, 0, (rows + count) as u64)).unwrap();
+            let name = format!("{} {kernel:?} share_x={share_x}", t.info.name);
+            let want_y: Vec<f32> = (0..rows).map(|row| resid[row] + alpha * dense[i][row * k..(row + 1) * k].iter().zip(&x).map(|(a, b)| a * b).sum::<f32>()).collect();
+            for row in 0..rows {
+                assert!((y[row] - want_y[row]).abs() <= 1e-4 * (1.0 + want_y[row].abs()), "{name} y[{row}]: {} vs {}", y[row], want_y[row]);
+                assert_eq!(h[row], y[row] * norm_w[row], "{name} h[{row}]");
+            }
+            for s in 0..count {
+                let want: f32 = y[s * per as usize..((s + 1) * per as usize).min(rows)].iter().map(|v| v * v).sum();
+                assert!((h[rows + s] - want).abs() <= 1e-5 * want, "{name} partial {s}: {} vs {want}", h[rows + s]);
+            }
+            // The readers against RMSNorm(y)·w on the CPU (f64 sums).
+            let ms = want_y.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / rows as f64;
+            let normed: Vec<f64> = (0..rows).map(|j| want_y[j] as f64 / (ms + eps as f64).sqrt() * norm_w[j] as f64).collect();
+            for (j, ob) in outs.iter().enumerate() {
+                let got = pollster::block_on(ctx.read_f32(ob, 0, m as u64)).unwrap();
+                let c = &dense[types.len() + j];
+                for row in 0..m {
+                    let want: f64 = c[row * rows..(row + 1) * rows].iter().zip(&normed).map(|(&a, b)| a as f64 * b).sum();
+                    assert!((got[row] as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()), "{name} reader {:?} row {row}: {} vs {want}", readers[j], got[row]);
+                }
+            }
+            checked += 1;
+        }
+    }
+    ctx.set_kernels(None);
+    ctx.set_share_x(None);
+    assert_eq!(checked, 4 * types.len(), "type × family cases");
 }

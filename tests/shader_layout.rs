@@ -13,7 +13,7 @@ fn sources(file: &str) -> Vec<String> {
         // The matmul module is instantiated per weight type, with and without the subgroup kernel.
         "matmul.wgsl" => [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_XS]
             .iter()
-            .flat_map(|&t| [false, true].into_iter().flat_map(move |sg| [MatmulForm::Plain, MatmulForm::Conv, MatmulForm::Pair].map(|f| matmul_source(t, sg, f))))
+            .flat_map(|&t| [false, true].into_iter().flat_map(move |sg| [MatmulForm::Plain, MatmulForm::Conv, MatmulForm::Pair, MatmulForm::Norm].map(|f| matmul_source(t, sg, f))))
             .collect(),
         "dequant.wgsl" => vec![format!("{QUANT_WGSL}\n{DEQUANT_WGSL}")],
         "elementwise.wgsl" => vec![elementwise_source()],

@@ -48,6 +48,8 @@ pub fn matmul_variant(ty: GgmlType) -> Option<(MatmulNames, &'static str, u32)> 
                     sg_conv: concat!("matmul_sg_conv_", $n),
                     pair: concat!("matmul_pair_", $n),
                     sg_pair: concat!("matmul_sg_pair_", $n),
+                    norm: concat!("matmul_norm_", $n),
+                    sg_norm: concat!("matmul_sg_norm_", $n),
                 },
                 $load,
                 $block,
@@ -76,7 +78,8 @@ pub fn matmul_variant(ty: GgmlType) -> Option<(MatmulNames, &'static str, u32)> 
 }
 
 /// Pipeline-cache names of one type's matmul module: plain, with the subgroup kernel, and
-/// both again with the conv epilogue (`store_conv`) and in the paired form.
+/// both again with the conv epilogue (`store_conv`), in the paired form and with the next
+/// pre-norm in the store (`store_norm`).
 #[derive(Debug, Clone, Copy)]
 pub struct MatmulNames {
     pub plain: &'static str,
@@ -85,6 +88,8 @@ pub struct MatmulNames {
     pub sg_conv: &'static str,
     pub pair: &'static str,
     pub sg_pair: &'static str,
+    pub norm: &'static str,
+    pub sg_norm: &'static str,
 }
 
 /// What a matmul module is built for besides its weight type.
@@ -95,12 +100,13 @@ pub enum MatmulForm {
     Conv,
     /// Two matrices in one dispatch ([`Epilogue::Pair`], see [`paired`]).
     Pair,
+    /// With the next pre-norm in the store (`store_norm`, [`NormOut`]).
+    Norm,
 }
 
 /// The WGSL of the matmul module for `ty` (with the subgroup kernel appended when asked), in
 /// `form`.
 pub fn matmul_source(ty: GgmlType, subgroups: bool, form: MatmulForm) -> String {
-    let conv = form == MatmulForm::Conv;
     let Some((_, load, block)) = matmul_variant(ty) else {
         // Loading refuses unsupported types before any kernel is built.
         return String::new();
@@ -136,7 +142,12 @@ pub fn matmul_source(ty: GgmlType, subgroups: bool, form: MatmulForm) -> String 
     // The group loader of the 4-row kernels (dot4_generic, matmul_tile): F32 as whole vec4.
     let load4 = if ty == GgmlType::F32 { "load4_f32x4" } else { load };
     let pair = if ty == GgmlType::BF16 { "bf16x2" } else { "unpack2x16float" };
-    let body = body.replace("STORE_FN", if conv { "store_conv" } else { "store_y" }).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4X_FN", dot4x).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u")).replace("X16_FN", if subgroups { "x16_sg" } else { "x16" });
+    let (store, flush) = match form {
+        MatmulForm::Conv => ("store_conv", "norm_flush_none"),
+        MatmulForm::Norm => ("store_norm", "norm_flush"),
+        MatmulForm::Plain | MatmulForm::Pair => ("store_y", "norm_flush_none"),
+    };
+    let body = body.replace("STORE_FN", store).replace("NORM_FLUSH", flush).replace("PAIR_FN", pair).replace("BLOCK_FN", block_fn).replace("LOAD4_FN", load4).replace("LOAD_FN", load).replace("DOT4X_FN", dot4x).replace("DOT4_FN", dot4).replace("DOT_FN", dot).replace("BLOCKu", &format!("{block}u")).replace("X16_FN", if subgroups { "x16_sg" } else { "x16" });
     // Browsers require the `enable` directive; naga (native) rejects it and needs none.
     let enable = subgroups && cfg!(target_arch = "wasm32");
     let module = format!("{QUANT_WGSL}\n{ACT_WGSL}\n{body}");
@@ -255,6 +266,9 @@ pub enum Shader {
     MatmulConv(GgmlType, bool),
     /// The paired matmul module ([`paired`]); with the subgroup kernel when the flag is set.
     MatmulPair(GgmlType, bool),
+    /// The matmul module whose store adds the next pre-norm (`store_norm`, [`NormOut`]); with
+    /// the subgroup kernel when the flag is set.
+    MatmulNorm(GgmlType, bool),
     Norm,
     Rope,
     Attention,
@@ -277,6 +291,7 @@ impl Shader {
             Shader::MatmulSg(t) => matmul_variant(t).map_or("matmul_unsupported", |v| v.0.sg),
             Shader::MatmulConv(t, sg) => matmul_variant(t).map_or("matmul_unsupported", |v| if sg { v.0.sg_conv } else { v.0.conv }),
             Shader::MatmulPair(t, sg) => matmul_variant(t).map_or("matmul_unsupported", |v| if sg { v.0.sg_pair } else { v.0.pair }),
+            Shader::MatmulNorm(t, sg) => matmul_variant(t).map_or("matmul_unsupported", |v| if sg { v.0.sg_norm } else { v.0.norm }),
             Shader::Norm => "norm",
             Shader::Rope => "rope",
             Shader::Attention => "attention",
@@ -298,6 +313,7 @@ impl Shader {
             Shader::MatmulSg(t) => matmul_source(t, true, MatmulForm::Plain),
             Shader::MatmulConv(t, sg) => matmul_source(t, sg, MatmulForm::Conv),
             Shader::MatmulPair(t, sg) => matmul_source(t, sg, MatmulForm::Pair),
+            Shader::MatmulNorm(t, sg) => matmul_source(t, sg, MatmulForm::Norm),
             Shader::Norm => NORM_WGSL.into(),
             Shader::Rope => ROPE_WGSL.into(),
             Shader::Attention => ATTENTION_WGSL.into(),
@@ -316,7 +332,7 @@ impl Shader {
     /// The uniform binding of the shader's `Params`.
     fn params_binding(self) -> Binding {
         match self {
-            Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) | Shader::MatmulPair(..) => params::matmul::p,
+            Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) | Shader::MatmulPair(..) | Shader::MatmulNorm(..) => params::matmul::p,
             Shader::Norm => params::norm::p,
             Shader::Rope => params::rope::p,
             Shader::Attention => params::attention::p,
@@ -376,6 +392,36 @@ pub struct MatmulIo<'b> {
     pub act: Act<'b>,
     /// A fused epilogue that replaces a dispatch of its own (see [`Epilogue`]).
     pub epi: Epilogue<'b>,
+    /// The next pre-norm in the store (decode; see [`NormOut`] and [`Recorder::norm_out_rows`]).
+    pub norm_out: Option<NormOut<'b>>,
+}
+
+/// The RMSNorm that follows a decode step's residual add, split between two dispatches
+/// (llama.cpp `build_norm` with `LLM_NORM_RMS`: `x / sqrt(mean(x²) + eps) · w`): the product
+/// that adds into the residual stores `y · w` into `h[0 .. rows]` and each workgroup's Σ y²
+/// into `h[base ..]` ([`Recorder::norm_out_rows`] rows each); the products that read `h`
+/// then scale their results by `1 / sqrt(Σ / rows + eps)` ([`Epilogue::RmsScale`], or
+/// [`Recorder::set_scaled_input`]), which is the norm since the scale is one number per token.
+/// One dispatch less per norm. One token, one part starting at row 0.
+#[derive(Clone, Copy)]
+pub struct NormOut<'b> {
+    /// The norm's weight, F32 [rows].
+    pub w: &'b wgpu::Buffer,
+    /// [rows + partial sums] floats.
+    pub h: &'b wgpu::Buffer,
+    /// Float index in `h` of the partial sums (a multiple of 4 keeps their loads whole vec4s).
+    pub base: u32,
+}
+
+/// A matrix input that holds `x · w` and the partial sums of squares of an RMSNorm
+/// ([`NormOut`]): products reading it apply the scale ([`Epilogue::RmsScale`]'s fields).
+#[derive(Clone, Debug)]
+pub struct ScaledInput {
+    pub buf: wgpu::Buffer,
+    pub base: u32,
+    pub count: u32,
+    pub width: u32,
+    pub eps: f32,
 }
 
 /// What a matrix product's epilogue does besides bias, scale and activation: work that would
@@ -444,11 +490,13 @@ pub struct Recorder<'a> {
     free: std::collections::HashMap<u64, Vec<wgpu::Buffer>>,
     /// Scratch buffers taken in the open scopes, in order.
     scoped: Vec<wgpu::Buffer>,
+    /// The buffer that now holds a pre-norm's `x · w` and partial sums ([`NormOut`]).
+    scaled: Option<ScaledInput>,
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext) -> Recorder<'a> {
-        Recorder { ctx, list: vec![], params: vec![], held: vec![], transient: vec![], free: Default::default(), scoped: vec![] }
+        Recorder { ctx, list: vec![], params: vec![], held: vec![], transient: vec![], free: Default::default(), scoped: vec![], scaled: None }
     }
 
     /// Start a scope of scratch buffers (e.g. one layer).
@@ -526,6 +574,11 @@ impl<'a> Recorder<'a> {
         params: &P,
         groups: Groups,
     ) {
+        debug_assert!(
+            matches!(shader, Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) | Shader::MatmulPair(..) | Shader::MatmulNorm(..))
+                || !self.scaled.as_ref().is_some_and(|s| bufs.iter().any(|(_, b)| *b == &s.buf)),
+            "{entry} binds a scaled input (x · w of a fused pre-norm)"
+        );
         let src = move || shader.source();
         let pipeline = self.ctx.pipeline(shader.name(), &src, entry);
         // Each dispatch's parameters start at an offset the device allows for uniform
@@ -569,12 +622,46 @@ impl<'a> Recorder<'a> {
         alpha: f32,
         accumulate: bool,
     ) {
-        self.matmul_io(w, MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias: None, act: Act::None, epi: Epilogue::None })
+        self.matmul_io(w, MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias: None, act: Act::None, epi: Epilogue::None, norm_out: None })
+    }
+
+    /// Declare that `s.buf` now holds a pre-norm's `x · w` and partial sums ([`NormOut`]):
+    /// every product reading it from offset 0 applies the norm's scale, and no other kernel
+    /// may read it (a debug assertion) until this is set to `None`.
+    pub fn set_scaled_input(&mut self, s: Option<ScaledInput>) {
+        self.scaled = s;
+    }
+
+    /// Rows per partial sum of squares when `w`'s product with `n_tok` tokens can store the
+    /// next pre-norm ([`NormOut`]): 64 for the row kernels of CPU adapters (one sum per
+    /// workgroup), 8 for the subgroup kernel; `None` for more than one token, a tensor of
+    /// several parts, or the workgroup kernel (one row per workgroup: a sum per row).
+    pub fn norm_out_rows(&self, w: &GpuTensor, n_tok: u32) -> Option<u32> {
+        if n_tok != 1 || w.parts.len() != 1 || w.parts[0].row0 != 0 {
+            return None;
+        }
+        // As matmul_io picks the kernel.
+        if self.ctx.use_subgroups() {
+            Some(8)
+        } else if self.ctx.prefers_row_kernels() {
+            Some(64)
+        } else {
+            None
+        }
     }
 
     /// `io.y[t, row0..] (+)= alpha · (W · io.x[t] + bias)` for every part of `w`.
     pub fn matmul_io(&mut self, w: &GpuTensor, io: MatmulIo) {
-        let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias, act, epi } = io;
+        let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias, act, epi, norm_out } = io;
+        // A scaled input (a fused pre-norm's x · w): its scale in the epilogue.
+        let scaled = self.scaled.as_ref().filter(|s| s.buf == *x && x_offset == 0).map(|s| (s.base, s.count, s.width, s.eps));
+        let rms = match epi {
+            Epilogue::RmsScale { base, count, width, eps } => Some((base, count, width, eps)),
+            _ => None,
+        };
+        debug_assert!(rms.is_none() || scaled.is_none(), "an RMS-scale epilogue on a scaled input");
+        let rms = rms.or(scaled);
+        debug_assert!(norm_out.is_none() || (self.norm_out_rows(w, n_tok).is_some() && matches!(epi, Epilogue::None | Epilogue::RmsScale { .. })), "a pre-norm store the kernel cannot make");
         // The gate of a gated activation takes the bias binding (the two never come together),
         // and so do the conv epilogue's taps.
         debug_assert!(bias.is_none() || act.gate().is_none(), "a gated epilogue with a bias");
@@ -630,19 +717,27 @@ impl<'a> Recorder<'a> {
                 act: second.map_or(act.code(), |s| s.1),
                 ..Default::default()
             };
+            let p = match rms {
+                Some((base, count, width, eps)) => b::Params { norm_base: base, norm_count: count, norm_width: width, norm_eps: eps, ..p },
+                None => p,
+            };
             let p = match epi {
-                Epilogue::None | Epilogue::Pair { .. } => p,
-                Epilogue::RmsScale { base, count, width, eps } => b::Params { norm_base: base, norm_count: count, norm_width: width, norm_eps: eps, ..p },
                 Epilogue::Conv { b: cb, row0, channels, k, .. } => {
                     b::Params { conv_row0: row0, conv_channels: channels, conv_k: k, conv_has_bias: cb.is_some() as u32, ..p }
                 }
+                _ => p,
+            };
+            let p = match norm_out {
+                Some(no) => b::Params { out_base: no.base, ..p },
+                None => p,
             };
             let ty = w.info.ty;
-            let shader = |sg: bool| match (conv.is_some(), second.is_some(), sg) {
-                (true, _, sg) => Shader::MatmulConv(ty, sg),
-                (_, true, sg) => Shader::MatmulPair(ty, sg),
-                (false, false, true) => Shader::MatmulSg(ty),
-                (false, false, false) => Shader::Matmul(ty),
+            let shader = |sg: bool| match (conv.is_some(), second.is_some(), norm_out.is_some(), sg) {
+                (true, _, _, sg) => Shader::MatmulConv(ty, sg),
+                (_, true, _, sg) => Shader::MatmulPair(ty, sg),
+                (_, _, true, sg) => Shader::MatmulNorm(ty, sg),
+                (false, false, false, true) => Shader::MatmulSg(ty),
+                (false, false, false, false) => Shader::Matmul(ty),
             };
             // The second matrix's part at the bindings of the first's views.
             let pair_buf = second.and_then(|(t, _)| t.parts.get(pi)).map(|q| &q.buffer);
@@ -659,8 +754,10 @@ impl<'a> Recorder<'a> {
             // Without a bias or gate the binding still needs a buffer: the weights (read-only too).
             let mut bufs = vec![(b::weights, &part.buffer), (b::x, x), (b::y, y), (b::bias, aux.unwrap_or(&part.buffer))];
             let conv_bufs = conv.map(|(_, cb, state, seqs)| [(b::conv_b, cb), (b::conv_state, state), (b::seqs, seqs)]);
+            let norm_bufs = norm_out.map(|no| [(b::norm_w, no.w), (b::h_out, no.h)]);
             if subgroup {
                 bufs.extend(conv_bufs.iter().flatten());
+                bufs.extend(norm_bufs.iter().flatten());
                 let extra = pair_bufs(&bufs);
                 bufs.extend(extra);
                 self.dispatch(shader(true), "matvec_subgroup", &bufs, &p, (gx, gy, 1));
@@ -680,6 +777,7 @@ impl<'a> Recorder<'a> {
                 };
                 let mut bufs = bufs;
                 bufs.extend(conv_bufs.iter().flatten());
+                bufs.extend(norm_bufs.iter().flatten());
                 let extra = pair_bufs(&bufs);
                 bufs.extend(extra);
                 let tokens_per_z = cpu.map_or(8, |c| c.tokens_per_z);
@@ -731,6 +829,7 @@ impl<'a> Recorder<'a> {
         use params::matmul as b;
         let k = w.info.ne0() as u32;
         let expert_rows = w.info.dims.get(1).copied().unwrap_or(1) as u32;
+        debug_assert!(!self.scaled.as_ref().is_some_and(|s| s.buf == *x), "an expert product reads a scaled input");
         let per_row = self.ctx.prefers_row_kernels();
         for part in &w.parts {
             let p = b::Params {

@@ -96,9 +96,12 @@ pub mod matmul {
             /// Taps per channel (d_conv).
             pub conv_k: u32,
             pub conv_has_bias: u32,
+            /// Pre-norm store ([`NormOut`](crate::gpu::ops::NormOut)): float index in `h_out`
+            /// of the workgroups' partial sums of squares.
+            pub out_base: u32,
         }
     }
-    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8, conv_b = 9, conv_state = 10, seqs = 11, weights_b = 12, weights4_b = 13);
+    bindings!(weights = 0, x = 1, y = 2, p = 3, tokens = 4, bias = 5, pairs = 6, tiles = 7, weights4 = 8, conv_b = 9, conv_state = 10, seqs = 11, weights_b = 12, weights4_b = 13, norm_w = 14, h_out = 15);
 }
 
 /// `shaders/moe.wgsl`: mixture-of-experts routing, grouping by expert, combination.

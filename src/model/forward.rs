@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::graph::{BatchBuffers, Graph, Out};
+use super::graph::{BatchBuffers, Graph, NextNorm, Out};
 use super::hparams::{HParams, ModelError};
 use super::plan::{Ffn, FfnPlan, Mixer, ModelPlan, Role, T};
 use super::reference::mixer_tap;
@@ -246,6 +246,23 @@ impl GpuModel {
         Ok((StepOut::Logits(res), taps))
     }
 
+    /// The RMSNorm that follows layer `il`'s mixers (`after_mixers`) or its FFN, when the
+    /// stage that reads it takes a scaled input (reads the normed stream through matrix
+    /// products alone: every mixer and the dense FFN, not a mixture of experts) and the
+    /// LM head when it is the output norm: its weight.
+    fn norm_after(&self, il: usize, after_mixers: bool) -> Option<T> {
+        let layers = &self.plan.layers;
+        if after_mixers {
+            if let Some(f) = &layers[il].ffn {
+                return matches!(f.ffn, Ffn::Dense(_)).then_some(f.norm);
+            }
+        }
+        match layers.get(il + 1) {
+            None => Some(self.plan.output_norm),
+            Some(next) => next.mixer_norm,
+        }
+    }
+
     /// Record and submit one step; returns the output buffer, its rows, each sequence's
     /// first token, and the taps to read.
     #[allow(clippy::type_complexity)]
@@ -287,9 +304,15 @@ impl GpuModel {
             one_token_each: items.iter().all(|s| s.tokens.len() == 1),
         };
         let pools = self.pools.borrow();
-        let mut g = Graph { r, tensors: &self.weights.tensors, pools: &pools, batch: &batch, n, eps: self.hp.eps, taps: taps.then(GpuTaps::default) };
+        let mut g = Graph { r, tensors: &self.weights.tensors, pools: &pools, batch: &batch, n, eps: self.hp.eps, taps: taps.then(GpuTaps::default), normed: None };
         let x = g.scratch(e);
-        let h = g.scratch(e);
+        // A decode step of one token makes each pre-norm in the store of the product that
+        // adds into the residual before it, where that product and the norm's readers allow
+        // (`NextNorm`, `Recorder::norm_out_rows`): h then holds x·w and partial sums of squares.
+        let fuse_norms = n == 1 && !taps && ctx.fuse_dispatches();
+        let h = if fuse_norms { g.r.scratch(2 * e as u64) } else { g.scratch(e) };
+        // Whether h already holds the next norm (scaled; see `Graph::take_normed`).
+        let mut normed = false;
 
         // ---- token embeddings (× embed_scale)
         g.r.embed(self.t(plan.token_embd), &batch.tokens, n, &x, plan.embed_scale);
@@ -300,19 +323,23 @@ impl GpuModel {
             // ---- x += scale · post(Σ mixer(RMSNorm(x)))
             let rs = layer.residual_scale;
             if let Some(norm) = layer.mixer_norm {
-                g.rms_norm(&x, 0, norm, &h, n, e);
+                if !normed {
+                    g.rms_norm(&x, 0, norm, &h, n, e);
+                }
                 g.tap("attn_norm", Some(il), &h, 0, n, e);
                 // With a post-norm the mixers' outputs are summed apart, normed, then added.
                 let sum = layer.mixer_post_norm.map(|_| g.scratch(e));
+                // One mixer adding straight into the residual may make the next norm.
+                let next = if fuse_norms && layer.mixers.len() == 1 && sum.is_none() { self.norm_after(il, true) } else { None };
                 for (i, m) in layer.mixers.iter().enumerate() {
                     let states = &pools.layer_states(il)[layer.state_base(i)..];
                     let apart = g.tapping();
                     let o = if apart { g.scratch(e) } else { x.clone() };
                     let join = match &sum {
-                        Some(s) => Out { buf: s, alpha: 1.0, accumulate: i > 0 },
-                        None => Out { buf: &x, alpha: rs, accumulate: true },
+                        Some(s) => Out { accumulate: i > 0, ..Out::fresh(s) },
+                        None => Out { norm: next.map(|w| NextNorm { w, h: &h }), ..Out::add(&x, rs) },
                     };
-                    let out = if apart { Out { buf: &o, alpha: 1.0, accumulate: false } } else { join };
+                    let out = if apart { Out::fresh(&o) } else { join };
                     match m {
                         Mixer::Attention(a) => a.record(&mut g, il, &h, out),
                         Mixer::Mamba2(mb) => mb.record(&mut g, states, &h, out),
@@ -325,8 +352,9 @@ impl GpuModel {
                         g.add_into(&o, join, e);
                     }
                 }
+                normed = g.take_normed(&h, e);
                 if let (Some(pn), Some(s)) = (layer.mixer_post_norm, &sum) {
-                    let join = Out { buf: &x, alpha: rs, accumulate: true };
+                    let join = Out::add(&x, rs);
                     if g.tapping() {
                         g.rms_norm(s, 0, pn, &h, n, e);
                         g.tap("attn_post_norm", Some(il), &h, 0, n, e);
@@ -339,17 +367,21 @@ impl GpuModel {
             g.tap("ffn_inp", Some(il), &x, 0, n, e);
             // ---- x += scale · post(FFN(RMSNorm(x)))
             if let Some(f) = &layer.ffn {
-                g.rms_norm(&x, 0, f.norm, &h, n, e);
+                if !normed {
+                    g.rms_norm(&x, 0, f.norm, &h, n, e);
+                }
                 g.tap("ffn_norm", Some(il), &h, 0, n, e);
                 let apart = g.tapping() || f.post_norm.is_some();
                 let o = if apart { g.scratch(e) } else { x.clone() };
-                let out = if apart { Out { buf: &o, alpha: 1.0, accumulate: false } } else { Out { buf: &x, alpha: rs, accumulate: true } };
+                let next = if fuse_norms && !apart { self.norm_after(il, false) } else { None };
+                let out = if apart { Out::fresh(&o) } else { Out { norm: next.map(|w| NextNorm { w, h: &h }), ..Out::add(&x, rs) } };
                 match &f.ffn {
                     Ffn::Dense(d) => d.record(&mut g, &h, out),
                     Ffn::Moe(m) => m.record(&mut g, &h, out),
                 }
+                normed = g.take_normed(&h, e);
                 g.tap("ffn_out", Some(il), &o, 0, n, e);
-                let join = Out { buf: &x, alpha: rs, accumulate: true };
+                let join = Out::add(&x, rs);
                 match f.post_norm {
                     // The post-norm adds into the residual in its own dispatch.
                     Some(pn) if !g.tapping() => g.rms_norm_into(&o, pn, join, e),
@@ -369,7 +401,9 @@ impl GpuModel {
         // ---- final norm and LM head, only for the rows whose logits are wanted: every row,
         // or each sequence's last (one sequence: its last row alone).
         let (first, n_out) = if want == Want::All || items.len() > 1 { (0, n) } else { (n - 1, 1) };
-        g.rms_norm(&x, first * e, plan.output_norm, &h, n_out, e);
+        if !normed {
+            g.rms_norm(&x, first * e, plan.output_norm, &h, n_out, e);
+        }
         g.tap("result_norm", None, &h, 0, n_out, e);
         let v = self.hp.n_vocab;
         let logits = g.r.scratch(n_out as u64 * v as u64);
@@ -377,6 +411,7 @@ impl GpuModel {
         if plan.logit_softcap > 0.0 {
             g.elementwise("softcap", &logits, None, n_out * v, plan.logit_softcap);
         }
+        g.r.set_scaled_input(None);
         g.tap("result_output", None, &logits, 0, n_out, v);
         let mut out = logits;
         let rows = n_out;

@@ -3,7 +3,7 @@
 //! that copy named intermediates out. Blocks read a normed input `h` and write their output
 //! through an [`Out`] (usually accumulated into the residual stream with the layer's scale).
 
-use crate::gpu::ops::{Act, Epilogue, MatmulIo, Recorder, Shader};
+use crate::gpu::ops::{Act, Epilogue, MatmulIo, NormOut, Recorder, ScaledInput, Shader};
 use crate::gpu::params;
 use crate::gpu::GpuTensor;
 use crate::memory::Pools;
@@ -37,12 +37,29 @@ pub(crate) struct Out<'b> {
     pub buf: &'b wgpu::Buffer,
     pub alpha: f32,
     pub accumulate: bool,
+    /// The RMSNorm that reads `buf` next, for the block's last product to make in its store
+    /// when it can ([`NormOut`]; see [`Graph::take_normed`]). Blocks pass `Out` to that
+    /// product alone.
+    pub norm: Option<NextNorm<'b>>,
+}
+
+/// The next pre-norm of a residual add: its weight, and the buffer that is to hold `x · w`
+/// and the partial sums of squares ([width + partials] floats).
+#[derive(Clone, Copy)]
+pub(crate) struct NextNorm<'b> {
+    pub w: T,
+    pub h: &'b wgpu::Buffer,
 }
 
 impl<'b> Out<'b> {
     /// `buf = result` (a fresh intermediate).
     pub fn fresh(buf: &'b wgpu::Buffer) -> Out<'b> {
-        Out { buf, alpha: 1.0, accumulate: false }
+        Out { buf, alpha: 1.0, accumulate: false, norm: None }
+    }
+
+    /// `buf += alpha · result` (the residual stream).
+    pub fn add(buf: &'b wgpu::Buffer, alpha: f32) -> Out<'b> {
+        Out { buf, alpha, accumulate: true, norm: None }
     }
 }
 
@@ -56,6 +73,8 @@ pub(crate) struct Graph<'a> {
     /// RMSNorm epsilon.
     pub eps: f32,
     pub taps: Option<GpuTaps>,
+    /// Partial sums a product left for an [`Out::norm`] since the last [`Graph::take_normed`].
+    pub normed: Option<u32>,
 }
 
 impl<'a> Graph<'a> {
@@ -88,8 +107,25 @@ impl<'a> Graph<'a> {
         let t = self.t(w);
         let bias = bias.map(|b| self.vec(b));
         let k = t.info.ne0() as u32;
-        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act, epi };
+        // The next pre-norm in the store, where the kernel can make it (one token, one part).
+        let norm_out = out.norm.filter(|_| out.accumulate && matches!(epi, Epilogue::None | Epilogue::RmsScale { .. })).and_then(|nn| {
+            let rows = self.r.norm_out_rows(t, self.n)?;
+            debug_assert!(self.normed.is_none(), "two products made the same pre-norm");
+            self.normed = Some(width.div_ceil(rows));
+            Some(NormOut { w: self.vec(nn.w), h: nn.h, base: width })
+        });
+        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act, epi, norm_out };
         self.r.matmul_io(t, io);
+    }
+
+    /// After a block whose [`Out::norm`] was `Some`: whether its last product made the norm
+    /// into `h` (`width` values). If so, the products that read `h` from now on apply the
+    /// norm's scale ([`Recorder::set_scaled_input`]); if not, `h` is plain again and the
+    /// caller runs the norm. Either way the previous scaled input ends here.
+    pub fn take_normed(&mut self, h: &wgpu::Buffer, width: u32) -> bool {
+        let count = self.normed.take();
+        self.r.set_scaled_input(count.map(|count| ScaledInput { buf: h.clone(), base: width, count, width, eps: self.eps }));
+        count.is_some()
     }
 
     /// Whether two matrices can run as one paired product ([`Epilogue::Pair`]): the same type,

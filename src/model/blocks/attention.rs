@@ -175,7 +175,7 @@ impl Attention {
         let q = g.scratch(q_row);
         let k = g.scratch(kv_dim);
         let v = g.scratch(kv_dim);
-        let fresh = |b| Out { buf: b, alpha: 1.0, accumulate: false };
+        let fresh = Out::fresh;
         g.linear(self.wq, self.bq, h, fresh(&q), q_row);
         g.linear(self.wk, self.bk, h, fresh(&k), kv_dim);
         g.linear(self.wv, self.bv, h, fresh(&v), kv_dim);

@@ -175,7 +175,7 @@ impl DeltaNet {
                 for (w, off) in [(beta, 0), (alpha, nv)] {
                     let t = g.t(w);
                     let k = t.info.ne0() as u32;
-                    let io = MatmulIo { x: h, x_offset: 0, x_stride: k, y: &ba, y_offset: off, y_stride: 2 * nv, n_tok: n, alpha: 1.0, accumulate: false, bias: None, act: Act::None, epi: Epilogue::None };
+                    let io = MatmulIo { x: h, x_offset: 0, x_stride: k, y: &ba, y_offset: off, y_stride: 2 * nv, n_tok: n, alpha: 1.0, accumulate: false, bias: None, act: Act::None, epi: Epilogue::None, norm_out: None };
                     g.r.matmul_io(t, io);
                 }
             }

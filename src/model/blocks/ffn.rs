@@ -64,7 +64,7 @@ impl DenseFfn {
 
     pub(crate) fn record(&self, g: &mut Graph, h: &wgpu::Buffer, out: Out) {
         let ff = self.n_ff;
-        let fresh = |b| Out { buf: b, alpha: 1.0, accumulate: false };
+        let fresh = Out::fresh;
         let u = g.scratch(ff);
         // The activation runs in the up projection's epilogue (one dispatch less per layer);
         // only an up bias (it takes the gate's binding) keeps the separate elementwise pass.

@@ -118,7 +118,7 @@ impl Mamba1 {
         g.rms_norm_strided(&xdb, r, wx, self.b_norm, &dbc, di, wd, n, ds);
         g.rms_norm_strided(&xdb, r + ds, wx, self.c_norm, &dbc, di + ds, wd, n, ds);
         let bias = Some(g.vec(self.dt_b));
-        let io = MatmulIo { x: &dtn, x_offset: 0, x_stride: r, y: &dbc, y_offset: 0, y_stride: wd, n_tok: n, alpha: 1.0, accumulate: false, bias, act: Act::None, epi: Epilogue::None };
+        let io = MatmulIo { x: &dtn, x_offset: 0, x_stride: r, y: &dbc, y_offset: 0, y_stride: wd, n_tok: n, alpha: 1.0, accumulate: false, bias, act: Act::None, epi: Epilogue::None, norm_out: None };
         g.r.matmul_io(g.t(self.ssm_dt), io);
         let y = g.scratch(di);
         {

@@ -119,7 +119,7 @@ impl Mamba2 {
             }
             return;
         }
-        g.linear(self.ssm_in, None, h, Out { buf: &zx, alpha: 1.0, accumulate: false }, dip);
+        g.linear(self.ssm_in, None, h, Out::fresh(&zx), dip);
         let xbc = g.scratch(p.conv_dim());
         let y = g.scratch(p.d_inner);
         let sp = s::Params { n_tok: n, d_inner: p.d_inner, d_state: p.d_state, n_head: p.n_head, n_group: p.n_group, d_in_proj: dip, fused_norm: 0 };

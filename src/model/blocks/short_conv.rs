@@ -51,7 +51,7 @@ impl ShortConv {
         let [state] = states else { return };
         let e = self.n_embd;
         let bcx = g.scratch(3 * e);
-        g.linear(self.in_proj, None, h, Out { buf: &bcx, alpha: 1.0, accumulate: false }, 3 * e);
+        g.linear(self.in_proj, None, h, Out::fresh(&bcx), 3 * e);
         let y = g.scratch(e);
         let p = s::Params { n_tok: g.n, n_embd: e, l_cache: self.l_cache, _pad: 0 };
         let (w, batch) = (g.vec(self.conv), g.batch);

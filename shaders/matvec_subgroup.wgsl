@@ -17,6 +17,15 @@ fn matvec_subgroup(@builtin(workgroup_id) wg: vec3<u32>,
     // same for every invocation (uniform control flow for NORM_FLUSH's barrier); a subgroup's
     // lanes take the same branch.
     let first = (wg.y * p.groups_x + wg.x) * 8u;
+    if (p.norm_count != 0u) {
+        // The input's RMS scale (one token) from its partial sums, loaded by the subgroup's
+        // lanes together (a fused pre-norm leaves one per 8 rows: rms_scale's lane-0 loop
+        // would be as long as the product).
+        var s = 0.0;
+        for (var i = lane; i < p.norm_count; i += sg) { s += x[(p.norm_base + i) / 4u][(p.norm_base + i) % 4u]; }
+        rs_v = 1.0 / sqrt(subgroupAdd(s) / f32(p.norm_width) + p.norm_eps);
+        rs_t = 0u;
+    }
     for (var b = 0u; b < 8u; b += n_sg) {
         let rr = b + sub;
         let r = first + rr;

@@ -165,14 +165,16 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
         let dense = |f: &braid::model::plan::FfnPlan| matches!(f.ffn, Ffn::Dense(_));
         // The stage after layer il's: the next layer's mixers, or the LM head.
         let mixers_next = |il: usize| layers.get(il + 1).is_none_or(|l| l.mixer_norm.is_some());
-        let norms: u64 = (0..layers.len())
+        // Kernels that can make the store: the row kernels of CPU adapters and the subgroup kernel.
+        let stores = ctx.use_subgroups() || ctx.prefers_row_kernels();
+        let norms = stores as u64 * (0..layers.len())
             .map(|il| {
                 let l = &layers[il];
                 let after_mixers = l.mixer_norm.is_some() && l.mixers.len() == 1 && l.mixer_post_norm.is_none() && l.ffn.as_ref().map_or(mixers_next(il), dense);
                 let after_ffn = l.ffn.as_ref().is_some_and(|f| dense(f) && f.post_norm.is_none()) && mixers_next(il);
                 after_mixers as u64 + after_ffn as u64
             })
-            .sum();
+            .sum::<u64>();
         let saved_per_token = mixers + ffns + norms;
         if saved_per_token == 0 {
             continue;

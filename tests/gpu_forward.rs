@@ -116,9 +116,9 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
     // scan (y·w and partial Σ y²) and out_proj's epilogue (one more), the gated DeltaNet's
     // conv into its qkv projection's epilogue (one less); a gated FFN whose gate
     // and up have one type and shape runs them as one paired dispatch; a pre-norm whose
-    // residual add is a stage's last product (one mixer, or a dense FFN, without post-norm)
-    // and whose readers are products (every mixer, a dense FFN, the LM head) is made in
-    // that product's store (`NormOut`: one less). Token by token, both
+    // residual add is a stage's last product (one mixer, or a dense FFN) or a post-norm, and
+    // whose readers are products (every mixer, a dense FFN, the LM head), is made in that
+    // product's store (`NormOut`) or the post-norm's dispatch (one less). Token by token, both
     // forms against llama.cpp and each other, and the dispatches saved counted from the plan;
     // every golden model (several SSM groups, no norm, odd widths that keep the separate
     // scan, shared experts), F32 and quantized.
@@ -167,11 +167,14 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
         let mixers_next = |il: usize| layers.get(il + 1).is_none_or(|l| l.mixer_norm.is_some());
         // Kernels that can make the store: the row kernels of CPU adapters and the subgroup kernel.
         let stores = ctx.use_subgroups() || ctx.prefers_row_kernels();
-        let norms = stores as u64 * (0..layers.len())
+        let norms = (0..layers.len())
             .map(|il| {
                 let l = &layers[il];
-                let after_mixers = l.mixer_norm.is_some() && l.mixers.len() == 1 && l.mixer_post_norm.is_none() && l.ffn.as_ref().map_or(mixers_next(il), dense);
-                let after_ffn = l.ffn.as_ref().is_some_and(|f| dense(f) && f.post_norm.is_none()) && mixers_next(il);
+                // A post-norm joins the residual in the norm kernel, which makes the next
+                // norm on every adapter; a product only where `stores`.
+                let by_mixers = if l.mixer_post_norm.is_some() { true } else { l.mixers.len() == 1 && stores };
+                let after_mixers = l.mixer_norm.is_some() && by_mixers && l.ffn.as_ref().map_or(mixers_next(il), dense);
+                let after_ffn = l.ffn.as_ref().is_some_and(|f| if f.post_norm.is_some() { true } else { dense(f) && stores }) && mixers_next(il);
                 after_mixers as u64 + after_ffn as u64
             })
             .sum::<u64>();
@@ -199,7 +202,12 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
         let both = rel_err(&fused, &separate.chunks(v).map(|c| c.to_vec()).collect::<Vec<_>>(), v);
         eprintln!("{:<36} fused {ef:.2e} separate {es:.2e} fused-vs-separate {both:.2e}; dispatches {n_fused} vs {n_separate}", g.name);
         assert!(ef <= tol && es <= tol, "{}: fused {ef}, separate {es}", g.name);
-        assert!(both <= 1e-5, "{}: fused vs separate {both}", g.name);
+        // GeGLU goes through f16 as ggml's table does: a last-bit change of a gate from the
+        // fused norm's other rounding (the scale applied after the product, not per element)
+        // may move it by an f16 step; the other activations keep such changes at f32's size.
+        let geglu = layers.iter().any(|l| matches!(&l.ffn, Some(f) if matches!(&f.ffn, Ffn::Dense(d) if d.act == braid::model::blocks::ffn::Activation::Gelu)));
+        let same = if geglu { 1e-4 } else { 1e-5 };
+        assert!(both <= same, "{}: fused vs separate {both}", g.name);
         assert_eq!(n_separate - n_fused, saved_per_token * g.tokens.len() as u64, "{}: dispatches saved", g.name);
     }
     assert!(models >= 20, "only {models} models with fused dispatches");

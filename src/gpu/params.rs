@@ -161,9 +161,11 @@ pub mod norm {
             pub alpha: f32,
             /// rms_norm_inplace: 1 — result · silu(x[x_offset + row · x_stride + i]).
             pub gate: u32,
+            /// rms_norm_add_next: float index in `h` of row 0's sum of squares.
+            pub h_base: u32,
         }
     }
-    bindings!(x = 0, w = 1, y = 2, p = 3);
+    bindings!(x = 0, w = 1, y = 2, p = 3, w_next = 4, h = 5);
 }
 
 /// `shaders/rope.wgsl`: rotary position embedding in place.

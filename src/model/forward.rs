@@ -329,8 +329,9 @@ impl GpuModel {
                 g.tap("attn_norm", Some(il), &h, 0, n, e);
                 // With a post-norm the mixers' outputs are summed apart, normed, then added.
                 let sum = layer.mixer_post_norm.map(|_| g.scratch(e));
-                // One mixer adding straight into the residual may make the next norm.
-                let next = if fuse_norms && layer.mixers.len() == 1 && sum.is_none() { self.norm_after(il, true) } else { None };
+                // One mixer adding straight into the residual, or the post-norm that joins it,
+                // may make the next norm.
+                let next = if fuse_norms && (layer.mixers.len() == 1 || sum.is_some()) { self.norm_after(il, true) } else { None };
                 for (i, m) in layer.mixers.iter().enumerate() {
                     let states = &pools.layer_states(il)[layer.state_base(i)..];
                     let apart = g.tapping();
@@ -352,7 +353,6 @@ impl GpuModel {
                         g.add_into(&o, join, e);
                     }
                 }
-                normed = g.take_normed(&h, e);
                 if let (Some(pn), Some(s)) = (layer.mixer_post_norm, &sum) {
                     let join = Out::add(&x, rs);
                     if g.tapping() {
@@ -360,9 +360,10 @@ impl GpuModel {
                         g.tap("attn_post_norm", Some(il), &h, 0, n, e);
                         g.add_into(&h, join, e);
                     } else {
-                        g.rms_norm_into(s, pn, join, e);
+                        g.rms_norm_into(s, pn, Out { norm: next.map(|w| NextNorm { w, h: &h }), ..join }, e);
                     }
                 }
+                normed = g.take_normed(&h, e);
             }
             g.tap("ffn_inp", Some(il), &x, 0, n, e);
             // ---- x += scale · post(FFN(RMSNorm(x)))
@@ -373,18 +374,19 @@ impl GpuModel {
                 g.tap("ffn_norm", Some(il), &h, 0, n, e);
                 let apart = g.tapping() || f.post_norm.is_some();
                 let o = if apart { g.scratch(e) } else { x.clone() };
-                let next = if fuse_norms && !apart { self.norm_after(il, false) } else { None };
-                let out = if apart { Out::fresh(&o) } else { Out { norm: next.map(|w| NextNorm { w, h: &h }), ..Out::add(&x, rs) } };
+                // The FFN's last product, or the post-norm that joins it, may make the next norm.
+                let next = if fuse_norms { self.norm_after(il, false) } else { None };
+                let next_norm = next.map(|w| NextNorm { w, h: &h });
+                let out = if apart { Out::fresh(&o) } else { Out { norm: next_norm, ..Out::add(&x, rs) } };
                 match &f.ffn {
                     Ffn::Dense(d) => d.record(&mut g, &h, out),
                     Ffn::Moe(m) => m.record(&mut g, &h, out),
                 }
-                normed = g.take_normed(&h, e);
                 g.tap("ffn_out", Some(il), &o, 0, n, e);
                 let join = Out::add(&x, rs);
                 match f.post_norm {
                     // The post-norm adds into the residual in its own dispatch.
-                    Some(pn) if !g.tapping() => g.rms_norm_into(&o, pn, join, e),
+                    Some(pn) if !g.tapping() => g.rms_norm_into(&o, pn, Out { norm: next_norm, ..join }, e),
                     Some(pn) => {
                         g.rms_norm(&o, 0, pn, &h, n, e);
                         g.tap("ffn_post_norm", Some(il), &h, 0, n, e);
@@ -393,6 +395,7 @@ impl GpuModel {
                     None if apart => g.add_into(&o, join, e),
                     None => {}
                 }
+                normed = g.take_normed(&h, e);
             }
             g.tap("l_out", Some(il), &x, 0, n, e);
             g.r.end_scope(mark);

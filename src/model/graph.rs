@@ -118,13 +118,14 @@ impl<'a> Graph<'a> {
         self.r.matmul_io(t, io);
     }
 
-    /// After a block whose [`Out::norm`] was `Some`: whether its last product made the norm
-    /// into `h` (`width` values). If so, the products that read `h` from now on apply the
+    /// After a block whose [`Out::norm`] was `Some`: whether its last product (or post-norm)
+    /// made the norm into `h` ([n_tok, width] values, then the partial sums). If so, the products that read `h` from now on apply the
     /// norm's scale ([`Recorder::set_scaled_input`]); if not, `h` is plain again and the
     /// caller runs the norm. Either way the previous scaled input ends here.
     pub fn take_normed(&mut self, h: &wgpu::Buffer, width: u32) -> bool {
         let count = self.normed.take();
-        self.r.set_scaled_input(count.map(|count| ScaledInput { buf: h.clone(), base: width, count, width, eps: self.eps }));
+        let base = self.n * width;
+        self.r.set_scaled_input(count.map(|count| ScaledInput { buf: h.clone(), base, count, width, eps: self.eps }));
         count.is_some()
     }
 
@@ -158,11 +159,26 @@ impl<'a> Graph<'a> {
 
     /// `out = RMSNorm(x) · w` over the step's [n_tok, width] rows, or with `out.accumulate`
     /// `out += alpha · RMSNorm(x) · w` in the same dispatch (a post-norm joining the residual).
+    /// With `out.norm` (accumulating) the same dispatch makes the next pre-norm's input from
+    /// the new rows (`rms_norm_add_next`: `x · w_next` and one sum of squares per row into
+    /// the norm's `h`; see [`Graph::take_normed`]).
     pub fn rms_norm_into(&mut self, x: &wgpu::Buffer, w: T, out: Out, width: u32) {
         debug_assert!(out.accumulate || out.alpha == 1.0, "a scaled norm that does not accumulate");
         let p = params::norm::Params { accumulate: out.accumulate as u32, alpha: out.alpha, ..self.norm_params(self.n, width) };
         let wb = self.vec(w);
-        self.norm_rows("rms_norm", Some(x), wb, out.buf, p);
+        match out.norm.filter(|_| out.accumulate) {
+            Some(nn) => {
+                use params::norm as b;
+                debug_assert!(self.normed.is_none(), "two dispatches made the same pre-norm");
+                self.normed = Some(1);
+                let p = b::Params { h_base: self.n * width, ..p };
+                let wn = self.vec(nn.w);
+                // The readers of what h held before (the block's products) are recorded.
+                self.r.set_scaled_input(None);
+                self.r.dispatch(Shader::Norm, "rms_norm_add_next", &[(b::x, x), (b::w, wb), (b::y, out.buf), (b::w_next, wn), (b::h, nn.h)], &p, (self.n, 1, 1));
+            }
+            None => self.norm_rows("rms_norm", Some(x), wb, out.buf, p),
+        }
     }
 
     /// RMSNorm in place of `rows` contiguous rows of `width` values, row r scaled by weight

@@ -47,13 +47,18 @@ fn reduce(lid: u32, v: f32) -> f32 {
     return r;
 }
 
+// 1/sqrt(mean(x²) + eps) of the n values of x from xo (the workgroup's row).
+fn inv_rms(lid: u32, xo: u32) -> f32 {
+    var ss = 0.0;
+    for (var i = lid; i < p.n; i += 256u) { let v = x[xo + i]; ss += v * v; }
+    return 1.0 / sqrt(reduce(lid, ss) / f32(p.n) + p.eps);
+}
+
 @compute @workgroup_size(256)
 fn rms_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.x;
     let xo = p.x_offset + row * p.x_stride;
-    var ss = 0.0;
-    for (var i = lid.x; i < p.n; i += 256u) { let v = x[xo + i]; ss += v * v; }
-    let s = 1.0 / sqrt(reduce(lid.x, ss) / f32(p.n) + p.eps);
+    let s = inv_rms(lid.x, xo);
     let yo = p.y_offset + row * p.y_stride;
     let wo = (row % p.w_rows) * p.n;
     if (p.accumulate != 0u) {
@@ -67,9 +72,7 @@ fn rms_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
 fn rms_norm_add_next(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.x;
     let xo = p.x_offset + row * p.x_stride;
-    var ss = 0.0;
-    for (var i = lid.x; i < p.n; i += 256u) { let v = x[xo + i]; ss += v * v; }
-    let s = 1.0 / sqrt(reduce(lid.x, ss) / f32(p.n) + p.eps);
+    let s = inv_rms(lid.x, xo);
     let yo = p.y_offset + row * p.y_stride;
     let wo = (row % p.w_rows) * p.n;
     var sn = 0.0;

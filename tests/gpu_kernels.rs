@@ -19,6 +19,32 @@ fn context() -> Rc<GpuContext> {
     Rc::new(pollster::block_on(GpuContext::new(&req)).expect("no WebGPU adapter (install mesa-vulkan-drivers)"))
 }
 
+/// Random tensors (name, type, [k, rows]) written to a GGUF and loaded onto the GPU, with
+/// their values dequantized on the CPU, in order.
+fn load_random(ctx: &Rc<GpuContext>, rng: &mut Rng, specs: &[(String, GgmlType, usize, usize)]) -> (braid::gpu::GpuWeights, Vec<Vec<f32>>) {
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", Value::String("test".into()));
+    let (mut data, mut dense) = (vec![], vec![]);
+    for (name, ty, k, rows) in specs {
+        w.tensor(name, *ty, &[*k as u64, *rows as u64]);
+        let mut b = vec![];
+        random_tensor_bytes(*ty, (k * rows) as u64, 0.5, rng, &mut b);
+        let mut v = vec![];
+        dequantize(*ty, &b, &mut v).unwrap();
+        data.push(b);
+        dense.push(v);
+    }
+    let bytes = w.to_bytes(&data);
+    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+    pollster::block_on(l.feed(&bytes)).unwrap();
+    (l.finish().unwrap(), dense)
+}
+
+/// A storage buffer holding `v` (readable back).
+fn storage(ctx: &GpuContext, v: &[f32]) -> wgpu::Buffer {
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytemuck::cast_slice(v), usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC })
+}
+
 #[test]
 fn matmul_every_type_every_kernel_matches_cpu() {
     let ctx = context();
@@ -111,28 +137,10 @@ fn matmul_epilogue_activations_match_closed_forms() {
     let mut rng = Rng::new(5);
     let types = [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K];
     let (k, rows) = (256usize, 37usize);
-    let mut w = GgufWriter::new();
-    w.kv("general.architecture", Value::String("test".into()));
-    let (mut data, mut dense) = (vec![], vec![]);
     // w.<type> for every type, then u.<type> (the second matrices of the paired form).
-    for (ty, name) in types.iter().map(|&t| (t, "w")).chain(types.iter().map(|&t| (t, "u"))) {
-        w.tensor(&format!("{name}.{}", ty.name()), ty, &[k as u64, rows as u64]);
-        let mut b = vec![];
-        random_tensor_bytes(ty, (k * rows) as u64, 0.5, &mut rng, &mut b);
-        let mut v = vec![];
-        dequantize(ty, &b, &mut v).unwrap();
-        data.push(b);
-        dense.push(v);
-    }
-    let bytes = w.to_bytes(&data);
-    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
-    pollster::block_on(l.feed(&bytes)).unwrap();
-    let loaded = l.finish().unwrap();
-    let buf = |v: &[f32]| {
-        ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None, contents: bytemuck::cast_slice(v), usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        })
-    };
+    let specs: Vec<_> = types.iter().map(|&t| (t, "w")).chain(types.iter().map(|&t| (t, "u"))).map(|(ty, name)| (format!("{name}.{}", ty.name()), ty, k, rows)).collect();
+    let (loaded, dense) = load_random(&ctx, &mut rng, &specs);
+    let buf = |v: &[f32]| storage(&ctx, v);
     let forms = [(MatKernel::Workgroup, false), (MatKernel::Rows, false), (MatKernel::RowsWide, false), (MatKernel::Rows, true), (MatKernel::RowsWide, true), (MatKernel::Subgroup, false)];
     for (kernel, share_x) in forms {
         ctx.set_kernels(Some(kernel));
@@ -197,28 +205,10 @@ fn pre_norm_store_and_scaled_input_equal_rms_norm() {
         32 => 96,
         b => 2 * b as usize,
     };
-    let mut w = GgufWriter::new();
-    w.kv("general.architecture", Value::String("test".into()));
-    let (mut data, mut dense) = (vec![], vec![]);
     let readers = [GgmlType::F32, GgmlType::F16];
-    for (name, ty, k, n) in types.iter().map(|&t| ("w", t, k_of(t), rows)).chain(readers.iter().map(|&t| ("c", t, rows, m))) {
-        w.tensor(&format!("{name}.{}", ty.name()), ty, &[k as u64, n as u64]);
-        let mut b = vec![];
-        random_tensor_bytes(ty, (k * n) as u64, 0.5, &mut rng, &mut b);
-        let mut v = vec![];
-        dequantize(ty, &b, &mut v).unwrap();
-        data.push(b);
-        dense.push(v);
-    }
-    let bytes = w.to_bytes(&data);
-    let mut l = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
-    pollster::block_on(l.feed(&bytes)).unwrap();
-    let loaded = l.finish().unwrap();
-    let buf = |v: &[f32]| {
-        ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None, contents: bytemuck::cast_slice(v), usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        })
-    };
+    let specs: Vec<_> = types.iter().map(|&t| ("w", t, k_of(t), rows)).chain(readers.iter().map(|&t| ("c", t, rows, m))).map(|(name, ty, k, n)| (format!("{name}.{}", ty.name()), ty, k, n)).collect();
+    let (loaded, dense) = load_random(&ctx, &mut rng, &specs);
+    let buf = |v: &[f32]| storage(&ctx, v);
     let resid: Vec<f32> = (0..rows).map(|j| (j as f32 * 0.37).sin() * 2.0).collect();
     let norm_w: Vec<f32> = (0..rows).map(|j| 0.5 + (j % 7) as f32 * 0.25).collect();
     let nwb = buf(&norm_w);

@@ -112,16 +112,17 @@ impl<'a> Graph<'a> {
             let rows = self.r.norm_out_rows(t, self.n)?;
             debug_assert!(self.normed.is_none(), "two products made the same pre-norm");
             self.normed = Some(width.div_ceil(rows));
-            Some(NormOut { w: self.vec(nn.w), h: nn.h, base: width })
+            Some(NormOut { w: self.vec(nn.w), h: nn.h, base: self.n * width })
         });
         let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act, epi, norm_out };
         self.r.matmul_io(t, io);
     }
 
     /// After a block whose [`Out::norm`] was `Some`: whether its last product (or post-norm)
-    /// made the norm into `h` ([n_tok, width] values, then the partial sums). If so, the products that read `h` from now on apply the
-    /// norm's scale ([`Recorder::set_scaled_input`]); if not, `h` is plain again and the
-    /// caller runs the norm. Either way the previous scaled input ends here.
+    /// made the norm into `h` ([n_tok, width] values, then the partial sums). If so, the
+    /// products that read `h` from now on apply the norm's scale
+    /// ([`Recorder::set_scaled_input`]); if not, `h` is plain again and the caller runs the
+    /// norm. Either way the previous scaled input ends here.
     pub fn take_normed(&mut self, h: &wgpu::Buffer, width: u32) -> bool {
         let count = self.normed.take();
         let base = self.n * width;

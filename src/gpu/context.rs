@@ -326,8 +326,9 @@ impl GpuContext {
 
     /// Fuse work into neighbouring dispatches (on by default): Mamba2's conv into in_proj's
     /// epilogue and its one-group norm between the scan and out_proj's epilogue (decode
-    /// steps), a gated FFN's gate and up projections into one paired dispatch.
-    /// `set_fuse_dispatches` or natively `BRAID_FUSE=0` turns it off, so tests and benchmarks
+    /// steps), a gated FFN's gate and up projections into one paired dispatch, and the
+    /// pre-norms into the products or post-norms that add into the residual before them
+    /// (decode steps of one token; `ops::NormOut`). `set_fuse_dispatches` or natively `BRAID_FUSE=0` turns it off, so tests and benchmarks
     /// can compare both forms.
     pub fn fuse_dispatches(&self) -> bool {
         if let Some(v) = self.fuse_dispatches.get() {

@@ -10,7 +10,7 @@ mkdir -p www/models
 if [ -f www/models/default.gguf ] && [ "$(cat www/models/default.recipe 2>/dev/null)" = "$stamp" ]; then
   exit 0
 fi
-echo "[default model] braid $recipe  (random weights)"
+echo "[default model] braid $recipe  (random weights; the first run builds the native braid CLI first, a few quiet minutes on 2 cores)"
 # shellcheck disable=SC2086
 cargo run -q ${1:-} --bin braid -- $recipe -o www/models/default.gguf.tmp
 mv www/models/default.gguf.tmp www/models/default.gguf

@@ -142,6 +142,39 @@ var<workgroup> sq_part: array<f32, 64>;
 
 fn zx_at(i: u32) -> f32 { return zx4[i / 4u][i % 4u]; }
 
+// A decode step's inputs for row idx of token t (ssm_step4): Δ, exp(Δ·A), x, x·Δ and the vec4
+// offsets of B and C in the in_proj output.
+fn step_in(t: u32, idx: u32) -> Tok4 {
+    let h = idx / (p.d_inner / p.n_head);
+    let g = h / (p.n_head / p.n_group);
+    let n4 = p.d_state / 4u;
+    let zo = t * p.d_in_proj;
+    let dt = softplus(zx_at(zo + 2u * p.d_inner + 2u * p.n_group * p.d_state + h) + w[h]);
+    let xv = zx_at(zo + p.d_inner + idx);
+    let bo = (zo + 2u * p.d_inner) / 4u + g * n4;
+    return Tok4(dt, exp(dt * b[h]), xv, xv * dt, bo, bo + p.n_group * n4);
+}
+
+// A decode step's output from its state·C sums (D skip, SiLU(z) gate), stored as ssm_step4
+// describes; called by every invocation (uniform control flow for the norm's barrier), `live`
+// for rows below d_inner.
+fn step_out(live: bool, t: u32, idx: u32, k: Tok4, acc: vec4<f32>, li: u32, wg: u32, n_wg: u32) {
+    let h = idx / (p.d_inner / p.n_head);
+    let v = ((acc.x + acc.y) + (acc.z + acc.w) + k.xv * dsk[h]) * silu(zx_at(t * p.d_in_proj + idx));
+    if (p.fused_norm == 0u) {
+        if (live) { y[t * p.d_inner + idx] = v; }
+        return;
+    }
+    if (live) { y[t * p.d_inner + idx] = v * norm_w[idx]; }
+    sq_part[li] = select(0.0, v * v, live);
+    workgroupBarrier();
+    if (li == 0u) {
+        var s = 0.0;
+        for (var i = 0u; i < 64u; i++) { s += sq_part[i]; }
+        y[p.n_tok * p.d_inner + t * n_wg + wg] = s;
+    }
+}
+
 // One decode step of sessions with one token each, reading everything from the in_proj
 // output, whose xBC rows the conv already replaced (it runs in in_proj's epilogue,
 // `store_conv` in matmul.wgsl): one dispatch instead of conv + scan. The same operations in
@@ -152,41 +185,17 @@ fn zx_at(i: u32) -> f32 { return zx4[i / 4u][i % 4u]; }
 @compute @workgroup_size(64)
 fn ssm_step4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x;   // h * P + pp
-    let live = idx < p.d_inner;
-    let sq = seqs[gid.y];
+    let live = gid.x < p.d_inner;
+    let idx = min(gid.x, p.d_inner - 1u);
+    let sq = seqs[wg.y];
     let t = sq.x;
-    var v = 0.0;
-    if (live) {
-        let h = idx / (p.d_inner / p.n_head);
-        let g = h / (p.n_head / p.n_group);
-        let n4 = p.d_state / 4u;
-        let so = (sq.z * p.d_inner + idx) * n4;
-        let zo = t * p.d_in_proj;
-        let dt = softplus(zx_at(zo + 2u * p.d_inner + 2u * p.n_group * p.d_state + h) + w[h]);
-        let da = exp(dt * b[h]);
-        let xv = zx_at(zo + p.d_inner + idx);
-        let xdt = xv * dt;
-        let bo = (zo + 2u * p.d_inner) / 4u + g * n4;
-        let co = bo + p.n_group * n4;
-        var acc = vec4<f32>(0.0);
-        for (var i = 0u; i < n4; i++) {
-            let s = state4[so + i] * da + zx4[bo + i] * xdt;
-            state4[so + i] = s;
-            acc += s * zx4[co + i];
-        }
-        v = ((acc.x + acc.y) + (acc.z + acc.w) + xv * dsk[h]) * silu(zx_at(zo + idx));
+    let k = step_in(t, idx);
+    let so = (sq.z * p.d_inner + idx) * (p.d_state / 4u);
+    var acc = vec4<f32>(0.0);
+    for (var i = 0u; i < p.d_state / 4u; i++) {
+        let s = state4[so + i] * k.da + zx4[k.bo + i] * k.xdt;
+        if (live) { state4[so + i] = s; }
+        acc += s * zx4[k.co + i];
     }
-    if (p.fused_norm == 0u) {
-        if (live) { y[t * p.d_inner + idx] = v; }
-        return;
-    }
-    if (live) { y[t * p.d_inner + idx] = v * norm_w[idx]; }
-    sq_part[lid.x] = v * v;
-    workgroupBarrier();
-    if (lid.x == 0u) {
-        var s = 0.0;
-        for (var i = 0u; i < 64u; i++) { s += sq_part[i]; }
-        y[p.n_tok * p.d_inner + t * nwg.x + wg.x] = s;
-    }
+    step_out(live, t, idx, k, acc, lid.x, wg.x, nwg.x);
 }

@@ -214,6 +214,71 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
 }
 
 #[test]
+fn shared_b_c_scan_equals_per_lane_loads_and_llama_cpp() {
+    // Where lanes form 8-lane subgroups (`GpuContext::share_x`, lavapipe) the Mamba2 scans of
+    // layers with d_state % 32 == 0 share B and C loads by subgroup broadcast
+    // (shaders/ssm_subgroup.wgsl): the prompt in passes of 8 tokens plus a remainder, decode
+    // steps one token. Both forms against llama.cpp and each other: the prompt as one batch
+    // (12 tokens: a pass of 8 and one of 4), then token by token, then two sessions
+    // stepping in one dispatch (two sequences, one state slot each).
+    use braid::model::plan::Mixer;
+    let ctx = context();
+    ctx.set_share_x(Some(true));
+    let able = ctx.share_x();
+    if ctx.adapter.name.contains("llvmpipe") {
+        assert!(able, "lavapipe without 8-lane subgroups");
+    }
+    eprintln!("shared B/C scan {}", if able { "on" } else { "not available on this adapter: checking the unshared scan only" });
+    let goldens = all_goldens();
+    let mut models = 0;
+    for g in goldens.iter().filter(|g| !g.twin) {
+        let model = load(&ctx, &g.model_bytes());
+        let eligible = model.plan.layers.iter().flat_map(|l| &l.mixers).any(|m| {
+            matches!(m, Mixer::Mamba2(m) if m.p.d_state % 32 == 0 && m.p.head_dim % 8 == 0 && m.p.d_inner % 8 == 0)
+        });
+        if !eligible {
+            continue;
+        }
+        models += 1;
+        let v = model.hp.n_vocab as usize;
+        let run = |shared: bool| {
+            ctx.set_share_x(Some(shared));
+            ctx.set_profiling(true);
+            let mut a = model.new_session(64);
+            let batch = pollster::block_on(model.forward(&mut a, &g.tokens, true)).unwrap();
+            let mut b = model.new_session(64);
+            let mut seq = vec![];
+            for &t in &g.tokens {
+                seq.extend(pollster::block_on(model.forward(&mut b, &[t], false)).unwrap());
+            }
+            // Both sessions one more token each, in one step.
+            let (ta, tb) = (g.tokens[0], g.tokens[1]);
+            let two = pollster::block_on(model.forward_multi(&mut [(&mut a, &[ta][..]), (&mut b, &[tb][..])], false)).unwrap();
+            let kernels: Vec<String> = ctx.kernel_times().into_iter().map(|(k, _)| k).collect();
+            ctx.set_profiling(false);
+            (batch, seq, two, kernels)
+        };
+        let (batch, seq, two, kernels) = run(true);
+        let (batch0, seq0, two0, kernels0) = run(false);
+        ctx.set_share_x(None);
+        let ran = |ks: &[String], e: &str| ks.iter().any(|k| k.ends_with(e));
+        assert_eq!(ran(&kernels, "ssm_scan4_sg") && ran(&kernels, "ssm_step4_sg"), able, "{}: shared kernels {kernels:?}", g.name);
+        assert!(!kernels0.iter().any(|k| k.starts_with("ssm_sg:")), "{}: the unshared run used {kernels0:?}", g.name);
+        let tol = if g.quantized() { g.quantized_tolerance(&goldens) } else { 1e-3 };
+        let (eb, es) = (rel_err(&batch, &g.batch, v), rel_err(&seq, &g.seq, v));
+        assert!(eb <= tol && es <= tol, "{}: shared batch {eb}, seq {es}", g.name);
+        let rows = |x: &[f32]| x.chunks(v).map(|c| c.to_vec()).collect::<Vec<_>>();
+        let d_batch = rel_err(&batch, &rows(&batch0), v);
+        let d_seq = rel_err(&seq, &rows(&seq0), v);
+        let d_two = two.iter().zip(&two0).map(|(x, y)| rel_err(x, &rows(y), v)).fold(0f32, f32::max);
+        eprintln!("{:<36} shared vs llama.cpp batch {eb:.2e} seq {es:.2e}; vs unshared batch {d_batch:.2e} seq {d_seq:.2e} two sessions {d_two:.2e}", g.name);
+        // The same operations in the same order: equal up to the compiler's contractions.
+        assert!(d_batch <= 1e-5 && d_seq <= 1e-5 && d_two <= 1e-5, "{}: shared vs unshared {d_batch} {d_seq} {d_two}", g.name);
+    }
+    assert!(models >= 4, "only {models} golden models with 32-state chunks");
+}
+
+#[test]
 fn gpu_argmax_equals_the_argmax_of_the_logits() {
     let ctx = context();
     for g in all_goldens().iter().filter(|g| g.ty == "q8_0" && !g.twin) {

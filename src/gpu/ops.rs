@@ -33,6 +33,7 @@ pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
 pub const ARGMAX_WGSL: &str = include_str!("../../shaders/argmax.wgsl");
 pub const MATVEC_SUBGROUP_WGSL: &str = include_str!("../../shaders/matvec_subgroup.wgsl");
+pub const SSM_SUBGROUP_WGSL: &str = include_str!("../../shaders/ssm_subgroup.wgsl");
 
 /// The matmul module instantiated for one weight type: its cache names (see
 /// [`MatmulNames`]), decoder and block size.
@@ -250,6 +251,19 @@ fn strip_attributes(a: &str) -> &str {
     a
 }
 
+/// `shaders/ssm.wgsl`; with `subgroups`, `shaders/ssm_subgroup.wgsl` appended (its kernels
+/// `ssm_scan4_sg` / `ssm_step4_sg` share B and C loads among 8 lanes; see
+/// [`GpuContext::share_x`]).
+pub fn ssm_source(subgroups: bool) -> String {
+    if subgroups {
+        // The `enable` directive as in `matmul_source`: browsers require it, naga rejects it.
+        let enable = if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
+        format!("{enable}{SSM_WGSL}\n{SSM_SUBGROUP_WGSL}")
+    } else {
+        SSM_WGSL.to_string()
+    }
+}
+
 /// `shaders/elementwise.wgsl` with the shared activations.
 pub fn elementwise_source() -> String {
     format!("{ACT_WGSL}\n{ELEMENTWISE_WGSL}")
@@ -273,6 +287,9 @@ pub enum Shader {
     Rope,
     Attention,
     Ssm,
+    /// The Mamba2 scan module with the kernels that share B and C through 8-lane subgroups
+    /// ([`ssm_source`]).
+    SsmSg,
     ShortConv,
     Conv,
     DeltaNet,
@@ -296,6 +313,7 @@ impl Shader {
             Shader::Rope => "rope",
             Shader::Attention => "attention",
             Shader::Ssm => "ssm",
+            Shader::SsmSg => "ssm_sg",
             Shader::ShortConv => "short_conv",
             Shader::Conv => "conv",
             Shader::DeltaNet => "delta_net",
@@ -317,7 +335,8 @@ impl Shader {
             Shader::Norm => NORM_WGSL.into(),
             Shader::Rope => ROPE_WGSL.into(),
             Shader::Attention => ATTENTION_WGSL.into(),
-            Shader::Ssm => SSM_WGSL.into(),
+            Shader::Ssm => ssm_source(false),
+            Shader::SsmSg => ssm_source(true),
             Shader::ShortConv => SHORT_CONV_WGSL.into(),
             Shader::Conv => CONV_WGSL.into(),
             Shader::DeltaNet => DELTA_NET_WGSL.into(),
@@ -336,7 +355,7 @@ impl Shader {
             Shader::Norm => params::norm::p,
             Shader::Rope => params::rope::p,
             Shader::Attention => params::attention::p,
-            Shader::Ssm => params::ssm::p,
+            Shader::Ssm | Shader::SsmSg => params::ssm::p,
             Shader::ShortConv => params::short_conv::p,
             Shader::Conv => params::conv::p,
             Shader::DeltaNet => params::delta_net::p,

@@ -67,6 +67,14 @@ impl Mamba2 {
         }
     }
 
+    /// Whether the vec4 scans share B and C among 8-lane subgroups (`shaders/ssm_subgroup.wgsl`):
+    /// where the adapter's x loads are shared ([`crate::gpu::GpuContext::share_x`]), with whole
+    /// 32-state chunks and each subgroup's 8 rows in one head.
+    fn shared_bc(&self, g: &Graph) -> bool {
+        let p = self.p;
+        g.r.ctx.share_x() && p.d_state % 32 == 0 && p.head_dim % 8 == 0 && p.d_inner % 8 == 0
+    }
+
     /// States: `states[0]` conv, `states[1]` SSM (pool buffers of this layer).
     pub(crate) fn record(&self, g: &mut Graph, states: &[wgpu::Buffer], h: &wgpu::Buffer, out: Out) {
         let p = self.p;
@@ -97,9 +105,10 @@ impl Mamba2 {
             let sp = s::Params { n_tok: n, d_inner: p.d_inner, d_state: p.d_state, n_head: p.n_head, n_group: p.n_group, d_in_proj: dip, fused_norm: fused_norm.is_some() as u32 };
             // Without the norm its binding takes a stand-in (dt_bias, read-only too).
             let nw = fused_norm.map_or(dt_b, |w| g.vec(w));
+            let (shader, entry) = if self.shared_bc(g) { (Shader::SsmSg, "ssm_step4_sg") } else { (Shader::Ssm, "ssm_step4") };
             g.r.dispatch(
-                Shader::Ssm,
-                "ssm_step4",
+                shader,
+                entry,
                 &[(s::zx4, &zx), (s::w, dt_b), (s::b, a), (s::dsk, d), (s::state4, ssm_state), (s::y, &y), (s::seqs, &batch.seqs), (s::norm_w, nw)],
                 &sp,
                 (groups, batch.n_seqs, 1),
@@ -157,9 +166,10 @@ impl Mamba2 {
             );
         } else if p.d_inner % 4 == 0 && p.d_state % 4 == 0 {
             // vec4 state rows (the state offsets and conv rows are then whole vec4s).
+            let (shader, entry) = if self.shared_bc(g) { (Shader::SsmSg, "ssm_scan4_sg") } else { (Shader::Ssm, "ssm_scan4") };
             g.r.dispatch(
-                Shader::Ssm,
-                "ssm_scan4",
+                shader,
+                entry,
                 &[(s::zx, &zx), (s::w, dt_b), (s::b, a), (s::dsk, d), (s::state4, ssm_state), (s::xbc4, &xbc), (s::y, &y), (s::seqs, &batch.seqs)],
                 &sp,
                 (p.d_inner.div_ceil(64), batch.n_seqs, 1),

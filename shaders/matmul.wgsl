@@ -496,17 +496,7 @@ fn q6_k_part4(rb: vec4<u32>, n: u32, l16: u32, xa: array<vec4<f32>, 16>, xs: vec
         let qa = weights4[base + 4u * n + l16];
         let qb = weights4[base + 4u * n + 2u + l16];
         let qh = weights4[base + 8u + 2u * n + l16];
-        var sq = vec4<f32>(0.0);
-        for (var t = 0u; t < 4u; t++) {
-            // Four 6-bit quants per word operation (quarter qq's quants as the bytes of word qq).
-            let hw = qh[t];
-            let q0 = (qa[t] & 0x0f0f0f0fu) | ((hw << 4u) & 0x30303030u);
-            let q1 = (qb[t] & 0x0f0f0f0fu) | ((hw << 2u) & 0x30303030u);
-            let q2 = ((qa[t] >> 4u) & 0x0f0f0f0fu) | (hw & 0x30303030u);
-            let q3 = ((qb[t] >> 4u) & 0x0f0f0f0fu) | ((hw >> 2u) & 0x30303030u);
-            sq += vec4<f32>(dot(vec4<f32>(bytes4(q0)), xa[t]), dot(vec4<f32>(bytes4(q1)), xa[4u + t]),
-                            dot(vec4<f32>(bytes4(q2)), xa[8u + t]), dot(vec4<f32>(bytes4(q3)), xa[12u + t]));
-        }
+        let sq = q6_k_sums(q6_k_word(qa.x, qb.x, qh.x), q6_k_word(qa.y, qb.y, qh.y), q6_k_word(qa.z, qb.z, qh.z), q6_k_word(qa.w, qb.w, qh.w), xa);
         let sw = weights4[base + 12u];
         let s0 = sbytes4(sw[2u * n]);
         let s1 = sbytes4(sw[2u * n + 1u]);
@@ -551,6 +541,110 @@ fn matvec_rows8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(loc
         if (r0 + 4u + i < p.n_rows) { store_row(p.y_offset + p.row0 + r0 + 4u + i, r0 + 4u + i, hi[i]); }
     }
     NORM_FLUSH(lid.x, 8u, gid.y * p.groups_x + gid.x / 8u, 64u);
+}
+
+// Word t of a Q6_K quarter-pair's ql (a, b) and qh (hw) words: quarter qq's four quants as
+// q[qq] (the bytes of the word qq builds, as q6_k_part4).
+fn q6_k_word(a: u32, b: u32, hw: u32) -> array<vec4<f32>, 4> {
+    return array<vec4<f32>, 4>(vec4<f32>(bytes4((a & 0x0f0f0f0fu) | ((hw << 4u) & 0x30303030u))),
+                               vec4<f32>(bytes4((b & 0x0f0f0f0fu) | ((hw << 2u) & 0x30303030u))),
+                               vec4<f32>(bytes4(((a >> 4u) & 0x0f0f0f0fu) | (hw & 0x30303030u))),
+                               vec4<f32>(bytes4(((b >> 4u) & 0x0f0f0f0fu) | ((hw >> 2u) & 0x30303030u))));
+}
+
+// Σ over words t of (quarter qq's quants · x groups 4qq + t) per quarter, for one token:
+// q[t][qq] from q6_k_word (indices literal: a loop counter would index through scratch memory
+// on CPU adapters).
+fn q6_k_sums(q0: array<vec4<f32>, 4>, q1: array<vec4<f32>, 4>, q2: array<vec4<f32>, 4>, q3: array<vec4<f32>, 4>,
+             xa: array<vec4<f32>, 16>) -> vec4<f32> {
+    var s = vec4<f32>(dot(q0[0], xa[0]), dot(q0[1], xa[4]), dot(q0[2], xa[8]), dot(q0[3], xa[12]));
+    s += vec4<f32>(dot(q1[0], xa[1]), dot(q1[1], xa[5]), dot(q1[2], xa[9]), dot(q1[3], xa[13]));
+    s += vec4<f32>(dot(q2[0], xa[2]), dot(q2[1], xa[6]), dot(q2[2], xa[10]), dot(q2[3], xa[14]));
+    s += vec4<f32>(dot(q3[0], xa[3]), dot(q3[1], xa[7]), dot(q3[2], xa[11]), dot(q3[3], xa[15]));
+    return s;
+}
+
+// One Q6_K row's quarter-pair (n, l16) of block base (its 13 vec4s) for up to four tokens
+// (x groups xa_j, their quarter sums xs[j]): the quants are decoded once for the four, as
+// q6_k_part4 does for one. Token j's sum (without d) in component j.
+fn q6_k_row_tok4(base: u32, n: u32, l16: u32, xa0: array<vec4<f32>, 16>, xa1: array<vec4<f32>, 16>,
+                 xa2: array<vec4<f32>, 16>, xa3: array<vec4<f32>, 16>, xs: mat4x4<f32>) -> vec4<f32> {
+    let qa = weights4[base + 4u * n + l16];
+    let qb = weights4[base + 4u * n + 2u + l16];
+    let qh = weights4[base + 8u + 2u * n + l16];
+    let q0 = q6_k_word(qa.x, qb.x, qh.x);
+    let q1 = q6_k_word(qa.y, qb.y, qh.y);
+    let q2 = q6_k_word(qa.z, qb.z, qh.z);
+    let q3 = q6_k_word(qa.w, qb.w, qh.w);
+    let sw = weights4[base + 12u];
+    let s_lo = sbytes4(sw[2u * n]);
+    let s_hi = sbytes4(sw[2u * n + 1u]);
+    let sc = vec4<f32>(s_lo[l16], s_lo[l16 + 2u], s_hi[l16], s_hi[l16 + 2u]);
+    return vec4<f32>(dot(sc, q6_k_sums(q0, q1, q2, q3, xa0) - 32.0 * xs[0]), dot(sc, q6_k_sums(q0, q1, q2, q3, xa1) - 32.0 * xs[1]),
+                     dot(sc, q6_k_sums(q0, q1, q2, q3, xa2) - 32.0 * xs[2]), dot(sc, q6_k_sums(q0, q1, q2, q3, xa3) - 32.0 * xs[3]));
+}
+
+// Quarter-pair (n, l16) of one token's x for a Q6_K block (groups g + 8qq + t, g the first).
+fn q6_k_x16(g: u32) -> array<vec4<f32>, 16> {
+    let q = vec4<u32>(g) + vec4<u32>(0u, 1u, 2u, 3u);
+    return X16_FN(q, q + vec4<u32>(8u), q + vec4<u32>(16u), q + vec4<u32>(24u));
+}
+
+// Q6_K prefill on lavapipe, 8 rows × 4 tokens per invocation (64 rows per workgroup): each
+// row's quants are loaded and decoded once for four tokens, each token's x groups loaded once
+// for eight rows (shared among the lanes where X16_FN is x16_sg). The generic tile read a
+// row's scale and high bits again for every group of four. The same arithmetic per row and
+// token as matvec_rows8_q6_k.
+@compute @workgroup_size(8)
+fn matmul_tile8_q6_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    x_lane = lid.x;
+    // Invocations past the last row compute clamped rows and store nothing; token columns
+    // past the last repeat it (their sums are dropped).
+    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+    let t0 = gid.z * 4u;
+    let nt = min(4u, p.n_tok - t0);
+    let bpr = p.k / 256u;
+    let last = vec4<u32>(p.n_rows - 1u);
+    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr;
+    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr;
+    let tt = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
+    let ox = (vec4<u32>(p.x_offset) + tt * p.x_stride) / 4u;
+    // acc[i]: row r0 + i, token t0 + j in component j.
+    var acc: array<vec4<f32>, 8>;
+    for (var b = 0u; b < bpr; b++) {
+        let ba = ra + vec4<u32>(b);
+        let bc = rc + vec4<u32>(b);
+        var s: array<vec4<f32>, 8>;
+        for (var n = 0u; n < 2u; n++) {
+            for (var l16 = 0u; l16 < 2u; l16++) {
+                let g = 64u * b + 32u * n + 4u * l16;
+                let xa0 = q6_k_x16(ox.x + g);
+                let xa1 = q6_k_x16(ox.y + g);
+                let xa2 = q6_k_x16(ox.z + g);
+                let xa3 = q6_k_x16(ox.w + g);
+                let xs = mat4x4<f32>(quarter_sums(xa0), quarter_sums(xa1), quarter_sums(xa2), quarter_sums(xa3));
+                s[0] += q6_k_row_tok4(ba.x * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+                s[1] += q6_k_row_tok4(ba.y * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+                s[2] += q6_k_row_tok4(ba.z * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+                s[3] += q6_k_row_tok4(ba.w * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+                s[4] += q6_k_row_tok4(bc.x * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+                s[5] += q6_k_row_tok4(bc.y * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+                s[6] += q6_k_row_tok4(bc.z * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+                s[7] += q6_k_row_tok4(bc.w * 13u, n, l16, xa0, xa1, xa2, xa3, xs);
+            }
+        }
+        let h = p.head;
+        acc[0] += s[0] * head_f16(h, ba.x); acc[1] += s[1] * head_f16(h, ba.y);
+        acc[2] += s[2] * head_f16(h, ba.z); acc[3] += s[3] * head_f16(h, ba.w);
+        acc[4] += s[4] * head_f16(h, bc.x); acc[5] += s[5] * head_f16(h, bc.y);
+        acc[6] += s[6] * head_f16(h, bc.z); acc[7] += s[7] * head_f16(h, bc.w);
+    }
+    for (var t = 0u; t < nt; t++) {
+        let row = p.y_offset + (t0 + t) * p.y_stride + p.row0;
+        for (var i = 0u; i < 8u; i++) {
+            if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, acc[i][t]); }
+        }
+    }
 }
 
 // y[row0 + r] for rows r0 .. r0 + 3 of one token (rows past the end repeat the last row;

@@ -1014,6 +1014,7 @@ fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x:
         (Q4_K, _) => CpuMatmul { tokens_per_z: 4, ..e("matmul_tile8_q4_k", false, true) },
         (Q5_K, 1) => e("matvec_rows4", false, true),
         (Q6_K, 1) if load_bound => CpuMatmul { x16: true, ..e("matvec_rows8_q6_k", true, true) },
+        (Q6_K, _) if load_bound => CpuMatmul { tokens_per_z: 4, x16: true, ..e("matmul_tile8_q6_k", true, true) },
         (Q8_0 | Q4_0 | IQ4_NL, 1) if share_x => CpuMatmul { x16: true, ..e("matvec_rows8_blk", true, true) },
         (Q4_1 | Q5_0 | Q5_1, 1) if share_x => CpuMatmul { x16: true, ..e("matvec_rows8_blk", true, false) },
         (Q6_K | Q8_0 | Q4_0 | IQ4_NL, 1) => e("matvec_rows4", true, true),

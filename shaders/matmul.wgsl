@@ -1044,7 +1044,7 @@ fn x16(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>) -> array<vec4<f32
 struct Q4kStep { s0: vec4<f32>, s1: vec4<f32>, sx: vec2<f32> }
 
 // Four rows' quant word (a with x groups t and 8 + t, b with 4 + t and 12 + t) decoded to
-// floats once (the 16-row prefill tile uses them for each of its tokens).
+// floats once (the 8 × 8 prefill tile uses them for each of its tokens).
 struct Q4kDec {
     la0: vec4<f32>, la1: vec4<f32>, la2: vec4<f32>, la3: vec4<f32>,
     lb0: vec4<f32>, lb1: vec4<f32>, lb2: vec4<f32>, lb3: vec4<f32>,
@@ -1109,7 +1109,7 @@ fn q4_k_add(a: Q4kStep, b: Q4kStep) -> Q4kStep {
 }
 
 // Q4_K decode, eight rows per invocation: each x group loaded once for eight rows. (The same
-// walk as the prefill tiles (matmul_tile16_q4_k) for one token; a tile run with one token measured
+// walk as the prefill tiles (matmul_tile8x8_q4_k) for one token; a tile run with one token measured
 // 1.5× slower on lavapipe, so decode keeps its own.)
 @compute @workgroup_size(8)
 fn matvec_rows8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -1172,8 +1172,8 @@ fn q4_k_token8(w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, w4: v
 }
 
 // Q4_K prefill on SwiftShader, 8 rows × 4 tokens per invocation: each x group loaded once for
-// 8 rows, each quant word once for 4 tokens (fewer loads per multiply-add than 4 × 8). The
-// 16-row tile below (lavapipe) did not finish a 4-token prompt in 4 minutes there.
+// 8 rows, each quant word once for 4 tokens (fewer loads per multiply-add than 4 × 8). A
+// 16-row tile (lavapipe's, once) did not finish a 4-token prompt in 4 minutes there.
 @compute @workgroup_size(8)
 fn matmul_tile8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
@@ -1247,114 +1247,103 @@ fn q4_k_col(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>, t: u32) -> v
     return vec4<u32>(a[t], b[t], c[t], d[t]);
 }
 
-// One token's word step (x groups xa, xb, xc, xd) for four row quads, added to the token's
+// One token's word step (x groups xa, xb, xc, xd) for two row quads, added to the token's
 // chunk sums s (started at the first word).
-fn q4_k_tok16(d0: Q4kDec, d1: Q4kDec, d2: Q4kDec, d3: Q4kDec, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>,
-              first: bool, s: array<Q4kStep, 4>) -> array<Q4kStep, 4> {
-    var r = array<Q4kStep, 4>(q4_k_apply(d0, xa, xb, xc, xd), q4_k_apply(d1, xa, xb, xc, xd),
-                              q4_k_apply(d2, xa, xb, xc, xd), q4_k_apply(d3, xa, xb, xc, xd));
+fn q4_k_tok8(d0: Q4kDec, d1: Q4kDec, xa: vec4<f32>, xb: vec4<f32>, xc: vec4<f32>, xd: vec4<f32>,
+             first: bool, s: array<Q4kStep, 2>) -> array<Q4kStep, 2> {
+    var r = array<Q4kStep, 2>(q4_k_apply(d0, xa, xb, xc, xd), q4_k_apply(d1, xa, xb, xc, xd));
     if (!first) {
         r[0] = q4_k_add(s[0], r[0]);
         r[1] = q4_k_add(s[1], r[1]);
-        r[2] = q4_k_add(s[2], r[2]);
-        r[3] = q4_k_add(s[3], r[3]);
     }
     return r;
 }
 
-// Word t of a chunk for 16 rows (w[i], v[i]: row i's two quant vec4s) and up to four tokens
-// (x groups of token j at ox[j] + t + 4m): the quants are decoded once for every token, each
-// x group loaded once for 16 rows. (Values, not pointers: naga's SPIR-V writer rejects
-// pointers into local arrays as arguments.)
-fn q4_k_word16(w: array<vec4<u32>, 16>, v: array<vec4<u32>, 16>, t: u32, ox: vec4<u32>, nt: u32,
-               s: array<array<Q4kStep, 4>, 4>) -> array<array<Q4kStep, 4>, 4> {
+// Word t of a chunk for 8 rows (w[i], v[i]: row i's two quant vec4s) and up to 8 tokens (x
+// groups of token j at oa[j] (j < 4) or ob[j − 4], + t + 4m): the quants decoded once for
+// every token, each x group loaded once for 8 rows.
+fn q4_k_word8x8(w: array<vec4<u32>, 8>, v: array<vec4<u32>, 8>, t: u32, oa: vec4<u32>, ob: vec4<u32>, nt: u32,
+                s: array<array<Q4kStep, 2>, 8>) -> array<array<Q4kStep, 2>, 8> {
     let m = vec4<u32>(0u, 4u, 8u, 12u) + vec4<u32>(t);
-    let xs = X16_FN(vec4<u32>(ox.x) + m, vec4<u32>(ox.y) + m, vec4<u32>(ox.z) + m, vec4<u32>(ox.w) + m);
+    let xa = X16_FN(vec4<u32>(oa.x) + m, vec4<u32>(oa.y) + m, vec4<u32>(oa.z) + m, vec4<u32>(oa.w) + m);
+    let xb = X16_FN(vec4<u32>(ob.x) + m, vec4<u32>(ob.y) + m, vec4<u32>(ob.z) + m, vec4<u32>(ob.w) + m);
     let d0 = q4_k_dec(q4_k_col(w[0], w[1], w[2], w[3], t), q4_k_col(v[0], v[1], v[2], v[3], t));
     let d1 = q4_k_dec(q4_k_col(w[4], w[5], w[6], w[7], t), q4_k_col(v[4], v[5], v[6], v[7], t));
-    let d2 = q4_k_dec(q4_k_col(w[8], w[9], w[10], w[11], t), q4_k_col(v[8], v[9], v[10], v[11], t));
-    let d3 = q4_k_dec(q4_k_col(w[12], w[13], w[14], w[15], t), q4_k_col(v[12], v[13], v[14], v[15], t));
     let first = t == 0u;
     var r = s;
-    r[0] = q4_k_tok16(d0, d1, d2, d3, xs[0], xs[1], xs[2], xs[3], first, s[0]);
-    if (nt > 1u) { r[1] = q4_k_tok16(d0, d1, d2, d3, xs[4], xs[5], xs[6], xs[7], first, s[1]); }
-    if (nt > 2u) { r[2] = q4_k_tok16(d0, d1, d2, d3, xs[8], xs[9], xs[10], xs[11], first, s[2]); }
-    if (nt > 3u) { r[3] = q4_k_tok16(d0, d1, d2, d3, xs[12], xs[13], xs[14], xs[15], first, s[3]); }
+    r[0] = q4_k_tok8(d0, d1, xa[0], xa[1], xa[2], xa[3], first, s[0]);
+    if (nt > 1u) { r[1] = q4_k_tok8(d0, d1, xa[4], xa[5], xa[6], xa[7], first, s[1]); }
+    if (nt > 2u) { r[2] = q4_k_tok8(d0, d1, xa[8], xa[9], xa[10], xa[11], first, s[2]); }
+    if (nt > 3u) { r[3] = q4_k_tok8(d0, d1, xa[12], xa[13], xa[14], xa[15], first, s[3]); }
+    if (nt > 4u) { r[4] = q4_k_tok8(d0, d1, xb[0], xb[1], xb[2], xb[3], first, s[4]); }
+    if (nt > 5u) { r[5] = q4_k_tok8(d0, d1, xb[4], xb[5], xb[6], xb[7], first, s[5]); }
+    if (nt > 6u) { r[6] = q4_k_tok8(d0, d1, xb[8], xb[9], xb[10], xb[11], first, s[6]); }
+    if (nt > 7u) { r[7] = q4_k_tok8(d0, d1, xb[12], xb[13], xb[14], xb[15], first, s[7]); }
     return r;
 }
 
-// A token's four row quads' chunk sums folded with the chunk's coefficients (cf[i]: row i's).
-fn q4_k_fold16(a: array<vec4<f32>, 4>, s: array<Q4kStep, 4>, cf: array<vec4<f32>, 16>) -> array<vec4<f32>, 4> {
-    return array<vec4<f32>, 4>(a[0] + q4_k_fold(s[0], cf[0], cf[1], cf[2], cf[3]),
-                               a[1] + q4_k_fold(s[1], cf[4], cf[5], cf[6], cf[7]),
-                               a[2] + q4_k_fold(s[2], cf[8], cf[9], cf[10], cf[11]),
-                               a[3] + q4_k_fold(s[3], cf[12], cf[13], cf[14], cf[15]));
+// A token's two row quads' chunk sums folded with the chunk's coefficients (cf[i]: row i's).
+fn q4_k_fold8(a: array<vec4<f32>, 2>, s: array<Q4kStep, 2>, cf: array<vec4<f32>, 8>) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(a[0] + q4_k_fold(s[0], cf[0], cf[1], cf[2], cf[3]), a[1] + q4_k_fold(s[1], cf[4], cf[5], cf[6], cf[7]));
 }
 
-// Q4_K prefill, 16 rows × 4 tokens per invocation (128 rows per workgroup): each x group is
-// loaded once for 16 rows, each quant word loaded and decoded to floats once for 4 tokens.
-// On CPU adapters every load is a loop over the SIMD lanes, and with 8 rows the x loads were
-// half the kernel's time (measured by replacing them with arithmetic). The same operations in
-// the same order per row and token as matvec_rows8_q4_k.
+// Q4_K prefill, 8 rows × 8 tokens per invocation (64 rows per workgroup): each quant word is
+// decoded once for 8 tokens, each x group loaded once for 8 rows (shared among the lanes
+// where X16_FN is x16_sg). On lavapipe every load is a loop over the SIMD lanes: with 8 rows
+// × 4 tokens the x loads were half the kernel's time (measured by replacing them with
+// arithmetic); 16 rows × 4 tokens then took 15% less, and 8 × 8 another 7-20% less
+// (granite-350m, 2026-12-02). The same operations in the same order per row and token as
+// matvec_rows8_q4_k.
 @compute @workgroup_size(8)
-fn matmul_tile16_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn matmul_tile8x8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     x_lane = lid.x;
-    // Invocations past the last row compute clamped rows and store nothing.
-    let r0 = 16u * (gid.y * p.groups_x * 8u + gid.x);
-    let t0 = gid.z * 4u;
-    let nt = min(4u, p.n_tok - t0);
+    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
+    let t0 = gid.z * 8u;
+    let nt = min(8u, p.n_tok - t0);
     let bpr = p.k / 256u;
     let step = bpr * 9u;
     let last = vec4<u32>(p.n_rows - 1u);
     let q = vec4<u32>(0u, 1u, 2u, 3u);
-    let rq = array<vec4<u32>, 4>(min(vec4<u32>(r0) + q, last) * step, min(vec4<u32>(r0 + 4u) + q, last) * step,
-                                 min(vec4<u32>(r0 + 8u) + q, last) * step, min(vec4<u32>(r0 + 12u) + q, last) * step);
-    let tt = min(vec4<u32>(t0) + q, vec4<u32>(t0 + nt - 1u));
-    let ox = (vec4<u32>(p.x_offset) + tt * p.x_stride) / 4u;
-    var acc: array<array<vec4<f32>, 4>, 4>;
-    var s: array<array<Q4kStep, 4>, 4>;
-    var w: array<vec4<u32>, 16>;
-    var v: array<vec4<u32>, 16>;
-    var e: array<vec4<u32>, 16>;
-    var cf: array<vec4<f32>, 16>;
+    let ra = min(vec4<u32>(r0) + q, last) * step;
+    let rc = min(vec4<u32>(r0 + 4u) + q, last) * step;
+    let ta = min(vec4<u32>(t0) + q, vec4<u32>(t0 + nt - 1u));
+    let tb = min(vec4<u32>(t0 + 4u) + q, vec4<u32>(t0 + nt - 1u));
+    let oa = (vec4<u32>(p.x_offset) + ta * p.x_stride) / 4u;
+    let ob = (vec4<u32>(p.x_offset) + tb * p.x_stride) / 4u;
+    var acc: array<array<vec4<f32>, 2>, 8>;
+    var s: array<array<Q4kStep, 2>, 8>;
     for (var b = 0u; b < bpr; b++) {
         let o = 9u * b;
-        e = array<vec4<u32>, 16>(
-            weights4[rq[0].x + o], weights4[rq[0].y + o], weights4[rq[0].z + o], weights4[rq[0].w + o],
-            weights4[rq[1].x + o], weights4[rq[1].y + o], weights4[rq[1].z + o], weights4[rq[1].w + o],
-            weights4[rq[2].x + o], weights4[rq[2].y + o], weights4[rq[2].z + o], weights4[rq[2].w + o],
-            weights4[rq[3].x + o], weights4[rq[3].y + o], weights4[rq[3].z + o], weights4[rq[3].w + o]);
+        let e = array<vec4<u32>, 8>(weights4[ra.x + o], weights4[ra.y + o], weights4[ra.z + o], weights4[ra.w + o],
+                                    weights4[rc.x + o], weights4[rc.y + o], weights4[rc.z + o], weights4[rc.w + o]);
         for (var c = 0u; c < 4u; c++) {
             let oc = o + 1u + 2u * c;
-            w = array<vec4<u32>, 16>(
-                weights4[rq[0].x + oc], weights4[rq[0].y + oc], weights4[rq[0].z + oc], weights4[rq[0].w + oc],
-                weights4[rq[1].x + oc], weights4[rq[1].y + oc], weights4[rq[1].z + oc], weights4[rq[1].w + oc],
-                weights4[rq[2].x + oc], weights4[rq[2].y + oc], weights4[rq[2].z + oc], weights4[rq[2].w + oc],
-                weights4[rq[3].x + oc], weights4[rq[3].y + oc], weights4[rq[3].z + oc], weights4[rq[3].w + oc]);
-            v = array<vec4<u32>, 16>(
-                weights4[rq[0].x + oc + 1u], weights4[rq[0].y + oc + 1u], weights4[rq[0].z + oc + 1u], weights4[rq[0].w + oc + 1u],
-                weights4[rq[1].x + oc + 1u], weights4[rq[1].y + oc + 1u], weights4[rq[1].z + oc + 1u], weights4[rq[1].w + oc + 1u],
-                weights4[rq[2].x + oc + 1u], weights4[rq[2].y + oc + 1u], weights4[rq[2].z + oc + 1u], weights4[rq[2].w + oc + 1u],
-                weights4[rq[3].x + oc + 1u], weights4[rq[3].y + oc + 1u], weights4[rq[3].z + oc + 1u], weights4[rq[3].w + oc + 1u]);
-            let xo = ox + vec4<u32>(64u * b + 16u * c);
-            s = q4_k_word16(w, v, 0u, xo, nt, s);
-            s = q4_k_word16(w, v, 1u, xo, nt, s);
-            s = q4_k_word16(w, v, 2u, xo, nt, s);
-            s = q4_k_word16(w, v, 3u, xo, nt, s);
-            cf = array<vec4<f32>, 16>(
-                q4_k_coef(e[0], c), q4_k_coef(e[1], c), q4_k_coef(e[2], c), q4_k_coef(e[3], c),
-                q4_k_coef(e[4], c), q4_k_coef(e[5], c), q4_k_coef(e[6], c), q4_k_coef(e[7], c),
-                q4_k_coef(e[8], c), q4_k_coef(e[9], c), q4_k_coef(e[10], c), q4_k_coef(e[11], c),
-                q4_k_coef(e[12], c), q4_k_coef(e[13], c), q4_k_coef(e[14], c), q4_k_coef(e[15], c));
-            acc[0] = q4_k_fold16(acc[0], s[0], cf);
-            if (nt > 1u) { acc[1] = q4_k_fold16(acc[1], s[1], cf); }
-            if (nt > 2u) { acc[2] = q4_k_fold16(acc[2], s[2], cf); }
-            if (nt > 3u) { acc[3] = q4_k_fold16(acc[3], s[3], cf); }
+            let w = array<vec4<u32>, 8>(weights4[ra.x + oc], weights4[ra.y + oc], weights4[ra.z + oc], weights4[ra.w + oc],
+                                        weights4[rc.x + oc], weights4[rc.y + oc], weights4[rc.z + oc], weights4[rc.w + oc]);
+            let v = array<vec4<u32>, 8>(weights4[ra.x + oc + 1u], weights4[ra.y + oc + 1u], weights4[ra.z + oc + 1u], weights4[ra.w + oc + 1u],
+                                        weights4[rc.x + oc + 1u], weights4[rc.y + oc + 1u], weights4[rc.z + oc + 1u], weights4[rc.w + oc + 1u]);
+            let xo = 64u * b + 16u * c;
+            let xa = oa + vec4<u32>(xo);
+            let xb = ob + vec4<u32>(xo);
+            s = q4_k_word8x8(w, v, 0u, xa, xb, nt, s);
+            s = q4_k_word8x8(w, v, 1u, xa, xb, nt, s);
+            s = q4_k_word8x8(w, v, 2u, xa, xb, nt, s);
+            s = q4_k_word8x8(w, v, 3u, xa, xb, nt, s);
+            let cf = array<vec4<f32>, 8>(q4_k_coef(e[0], c), q4_k_coef(e[1], c), q4_k_coef(e[2], c), q4_k_coef(e[3], c),
+                                         q4_k_coef(e[4], c), q4_k_coef(e[5], c), q4_k_coef(e[6], c), q4_k_coef(e[7], c));
+            acc[0] = q4_k_fold8(acc[0], s[0], cf);
+            if (nt > 1u) { acc[1] = q4_k_fold8(acc[1], s[1], cf); }
+            if (nt > 2u) { acc[2] = q4_k_fold8(acc[2], s[2], cf); }
+            if (nt > 3u) { acc[3] = q4_k_fold8(acc[3], s[3], cf); }
+            if (nt > 4u) { acc[4] = q4_k_fold8(acc[4], s[4], cf); }
+            if (nt > 5u) { acc[5] = q4_k_fold8(acc[5], s[5], cf); }
+            if (nt > 6u) { acc[6] = q4_k_fold8(acc[6], s[6], cf); }
+            if (nt > 7u) { acc[7] = q4_k_fold8(acc[7], s[7], cf); }
         }
     }
     for (var t = 0u; t < nt; t++) {
         let row = p.y_offset + (t0 + t) * p.y_stride + p.row0;
-        for (var i = 0u; i < 16u; i++) {
+        for (var i = 0u; i < 8u; i++) {
             if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, acc[t][i / 4u][i % 4u]); }
         }
     }

@@ -712,8 +712,6 @@ impl<'a> Recorder<'a> {
         for (pi, part) in w.parts.iter().enumerate() {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
-            } else if cpu.is_some_and(|c| c.wide) {
-                self.grid(part.n_rows.div_ceil(2))
             } else if per_row {
                 self.grid(part.n_rows)
             } else {
@@ -955,8 +953,6 @@ struct CpuMatmul {
     words: bool,
     /// Binds `weights4` (the same buffer as vec4: whole-block bodies in few loads).
     vec4s: bool,
-    /// 128 rows per workgroup (matmul_tile16_q4_k), else 64.
-    wide: bool,
     /// Tokens per z of the grid (the Q4_K tiles: 4).
     tokens_per_z: u32,
     /// Reads x through `X16_FN` in 8-lane groups of invocations: the subgroup module's form shares the
@@ -965,8 +961,8 @@ struct CpuMatmul {
 }
 
 /// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
-/// writes 64 rows per workgroup (the grid of `Recorder::grid`; `wide`: 128) and
-/// `tokens_per_z` tokens per z (8; the Q4_K tiles 4).
+/// writes 64 rows per workgroup (the grid of `Recorder::grid`) and `tokens_per_z` tokens
+/// per z (8; the Q4_K tile of other CPU adapters and the Q6_K tile 4).
 /// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
 /// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q2_K, Q3_K and
 /// IQ4_XS the one-row kernel stays (its block decoder beats the 4-row per-group fallback:
@@ -994,23 +990,26 @@ struct CpuMatmul {
 /// 5.8-6.1 → 4.6, Q6_K decode 2.9-3.2 → 2.0-2.3, Q8_0 decode 9.1-10.1 → 7.3-7.4 and prefill
 /// 7.7-8.3 → 2.6-3.2 (Q8_0 prefill 7.8-8.1 → 16.7-17.8 tok/s), F16 decode 14.3-14.6 →
 /// 10.2-12.4, the generic prefill tile (Q6_K in a Q4_K_M file) 0.95-1.1 → 0.62-0.64 and F16
-/// prefill 8.7-8.9 → 4.1-4.2. Q4_K prefill runs 16 rows × 4 tokens (`wide`): 15% less than
-/// 8 × 4 before the sharing; on SwiftShader the 16-row tile did not finish a 4-token prompt in
-/// 4 minutes, so it keeps the 8-row one.
+/// prefill 8.7-8.9 → 4.1-4.2. Q4_K prefill on lavapipe runs 8 rows × 8 tokens (16 × 4 took
+/// 15% less than 8 × 4, 8 × 8 another 7-20% less: granite-350m prefill 14.1-14.9 → 15.3-17.0
+/// tok/s); on SwiftShader a 16-row tile did not finish a 4-token prompt in 4 minutes, so it
+/// keeps 8 × 4. Q6_K prefill on lavapipe runs 8 rows × 4 tokens (`matmul_tile8_q6_k`, its
+/// quants decoded once per four tokens): its products 8.7-9.4 → 6.6-6.9 ms per prompt token
+/// (the generic tile reloaded a row's scales and high bits for every group of four).
 /// SwiftShader (the browser's software adapter; natively through Chromium's
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)
 /// forces the one-row decode kernel for such comparisons.
 fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x: bool) -> CpuMatmul {
     use GgmlType::*;
-    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, wide: false, tokens_per_z: 8, x16: false };
+    let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, tokens_per_z: 8, x16: false };
     #[cfg(not(target_arch = "wasm32"))]
     if n_tok == 1 && std::env::var("BRAID_MATVEC").is_ok_and(|v| v == "rows") {
         return e("matvec_rows", true, false);
     }
     match (ty, n_tok) {
         (Q4_K, 1) => CpuMatmul { x16: true, ..e("matvec_rows8_q4_k", false, true) },
-        (Q4_K, _) if load_bound => CpuMatmul { wide: true, tokens_per_z: 4, x16: true, ..e("matmul_tile16_q4_k", false, true) },
+        (Q4_K, _) if load_bound => CpuMatmul { x16: true, ..e("matmul_tile8x8_q4_k", false, true) },
         (Q4_K, _) => CpuMatmul { tokens_per_z: 4, ..e("matmul_tile8_q4_k", false, true) },
         (Q5_K, 1) => e("matvec_rows4", false, true),
         (Q6_K, 1) if load_bound => CpuMatmul { x16: true, ..e("matvec_rows8_q6_k", true, true) },

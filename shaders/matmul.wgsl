@@ -1030,10 +1030,6 @@ fn matmul_tile_blk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local
 // storage loads are loops over the SIMD lanes (`GpuContext::share_x`). The callers keep
 // control flow uniform up to their last call (no early return): subgroup operations need it.
 var<private> x_lane: u32;
-fn x16_at(o: u32) -> array<vec4<f32>, 16> {
-    let q = vec4<u32>(o) + vec4<u32>(0u, 1u, 2u, 3u);
-    return x16(q, q + vec4<u32>(4u), q + vec4<u32>(8u), q + vec4<u32>(12u));
-}
 fn x16(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>) -> array<vec4<f32>, 16> {
     return array<vec4<f32>, 16>(x[a.x], x[a.y], x[a.z], x[a.w], x[b.x], x[b.y], x[b.z], x[b.w],
                                 x[c.x], x[c.y], x[c.z], x[c.w], x[d.x], x[d.y], x[d.z], x[d.w]);
@@ -1171,77 +1167,6 @@ fn q4_k_token8(w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, w4: v
     return r;
 }
 
-// Q4_K prefill on SwiftShader, 8 rows × 4 tokens per invocation: each x group loaded once for
-// 8 rows, each quant word once for 4 tokens (fewer loads per multiply-add than 4 × 8). A
-// 16-row tile (lavapipe's, once) did not finish a 4-token prompt in 4 minutes there.
-@compute @workgroup_size(8)
-fn matmul_tile8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r0 = 8u * (gid.y * p.groups_x * 8u + gid.x);
-    if (r0 >= p.n_rows) { return; }
-    let t0 = gid.z * 4u;
-    let nt = min(4u, p.n_tok - t0);
-    let bpr = p.k / 256u;
-    let last = vec4<u32>(p.n_rows - 1u);
-    let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), last) * bpr * 9u;
-    let rc = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), last) * bpr * 9u;
-    let tt = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(t0 + nt - 1u));
-    let ox = (vec4<u32>(p.x_offset) + tt * p.x_stride) / 4u;
-    var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
-    var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
-    var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
-    var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
-    for (var b = 0u; b < bpr; b++) {
-        let ba = ra + vec4<u32>(9u * b);
-        let bc = rc + vec4<u32>(9u * b);
-        let e0 = weights4[ba.x]; let e1 = weights4[ba.y]; let e2 = weights4[ba.z]; let e3 = weights4[ba.w];
-        let e4 = weights4[bc.x]; let e5 = weights4[bc.y]; let e6 = weights4[bc.z]; let e7 = weights4[bc.w];
-        for (var c = 0u; c < 4u; c++) {
-            let qa = ba + vec4<u32>(1u + 2u * c);
-            let qc = bc + vec4<u32>(1u + 2u * c);
-            let w0 = weights4[qa.x]; let v0 = weights4[qa.x + 1u];
-            let w1 = weights4[qa.y]; let v1 = weights4[qa.y + 1u];
-            let w2 = weights4[qa.z]; let v2 = weights4[qa.z + 1u];
-            let w3 = weights4[qa.w]; let v3 = weights4[qa.w + 1u];
-            let w4 = weights4[qc.x]; let v4 = weights4[qc.x + 1u];
-            let w5 = weights4[qc.y]; let v5 = weights4[qc.y + 1u];
-            let w6 = weights4[qc.z]; let v6 = weights4[qc.z + 1u];
-            let w7 = weights4[qc.w]; let v7 = weights4[qc.w + 1u];
-            let ca0 = q4_k_coef(e0, c); let ca1 = q4_k_coef(e1, c); let ca2 = q4_k_coef(e2, c); let ca3 = q4_k_coef(e3, c);
-            let cc0 = q4_k_coef(e4, c); let cc1 = q4_k_coef(e5, c); let cc2 = q4_k_coef(e6, c); let cc3 = q4_k_coef(e7, c);
-            let xc = 64u * b + 16u * c;
-            let s0 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.x + xc));
-            l0 += q4_k_fold(s0[0], ca0, ca1, ca2, ca3); h0 += q4_k_fold(s0[1], cc0, cc1, cc2, cc3);
-            if (nt > 1u) {
-                let s1 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.y + xc));
-                l1 += q4_k_fold(s1[0], ca0, ca1, ca2, ca3); h1 += q4_k_fold(s1[1], cc0, cc1, cc2, cc3);
-            }
-            if (nt > 2u) {
-                let s2 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.z + xc));
-                l2 += q4_k_fold(s2[0], ca0, ca1, ca2, ca3); h2 += q4_k_fold(s2[1], cc0, cc1, cc2, cc3);
-            }
-            if (nt > 3u) {
-                let s3 = q4_k_token8(w0, w1, w2, w3, w4, w5, w6, w7, v0, v1, v2, v3, v4, v5, v6, v7, x16_at(ox.w + xc));
-                l3 += q4_k_fold(s3[0], ca0, ca1, ca2, ca3); h3 += q4_k_fold(s3[1], cc0, cc1, cc2, cc3);
-            }
-        }
-    }
-    for (var t = 0u; t < nt; t++) {
-        var lo = l0;
-        var hi = h0;
-        switch t {
-            case 1u: { lo = l1; hi = h1; }
-            case 2u: { lo = l2; hi = h2; }
-            case 3u: { lo = l3; hi = h3; }
-            default: {}
-        }
-        let row = p.y_offset + (t0 + t) * p.y_stride + p.row0;
-        for (var i = 0u; i < 4u; i++) {
-            if (r0 + i < p.n_rows) { store_row(row + r0 + i, r0 + i, lo[i]); }
-            if (r0 + 4u + i < p.n_rows) { store_row(row + r0 + 4u + i, r0 + 4u + i, hi[i]); }
-        }
-    }
-}
-
 // Word t of four rows' quant vec4s, as one vec4 (t a literal at every call).
 fn q4_k_col(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>, t: u32) -> vec4<u32> {
     return vec4<u32>(a[t], b[t], c[t], d[t]);
@@ -1292,8 +1217,9 @@ fn q4_k_fold8(a: array<vec4<f32>, 2>, s: array<Q4kStep, 2>, cf: array<vec4<f32>,
 // where X16_FN is x16_sg). On lavapipe every load is a loop over the SIMD lanes: with 8 rows
 // × 4 tokens the x loads were half the kernel's time (measured by replacing them with
 // arithmetic); 16 rows × 4 tokens then took 15% less, and 8 × 8 another 7-20% less
-// (granite-350m, 2026-12-02). The same operations in the same order per row and token as
-// matvec_rows8_q4_k.
+// (granite-350m, 2026-12-02). On SwiftShader (x loaded by each lane) 8 × 8 took 8-16% less
+// than 8 × 4, where a 16-row tile did not finish a 4-token prompt in 4 minutes. The same
+// operations in the same order per row and token as matvec_rows8_q4_k.
 @compute @workgroup_size(8)
 fn matmul_tile8x8_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     x_lane = lid.x;

@@ -953,7 +953,7 @@ struct CpuMatmul {
     words: bool,
     /// Binds `weights4` (the same buffer as vec4: whole-block bodies in few loads).
     vec4s: bool,
-    /// Tokens per z of the grid (the Q4_K tiles: 4).
+    /// Tokens per z of the grid (lavapipe's Q6_K tile: 4).
     tokens_per_z: u32,
     /// Reads x through `X16_FN` in 8-lane groups of invocations: the subgroup module's form shares the
     /// loads among the lanes where [`GpuContext::share_x`] holds.
@@ -962,12 +962,12 @@ struct CpuMatmul {
 
 /// Which matmul.wgsl kernel a CPU adapter runs for `ty` and `n_tok` tokens. Every kernel
 /// writes 64 rows per workgroup (the grid of `Recorder::grid`) and `tokens_per_z` tokens
-/// per z (8; the Q4_K tile of other CPU adapters and the Q6_K tile 4).
+/// per z (8; lavapipe's Q6_K tile 4).
 /// Measured on lavapipe, granite-4.0-h-350m shape, decode tok/s one row per invocation →
 /// this choice: Q4_K_M 3.0 → 6.3-7.2 (8 rows), F16 3.1 → 4.8 (4 rows); for Q2_K, Q3_K and
 /// IQ4_XS the one-row kernel stays (its block decoder beats the 4-row per-group fallback:
-/// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89). Prefill runs 4-row × 8-token tiles, Q4_K 16-row ×
-/// 4-token ones (8 × 4 at first: Q4_K_M 7.4 → 20 tok/s).
+/// Q3_K 2.99 vs 2.10, IQ4_XS 3.32 vs 2.89). Prefill runs 4-row × 8-token tiles, Q4_K 8-row
+/// ones (× 4 tokens at first: Q4_K_M 7.4 → 20 tok/s; × 8 now, below).
 /// The 32-element types decode whole blocks (`dot4_blk`, `matmul_tile_blk`: one load of the
 /// scale and high bits per block instead of per group of 4), F32 loads a vec4 per group and
 /// F16/BF16 a vec4 of 8 halves (`matvec_rows4_half`): on lavapipe (P 64, G 8-16, 2026-12-01)
@@ -990,10 +990,10 @@ struct CpuMatmul {
 /// 5.8-6.1 → 4.6, Q6_K decode 2.9-3.2 → 2.0-2.3, Q8_0 decode 9.1-10.1 → 7.3-7.4 and prefill
 /// 7.7-8.3 → 2.6-3.2 (Q8_0 prefill 7.8-8.1 → 16.7-17.8 tok/s), F16 decode 14.3-14.6 →
 /// 10.2-12.4, the generic prefill tile (Q6_K in a Q4_K_M file) 0.95-1.1 → 0.62-0.64 and F16
-/// prefill 8.7-8.9 → 4.1-4.2. Q4_K prefill on lavapipe runs 8 rows × 8 tokens (16 × 4 took
+/// prefill 8.7-8.9 → 4.1-4.2. Q4_K prefill runs 8 rows × 8 tokens (on lavapipe 16 × 4 took
 /// 15% less than 8 × 4, 8 × 8 another 7-20% less: granite-350m prefill 14.1-14.9 → 15.3-17.0
-/// tok/s); on SwiftShader a 16-row tile did not finish a 4-token prompt in 4 minutes, so it
-/// keeps 8 × 4. Q6_K prefill on lavapipe runs 8 rows × 4 tokens (`matmul_tile8_q6_k`, its
+/// tok/s; on SwiftShader 8 × 8 took 8-16% less than 8 × 4, where a 16-row tile did not finish
+/// a 4-token prompt in 4 minutes). Q6_K prefill on lavapipe runs 8 rows × 4 tokens (`matmul_tile8_q6_k`, its
 /// quants decoded once per four tokens): its products 8.7-9.4 → 6.6-6.9 ms per prompt token
 /// (the generic tile reloaded a row's scales and high bits for every group of four).
 /// SwiftShader (the browser's software adapter; natively through Chromium's
@@ -1009,8 +1009,7 @@ fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x:
     }
     match (ty, n_tok) {
         (Q4_K, 1) => CpuMatmul { x16: true, ..e("matvec_rows8_q4_k", false, true) },
-        (Q4_K, _) if load_bound => CpuMatmul { x16: true, ..e("matmul_tile8x8_q4_k", false, true) },
-        (Q4_K, _) => CpuMatmul { tokens_per_z: 4, ..e("matmul_tile8_q4_k", false, true) },
+        (Q4_K, _) => CpuMatmul { x16: true, ..e("matmul_tile8x8_q4_k", false, true) },
         (Q5_K, 1) => e("matvec_rows4", false, true),
         (Q6_K, 1) if load_bound => CpuMatmul { x16: true, ..e("matvec_rows8_q6_k", true, true) },
         (Q6_K, _) if load_bound => CpuMatmul { tokens_per_z: 4, x16: true, ..e("matmul_tile8_q6_k", true, true) },

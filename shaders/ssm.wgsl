@@ -155,6 +155,16 @@ fn step_in(t: u32, idx: u32) -> Tok4 {
     return Tok4(dt, exp(dt * b[h]), xv, xv * dt, bo, bo + p.n_group * n4);
 }
 
+// A decode step's row: gx (the global invocation's x) clamped to the last row (`live` below
+// d_inner), its session's token t and state row offset so (in vec4s), and its inputs k.
+struct StepRow { live: bool, idx: u32, t: u32, so: u32, k: Tok4 }
+
+fn step_row(gx: u32, seq: u32) -> StepRow {
+    let idx = min(gx, p.d_inner - 1u);
+    let sq = seqs[seq];
+    return StepRow(gx < p.d_inner, idx, sq.x, (sq.z * p.d_inner + idx) * (p.d_state / 4u), step_in(sq.x, idx));
+}
+
 // A decode step's output from its state·C sums (D skip, SiLU(z) gate), stored as ssm_step4
 // describes; called by every invocation (uniform control flow for the norm's barrier), `live`
 // for rows below d_inner.
@@ -185,17 +195,12 @@ fn step_out(live: bool, t: u32, idx: u32, k: Tok4, acc: vec4<f32>, li: u32, wg: 
 @compute @workgroup_size(64)
 fn ssm_step4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let live = gid.x < p.d_inner;
-    let idx = min(gid.x, p.d_inner - 1u);
-    let sq = seqs[wg.y];
-    let t = sq.x;
-    let k = step_in(t, idx);
-    let so = (sq.z * p.d_inner + idx) * (p.d_state / 4u);
+    let r = step_row(gid.x, wg.y);
     var acc = vec4<f32>(0.0);
     for (var i = 0u; i < p.d_state / 4u; i++) {
-        let s = state4[so + i] * k.da + zx4[k.bo + i] * k.xdt;
-        if (live) { state4[so + i] = s; }
-        acc += s * zx4[k.co + i];
+        let s = state4[r.so + i] * r.k.da + zx4[r.k.bo + i] * r.k.xdt;
+        if (r.live) { state4[r.so + i] = s; }
+        acc += s * zx4[r.k.co + i];
     }
-    step_out(live, t, idx, k, acc, lid.x, wg.x, nwg.x);
+    step_out(r.live, r.t, r.idx, r.k, acc, lid.x, wg.x, nwg.x);
 }

@@ -107,17 +107,12 @@ fn ssm_scan4_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
 fn ssm_step4_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                 @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(subgroup_invocation_id) lane: u32) {
-    let live = gid.x < p.d_inner;
-    let idx = min(gid.x, p.d_inner - 1u);
-    let sq = seqs[wg.y];
-    let t = sq.x;
-    let k = step_in(t, idx);
-    let so = (sq.z * p.d_inner + idx) * (p.d_state / 4u);
+    let r = step_row(gid.x, wg.y);
     var acc = vec4<f32>(0.0);
     for (var i = 0u; i < p.d_state / 4u; i += 8u) {
-        let r = chunk8(load8(so + i), k.da, k.xdt, zx4[k.bo + i + lane], zx4[k.co + i + lane], acc);
-        acc = r.acc;
-        if (live) { store8(so + i, r.s); }
+        let c = chunk8(load8(r.so + i), r.k.da, r.k.xdt, zx4[r.k.bo + i + lane], zx4[r.k.co + i + lane], acc);
+        acc = c.acc;
+        if (r.live) { store8(r.so + i, c.s); }
     }
-    step_out(live, t, idx, k, acc, lid.x, wg.x, nwg.x);
+    step_out(r.live, r.t, r.idx, r.k, acc, lid.x, wg.x, nwg.x);
 }

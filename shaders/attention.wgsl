@@ -6,7 +6,8 @@
 // tables[tmeta[t].y + j / BLOCK] · BLOCK + j % BLOCK.
 //
 // The step's own keys and values (positions from the first of its session's tokens in this
-// step) are read from knew / vnew, not the pool: the workgroup of each KV head's first query
+// step) are read from their tokens' [q | k | v] rows in q (at k_offset / v_offset), not the
+// pool: the workgroup of each KV head's first query
 // head stores its token's K and V rows into the pool (no separate store dispatch), and no
 // workgroup reads those pool rows in the same dispatch. tmeta[t].z is the batch index of the
 // first token of t's session.
@@ -17,7 +18,9 @@ struct Params {
     n_kv: u32,
     head_dim: u32,
     block: u32,      // tokens per KV block
-    q_stride: u32,   // floats between query tokens
+    q_stride: u32,   // floats between tokens' [q | k | v] rows
+    k_offset: u32,   // where a token's K row starts in its row
+    v_offset: u32,   // where its V row starts
     kv_dim: u32,     // n_kv · head_dim
     out_stride: u32,
     scale: f32,
@@ -26,15 +29,13 @@ struct Params {
     gated: u32,      // 1: out ·= sigmoid(gate), the gate stored after each query head (Qwen3.5)
 }
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;          // [n_tok, n_head, hd]
+@group(0) @binding(0) var<storage, read> q: array<f32>;          // [n_tok, q_stride]: q (n_head · q_head), k, v (kv_dim each)
 @group(0) @binding(1) var<storage, read_write> kc: array<f32>;   // pool [rows, n_kv, hd]
 @group(0) @binding(2) var<storage, read_write> vc: array<f32>;   // pool [rows, n_kv, hd]
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;  // [n_tok, n_head, hd]
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read> tmeta: array<vec4<u32>>; // [n_tok] (pos, table offset, session's first token, _)
 @group(0) @binding(6) var<storage, read> tables: array<u32>;     // block ids of each session
-@group(0) @binding(7) var<storage, read> knew: array<f32>;       // [n_tok, kv_dim] this step's K
-@group(0) @binding(8) var<storage, read> vnew: array<f32>;       // [n_tok, kv_dim] this step's V
 
 const TILE: u32 = 64u;
 var<workgroup> qs: array<f32, 512>;
@@ -45,10 +46,10 @@ fn pool_row(table: u32, j: u32) -> u32 {
 }
 
 // Where key j is for a token whose session's first token in this step is token `first`, at
-// position `pos0`: its pool row's float offset, or (a position of this step) its knew / vnew
-// offset; .y = 1 for the latter.
+// position `pos0`: its pool row's float offset, or (a position of this step) the offset of its
+// token's [q | k | v] row in q plus the head's (add k_offset / v_offset); .y = 1 for the latter.
 fn key_at(table: u32, first: u32, pos0: u32, j: u32, kvh: u32) -> vec2<u32> {
-    if (j >= pos0) { return vec2<u32>((first + j - pos0) * p.kv_dim + kvh * p.head_dim, 1u); }
+    if (j >= pos0) { return vec2<u32>((first + j - pos0) * p.q_stride + kvh * p.head_dim, 1u); }
     return vec2<u32>(pool_row(table, j) * p.kv_dim + kvh * p.head_dim, 0u);
 }
 
@@ -65,10 +66,10 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     // The first query head of each KV head stores the token's K and V rows.
     if (h % (p.n_head / p.n_kv) == 0u) {
         let row = pool_row(table, tm.x) * p.kv_dim + kvh * hd;
-        let src = t * p.kv_dim + kvh * hd;
+        let src = t * p.q_stride + kvh * hd;
         for (var d = lid.x; d < hd; d += TILE) {
-            kc[row + d] = knew[src + d];
-            vc[row + d] = vnew[src + d];
+            kc[row + d] = q[src + p.k_offset + d];
+            vc[row + d] = q[src + p.v_offset + d];
         }
     }
     for (var d = lid.x; d < hd; d += TILE) { qs[d] = q[t * p.q_stride + h * p.q_head + d]; }
@@ -86,7 +87,8 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             let ko = key_at(table, first_tok, pos0, j, kvh);
             var dotv = 0.0;
             if (ko.y != 0u) {
-                for (var d = 0u; d < hd; d++) { dotv += qs[d] * knew[ko.x + d]; }
+                let kx = ko.x + p.k_offset;
+                for (var d = 0u; d < hd; d++) { dotv += qs[d] * q[kx + d]; }
             } else {
                 for (var d = 0u; d < hd; d++) { dotv += qs[d] * kc[ko.x + d]; }
             }
@@ -111,7 +113,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             var a = acc[c] * corr;
             for (var i = 0u; i < nk; i++) {
                 let vo = key_at(table, first_tok, pos0, start + i, kvh);
-                if (vo.y != 0u) { a += sc[i] * vnew[vo.x + d]; } else { a += sc[i] * vc[vo.x + d]; }
+                if (vo.y != 0u) { a += sc[i] * q[vo.x + p.v_offset + d]; } else { a += sc[i] * vc[vo.x + d]; }
             }
             acc[c] = a;
         }

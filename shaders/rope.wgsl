@@ -2,7 +2,8 @@
 // for the query and the key heads together: an optional RMSNorm of each head (Qwen3's and
 // Gemma 3's q_norm / k_norm, llama.cpp `build_norm` on [head_dim, n_head, n_tok]), then rotary
 // position embedding. Rows are [n_tok, heads, head_dim] at head stride `head_dim` and row
-// stride `stride` (q), `k_head_dim` / `k_stride` (k); token t is at position positions[t]
+// stride `stride` (q), `k_head_dim` / `k_stride` from `k_offset` (k, in the same buffer:
+// attention's stacked [q | k | v] rows); token t is at position positions[t]
 // (tokens of several sessions may mix). NORM rotates adjacent pairs (2i, 2i+1), NEOX split
 // halves (i, i + n_rot/2); dims ≥ n_rot are left alone (n_rot 0: no rotation). theta_i = pos ·
 // scale^i with scale = base^(−2 / n_rot) computed on the host, multiplied up one step at a
@@ -15,7 +16,7 @@ struct Params {
     n_heads: u32,
     head_dim: u32,
     n_rot: u32,
-    _pos0: u32,
+    k_offset: u32,  // floats before the first key row (keys live in v too)
     offset: u32,
     stride: u32,
     neox: u32,
@@ -34,7 +35,7 @@ struct Params {
     has_ff: u32,
     /// Linear RoPE scaling: the angle is multiplied by this (ggml's freq_scale; 1: none).
     freq_scale: f32,
-    /// Key heads (after the n_heads query heads), their head stride and row stride.
+    /// Key heads (after the n_heads query heads), their head stride and row stride (from k_offset).
     k_heads: u32,
     k_head_dim: u32,
     k_stride: u32,
@@ -43,11 +44,10 @@ struct Params {
     eps: f32,
 }
 
-@group(0) @binding(0) var<storage, read_write> v: array<f32>;            // q [n_tok, stride]
+@group(0) @binding(0) var<storage, read_write> v: array<f32>;            // q [n_tok, stride], k from k_offset [n_tok, k_stride]
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> positions: array<vec4<u32>>;   // [n_tok] (pos, …)
 @group(0) @binding(3) var<storage, read> ff: array<f32>;                 // [n_rot / 2] (has_ff)
-@group(0) @binding(4) var<storage, read_write> vk: array<f32>;           // k [n_tok, k_stride]
 @group(0) @binding(5) var<storage, read> qn: array<f32>;                 // [norm_n] q_norm weight
 @group(0) @binding(6) var<storage, read> kn: array<f32>;                 // [norm_n] k_norm weight
 
@@ -95,10 +95,10 @@ fn qk_norm_rope(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let h = row % heads;
     let is_k = h >= p.n_heads;
     var o = p.offset + t * p.stride + h * p.head_dim;
-    if (is_k) { o = t * p.k_stride + (h - p.n_heads) * p.k_head_dim; }
+    if (is_k) { o = p.k_offset + t * p.k_stride + (h - p.n_heads) * p.k_head_dim; }
     let n = max(p.norm_n, p.n_rot);
     for (var i = lid.x; i < n; i += 64u) {
-        if (is_k) { hv[i] = vk[o + i]; } else { hv[i] = v[o + i]; }
+        hv[i] = v[o + i];
     }
     workgroupBarrier();
     if (p.norm_n != 0u) {
@@ -132,6 +132,6 @@ fn qk_norm_rope(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
     workgroupBarrier();
     for (var i = lid.x; i < n; i += 64u) {
-        if (is_k) { vk[o + i] = hv[i]; } else { v[o + i] = hv[i]; }
+        v[o + i] = hv[i];
     }
 }

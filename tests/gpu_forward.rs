@@ -214,6 +214,74 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
 }
 
 #[test]
+fn stacked_q_k_v_products_equal_separate_ones_and_llama_cpp() {
+    // At load, attention's q, k and v matrices of one type are stacked into one
+    // (`Attention::fuse_qkv`): one product fills each token's [q | k | v] row. Every golden
+    // model with attention, loaded stacked and separate: both against llama.cpp, against each
+    // other (the same rows, the same arithmetic), the same GPU bytes, and the dispatches
+    // saved counted from the plan. A Q4_K_M file whose mix gives some layer a Q6_K attn_v
+    // stacks only that layer's q and k.
+    use braid::model::plan::Mixer;
+    let ctx = context();
+    let goldens = all_goldens();
+    let (mut models, mut partial) = (0, 0);
+    for g in goldens.iter().filter(|g| !g.twin) {
+        let bytes = g.model_bytes();
+        ctx.set_fuse_dispatches(Some(false));
+        let separate = load(&ctx, &bytes);
+        ctx.set_fuse_dispatches(None);
+        let stacked = load(&ctx, &bytes);
+        let products = |m: &GpuModel| -> Vec<usize> {
+            m.plan.layers.iter().flat_map(|l| &l.mixers).filter_map(|x| if let Mixer::Attention(a) = x { Some(a.qkv.len()) } else { None }).collect()
+        };
+        let (np, ns) = (products(&stacked), products(&separate));
+        if ns.is_empty() {
+            continue;
+        }
+        models += 1;
+        assert!(ns.iter().all(|&n| n == 3), "{}: unstacked layers with {ns:?} products", g.name);
+        // Which layers stack is the file's business (types); that a layer of one type does is ours.
+        let types = |m: &GpuModel| -> Vec<bool> {
+            m.plan.layers.iter().flat_map(|l| &l.mixers).filter_map(|x| if let Mixer::Attention(a) = x { Some(a) } else { None })
+                .map(|a| { let t = |i: usize| m.weights.index.tensors[i].ty; t(a.wq) == t(a.wk) && t(a.wk) == t(a.wv) }).collect()
+        };
+        for (il, (&n, one_type)) in np.iter().zip(types(&separate)).enumerate() {
+            assert!(n < 3, "{}: attention layer {il} not stacked", g.name);
+            assert_eq!(n == 1, one_type, "{}: attention layer {il}: {n} products", g.name);
+        }
+        partial += np.iter().any(|&n| n == 2) as usize;
+        assert_eq!(stacked.weights.gpu_bytes(), separate.weights.gpu_bytes(), "{}: stacking changed the GPU bytes", g.name);
+        assert_eq!(stacked.weight_bytes_per_token(), separate.weight_bytes_per_token(), "{}: bytes per token", g.name);
+        let v = stacked.hp.n_vocab as usize;
+        let run = |m: &GpuModel| {
+            let mut s = m.new_session(64);
+            let batch = pollster::block_on(m.forward(&mut s, &g.tokens, true)).unwrap();
+            let mut s2 = m.new_session(64);
+            let mut seq = vec![];
+            let before = ctx.stats().dispatches;
+            for &t in &g.tokens {
+                seq.extend(pollster::block_on(m.forward(&mut s2, &[t], false)).unwrap());
+            }
+            (batch, seq, ctx.stats().dispatches - before)
+        };
+        let (b1, s1, d1) = run(&stacked);
+        let (b0, s0, d0) = run(&separate);
+        let tol = if g.quantized() { g.quantized_tolerance(&goldens) } else { 1e-3 };
+        let errs = [rel_err(&b1, &g.batch, v), rel_err(&s1, &g.seq, v), rel_err(&b0, &g.batch, v), rel_err(&s0, &g.seq, v)];
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let (db, ds) = (same(&b1, &b0), same(&s1, &s0));
+        eprintln!("{:<36} products per layer {np:?}; stacked {:.2e}/{:.2e} separate {:.2e}/{:.2e}; stacked-vs-separate {db:.1e}/{ds:.1e}; dispatches {d1} vs {d0}", g.name, errs[0], errs[1], errs[2], errs[3]);
+        assert!(errs.iter().all(|&e| e <= tol), "{}: {errs:?} (tol {tol})", g.name);
+        // The stacked product computes each row as the separate one does.
+        assert!(db == 0.0 && ds == 0.0, "{}: stacked vs separate {db} / {ds}", g.name);
+        let saved: u64 = np.iter().map(|&n| 3 - n as u64).sum();
+        assert_eq!(d0 - d1, saved * g.tokens.len() as u64, "{}: dispatches saved", g.name);
+    }
+    assert!(models >= 10, "only {models} models with attention");
+    assert!(partial >= 1, "no Q4_K_M file stacked only q and k");
+}
+
+#[test]
 fn shared_b_c_scan_equals_per_lane_loads_and_llama_cpp() {
     // Where lanes form 8-lane subgroups (`GpuContext::share_x`, lavapipe) the Mamba2 scans of
     // layers with d_state % 32 == 0 share B and C loads by subgroup broadcast

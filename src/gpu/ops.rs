@@ -672,6 +672,7 @@ impl<'a> Recorder<'a> {
     /// `io.y[t, row0..] (+)= alpha · (W · io.x[t] + bias)` for every part of `w`.
     pub fn matmul_io(&mut self, w: &GpuTensor, io: MatmulIo) {
         let MatmulIo { x, x_offset, x_stride, y, y_offset, y_stride, n_tok, alpha, accumulate, bias, act, epi, norm_out } = io;
+        debug_assert!(!w.parts.is_empty(), "{}: a matrix stacked into another at load", w.info.name);
         // A scaled input (a fused pre-norm's x · w): its scale in the epilogue.
         let scaled = self.scaled.as_ref().filter(|s| s.buf == *x && x_offset == 0).map(|s| (s.base, s.count, s.width, s.eps));
         let rms = match epi {

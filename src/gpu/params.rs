@@ -178,7 +178,8 @@ pub mod rope {
             pub n_heads: u32,
             pub head_dim: u32,
             pub n_rot: u32,
-            pub _pos0: u32,
+            /// Floats before the first key row (keys share the query rows' buffer).
+            pub k_offset: u32,
             /// Floats before the first row.
             pub offset: u32,
             /// Floats between tokens.
@@ -199,7 +200,8 @@ pub mod rope {
             pub has_ff: u32,
             /// Multiplies every angle (linear RoPE scaling; must be set: 1 for none).
             pub freq_scale: f32,
-            /// Key heads (after the `n_heads` query heads), their head stride and row stride.
+            /// Key heads (after the `n_heads` query heads), their head stride and row stride
+            /// (from `k_offset`).
             pub k_heads: u32,
             pub k_head_dim: u32,
             pub k_stride: u32,
@@ -208,7 +210,7 @@ pub mod rope {
             pub eps: f32,
         }
     }
-    bindings!(v = 0, p = 1, positions = 2, ff = 3, vk = 4, qn = 5, kn = 6);
+    bindings!(v = 0, p = 1, positions = 2, ff = 3, qn = 5, kn = 6);
 }
 
 /// `shaders/attention.wgsl`: KV store into the paged pool, causal GQA attention.
@@ -223,8 +225,11 @@ pub mod attention {
             pub head_dim: u32,
             /// Tokens per KV block.
             pub block: u32,
-            /// Floats between query tokens.
+            /// Floats between tokens' `[q | k | v]` rows in `q`.
             pub q_stride: u32,
+            /// Where a token's K and V rows start in its `[q | k | v]` row.
+            pub k_offset: u32,
+            pub v_offset: u32,
             /// n_kv · head_dim.
             pub kv_dim: u32,
             pub out_stride: u32,
@@ -237,7 +242,7 @@ pub mod attention {
             pub gated: u32,
         }
     }
-    bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6, knew = 7, vnew = 8);
+    bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6);
 }
 
 /// `shaders/ssm.wgsl`: the Mamba2 sequential scan (its conv is `conv.wgsl`).

@@ -293,3 +293,104 @@ impl TensorUploader {
         Ok(self.tensor)
     }
 }
+
+/// One tensor holding the rows of `members` stacked in order (`[ne0, Σ rows]`, named `name`),
+/// made on the GPU by buffer copies, so a product of all of them is one dispatch (llama.cpp's
+/// fused `attn_qkv` layout). The members keep their buffers; the caller drops them. `None`
+/// (nothing copied) unless every member is a 2-D matrix of one type and row length in one
+/// part, the result fits one binding, and each member's planes start on a 4-byte boundary of
+/// the result's (copies move whole words: with 2-byte block heads, every member but the last
+/// needs an even block count).
+pub fn concat_rows(ctx: &GpuContext, name: &str, members: &[&GpuTensor]) -> Option<GpuTensor> {
+    let first = members.first()?;
+    let (ty, ne0) = (first.info.ty, first.info.ne0());
+    if members.iter().any(|m| m.info.ty != ty || m.info.ne0() != ne0 || m.info.dims.len() != 2 || m.parts.len() != 1) {
+        return None;
+    }
+    let n_blocks: u64 = members.iter().map(|m| m.parts[0].n_blocks).sum();
+    let size = part_bytes(ty, n_blocks).max(4);
+    if size > ctx.max_binding() {
+        return None;
+    }
+    let layout = first.layout;
+    let mut before = 0;
+    for m in members {
+        let n = m.parts[0].n_blocks;
+        let aligned = match layout {
+            BlockLayout::Raw => (n * ty.type_size()) % 4 == 0,
+            BlockLayout::Planar { head_bytes, .. } => (before * head_bytes as u64) % 4 == 0,
+        };
+        if !aligned {
+            return None;
+        }
+        before += n;
+    }
+    let head_word = match layout {
+        BlockLayout::Raw => 0,
+        BlockLayout::Planar { body_words, .. } => n_blocks * body_words as u64,
+    };
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(name),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("concat_rows") });
+    let (mut body_at, mut head_at) = (0, head_word * 4);
+    for m in members {
+        let p = &m.parts[0];
+        match layout {
+            BlockLayout::Raw => {
+                let bytes = p.n_blocks * ty.type_size();
+                enc.copy_buffer_to_buffer(&p.buffer, 0, &buffer, body_at, bytes);
+                body_at += bytes;
+            }
+            BlockLayout::Planar { head_bytes, body_words, .. } => {
+                let body = p.n_blocks * body_words as u64 * 4;
+                enc.copy_buffer_to_buffer(&p.buffer, 0, &buffer, body_at, body);
+                body_at += body;
+                let head = p.n_blocks * head_bytes as u64;
+                enc.copy_buffer_to_buffer(&p.buffer, p.head_word * 4, &buffer, head_at, round4(head));
+                head_at += head;
+            }
+        }
+    }
+    ctx.queue.submit([enc.finish()]);
+    let n_rows: u64 = members.iter().map(|m| m.info.n_rows()).sum();
+    let info = TensorInfo {
+        name: name.to_string(),
+        ty,
+        dims: vec![ne0, n_rows],
+        offset: 0,
+        n_bytes: members.iter().map(|m| m.info.n_bytes).sum(),
+        n_elements: members.iter().map(|m| m.info.n_elements).sum(),
+    };
+    Some(GpuTensor { info, layout, parts: vec![TensorPart { buffer, row0: 0, n_rows, n_blocks, head_word, size }] })
+}
+
+/// An F32 vector of `Σ len` floats: each `(Some(v), len)` member's values (an F32 tensor of
+/// `len` floats in one part) at its place, zeros for `(None, len)` (the biases of stacked
+/// products where only some have one). Made on the GPU by buffer copies.
+pub fn concat_vectors(ctx: &GpuContext, name: &str, members: &[(Option<&GpuTensor>, u64)]) -> GpuTensor {
+    let n: u64 = members.iter().map(|m| m.1).sum();
+    let size = (n * 4).max(4);
+    // New buffers are zero-initialized (WebGPU and wgpu guarantee it).
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(name),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("concat_vectors") });
+    let mut at = 0;
+    for &(v, len) in members {
+        if let Some(v) = v {
+            debug_assert!(v.info.ty == GgmlType::F32 && v.info.n_elements == len && v.parts.len() == 1, "{}: not an F32 vector of {len}", v.info.name);
+            enc.copy_buffer_to_buffer(&v.parts[0].buffer, 0, &buffer, at * 4, len * 4);
+        }
+        at += len;
+    }
+    ctx.queue.submit([enc.finish()]);
+    let info = TensorInfo { name: name.to_string(), ty: GgmlType::F32, dims: vec![n], offset: 0, n_bytes: n * 4, n_elements: n };
+    GpuTensor { info, layout: BlockLayout::Raw, parts: vec![TensorPart { buffer, row0: 0, n_rows: 1, n_blocks: n, head_word: 0, size }] }
+}

@@ -103,6 +103,18 @@ impl GpuModel {
                 _ => {}
             }
         }
+        let (mut weights, mut plan) = (weights, plan);
+        // Attention's q, k and v products stacked into one matrix where their types agree
+        // (one dispatch instead of three; `Attention::fuse_qkv`). Decided here, at load.
+        if weights.ctx.fuse_dispatches() {
+            for (il, l) in plan.layers.iter_mut().enumerate() {
+                for m in &mut l.mixers {
+                    if let Mixer::Attention(a) = m {
+                        a.fuse_qkv(il, &mut weights);
+                    }
+                }
+            }
+        }
         let pools = Rc::new(RefCell::new(Pools::new(&weights.ctx, plan.memory_layout())));
         let fingerprint = fingerprint(&weights);
         let prefix = RefCell::new(PrefixCache::new(default_prefix_budget(weights.gpu_bytes())));
@@ -155,7 +167,8 @@ impl GpuModel {
                 }
             }
         }
-        let mut total = 0;
+        // Matrices stacked at load (after the file's tensors) are read whole.
+        let mut total = self.weights.tensors[self.weights.index.tensors.len()..].iter().map(GpuTensor::gpu_bytes).sum();
         for i in self.plan.used() {
             let t = self.t(i);
             total += if i == self.plan.token_embd && i != self.plan.output {

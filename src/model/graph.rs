@@ -41,6 +41,10 @@ pub(crate) struct Out<'b> {
     /// when it can ([`NormOut`]; see [`Graph::take_normed`]). Blocks pass `Out` to that
     /// product alone.
     pub norm: Option<NextNorm<'b>>,
+    /// Where the result's rows go in `buf`: floats before token 0's, and between tokens'
+    /// (0: the result's width, rows packed).
+    pub offset: u32,
+    pub stride: u32,
 }
 
 /// The next pre-norm of a residual add: its weight, and the buffer that is to hold `x · w`
@@ -54,12 +58,18 @@ pub(crate) struct NextNorm<'b> {
 impl<'b> Out<'b> {
     /// `buf = result` (a fresh intermediate).
     pub fn fresh(buf: &'b wgpu::Buffer) -> Out<'b> {
-        Out { buf, alpha: 1.0, accumulate: false, norm: None }
+        Out { buf, alpha: 1.0, accumulate: false, norm: None, offset: 0, stride: 0 }
+    }
+
+    /// The result as columns `offset ..` of rows `stride` floats apart (attention's stacked
+    /// `[q | k | v]` rows).
+    pub fn rows_at(self, offset: u32, stride: u32) -> Out<'b> {
+        Out { offset, stride, ..self }
     }
 
     /// `buf += alpha · result` (the residual stream).
     pub fn add(buf: &'b wgpu::Buffer, alpha: f32) -> Out<'b> {
-        Out { buf, alpha, accumulate: true, norm: None }
+        Out { buf, alpha, accumulate: true, norm: None, offset: 0, stride: 0 }
     }
 }
 
@@ -114,7 +124,8 @@ impl<'a> Graph<'a> {
             self.normed = Some(width.div_ceil(rows));
             Some(NormOut { w: self.vec(nn.w), h: nn.h, base: self.n * width })
         });
-        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: 0, y_stride: width, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act, epi, norm_out };
+        let y_stride = if out.stride == 0 { width } else { out.stride };
+        let io = MatmulIo { x, x_offset: 0, x_stride: k, y: out.buf, y_offset: out.offset, y_stride, n_tok: self.n, alpha: out.alpha, accumulate: out.accumulate, bias, act, epi, norm_out };
         self.r.matmul_io(t, io);
     }
 

@@ -9,6 +9,8 @@ use super::super::plan::{Tensors, T};
 use super::super::reference::{matvec, rms_norm, RefLayer, RefWeights};
 use crate::gpu::ops::Shader;
 use crate::gpu::params;
+use crate::gpu::tensor::{concat_rows, concat_vectors};
+use crate::gpu::{GpuTensor, GpuWeights};
 use crate::memory::{KvRows, LayerMemory, KV_BLOCK};
 
 /// Rotary position embedding (spec §1.4: NORM rotates adjacent pairs, NEOX split halves).
@@ -78,6 +80,20 @@ pub struct Attention {
     /// Qwen3.5 / Qwen3-Next: `attn_q` also produces an output gate per head ([q(hd), gate(hd)]
     /// per head) and the attention output is multiplied by sigmoid(gate).
     pub gated: bool,
+    /// The GPU products that fill each token's `[q | k | v]` row: `wq`, `wk`, `wv` with their
+    /// biases as resolved, or fewer once [`Attention::fuse_qkv`] has stacked neighbours of
+    /// one type into one matrix at load (the CPU reference reads `wq`, `wk`, `wv`).
+    pub qkv: Vec<QkvProduct>,
+}
+
+/// One product of the attention input: rows `row0 .. row0 + rows` of each token's
+/// `[q | k | v]` row are `w · h (+ b)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QkvProduct {
+    pub w: T,
+    pub b: Option<T>,
+    pub row0: u32,
+    pub rows: u32,
 }
 
 impl Attention {
@@ -130,17 +146,26 @@ impl Attention {
             QkNorm::None => (None, None),
             QkNorm::Required => (Some(t.f32(&b("attn_q_norm.weight"), &[head_dim as u64])?), Some(t.f32(&b("attn_k_norm.weight"), &[head_dim as u64])?)),
         };
+        let q_row = if gated { 2 * q } else { q };
+        let (wq, wk, wv) = (t.matrix(&b("attn_q.weight"), &[e, q_row])?, t.matrix(&b("attn_k.weight"), &[e, kv])?, t.matrix(&b("attn_v.weight"), &[e, kv])?);
+        let (bq, bk, bv) = (t.opt_f32(&b("attn_q.bias"), &[q])?, t.opt_f32(&b("attn_k.bias"), &[kv])?, t.opt_f32(&b("attn_v.bias"), &[kv])?);
+        let (q_row, kv) = (q_row as u32, kv as u32);
+        let qkv = vec![
+            QkvProduct { w: wq, b: bq, row0: 0, rows: q_row },
+            QkvProduct { w: wk, b: bk, row0: q_row, rows: kv },
+            QkvProduct { w: wv, b: bv, row0: q_row + kv, rows: kv },
+        ];
         Ok(Attention {
             n_head,
             n_head_kv,
             head_dim,
-            wq: t.matrix(&b("attn_q.weight"), &[e, if gated { 2 * q } else { q }])?,
-            wk: t.matrix(&b("attn_k.weight"), &[e, kv])?,
-            wv: t.matrix(&b("attn_v.weight"), &[e, kv])?,
+            wq,
+            wk,
+            wv,
             wo: t.matrix(&b("attn_output.weight"), &[q, e])?,
-            bq: t.opt_f32(&b("attn_q.bias"), &[q])?,
-            bk: t.opt_f32(&b("attn_k.bias"), &[kv])?,
-            bv: t.opt_f32(&b("attn_v.bias"), &[kv])?,
+            bq,
+            bk,
+            bv,
             bo: t.opt_f32(&b("attn_output.bias"), &[e])?,
             q_norm,
             k_norm,
@@ -148,7 +173,66 @@ impl Attention {
             kq_scale,
             window: 0,
             gated,
+            qkv,
         })
+    }
+
+    /// Stack each run of neighbouring input products whose matrices share a type (and fit one
+    /// binding; [`concat_rows`]) into one matrix named `blk.{il}.attn_qkv.weight` (or
+    /// `attn_qk` / `attn_kv`), appended to `w.tensors`, with their biases stacked the same
+    /// way: one dispatch instead of up to three. The stacked originals' buffers are freed, so
+    /// the weights take the same GPU memory. Llama.cpp's Q4_K_M mix gives some layers a Q6_K
+    /// `attn_v`: those stack q and k only.
+    pub(crate) fn fuse_qkv(&mut self, il: usize, w: &mut GpuWeights) {
+        let mut fused = vec![];
+        let mut i = 0;
+        while i < self.qkv.len() {
+            // The longest run from i that stacks.
+            let mut j = self.qkv.len();
+            let mut stacked = None;
+            while j > i + 1 {
+                let members: Vec<&GpuTensor> = self.qkv[i..j].iter().map(|p| &w.tensors[p.w]).collect();
+                // A bias must cover its product's rows (stacked biases are read by row).
+                let biases_fit = self.qkv[i..j].iter().all(|p| p.b.is_none_or(|b| w.tensors[b].info.n_elements == p.rows as u64));
+                let tag = match (i, j) {
+                    (0, 3) => "qkv",
+                    (0, 2) => "qk",
+                    _ => "kv",
+                };
+                if let Some(t) = biases_fit.then(|| concat_rows(&w.ctx, &format!("blk.{il}.attn_{tag}.weight"), &members)).flatten() {
+                    stacked = Some((t, tag));
+                    break;
+                }
+                j -= 1;
+            }
+            let Some((t, tag)) = stacked else {
+                fused.push(self.qkv[i]);
+                i += 1;
+                continue;
+            };
+            let run = &self.qkv[i..j];
+            let b = run.iter().any(|p| p.b.is_some()).then(|| {
+                let members: Vec<(Option<&GpuTensor>, u64)> = run.iter().map(|p| (p.b.map(|b| &w.tensors[b]), p.rows as u64)).collect();
+                concat_vectors(&w.ctx, &format!("blk.{il}.attn_{tag}.bias"), &members)
+            });
+            let (row0, rows) = (run[0].row0, run.iter().map(|p| p.rows).sum());
+            // Free the originals' buffers (wgpu keeps them until the copies have run).
+            for p in run {
+                w.tensors[p.w].parts.clear();
+                if let Some(b) = p.b {
+                    w.tensors[b].parts.clear();
+                }
+            }
+            w.tensors.push(t);
+            let wt = w.tensors.len() - 1;
+            let bt = b.map(|b| {
+                w.tensors.push(b);
+                w.tensors.len() - 1
+            });
+            fused.push(QkvProduct { w: wt, b: bt, row0, rows });
+            i = j;
+        }
+        self.qkv = fused;
     }
 
     fn q_dim(&self) -> u32 {
@@ -172,13 +256,12 @@ impl Attention {
         let (q_dim, kv_dim) = (self.q_dim(), self.kv_dim());
         // A gated query keeps [q(hd), gate(hd)] per head: heads are 2·hd apart.
         let (q_row, q_head) = if self.gated { (2 * q_dim, 2 * hd) } else { (q_dim, hd) };
-        let q = g.scratch(q_row);
-        let k = g.scratch(kv_dim);
-        let v = g.scratch(kv_dim);
-        let fresh = Out::fresh;
-        g.linear(self.wq, self.bq, h, fresh(&q), q_row);
-        g.linear(self.wk, self.bk, h, fresh(&k), kv_dim);
-        g.linear(self.wv, self.bv, h, fresh(&v), kv_dim);
+        // Each token's [q | k | v] row, filled by one to three products.
+        let row = q_row + 2 * kv_dim;
+        let qkv = g.scratch(row);
+        for p in &self.qkv {
+            g.linear(p.w, p.b, h, Out::fresh(&qkv).rows_at(p.row0, row), p.rows);
+        }
         // q_norm / k_norm and RoPE of the query and key heads: one dispatch (`qk_norm_rope`).
         let norms = self.q_norm.zip(self.k_norm);
         if norms.is_some() || self.rope.is_some() {
@@ -191,7 +274,7 @@ impl Attention {
                 n_heads: self.n_head,
                 head_dim: q_head,
                 n_rot: rope.map_or(0, |r| r.n_rot),
-                stride: q_row,
+                stride: row,
                 neox: rope.is_some_and(|r| r.neox) as u32,
                 theta_scale: rope.map_or(1.0, |r| r.theta.powf(-2.0 / r.n_rot as f32)),
                 groups_x: gx,
@@ -204,7 +287,8 @@ impl Attention {
                 freq_scale: rope.map_or(1.0, |r| r.freq_scale),
                 k_heads: self.n_head_kv,
                 k_head_dim: hd,
-                k_stride: kv_dim,
+                k_offset: q_row,
+                k_stride: row,
                 norm_n: if norms.is_some() { hd } else { 0 },
                 eps: g.eps,
                 ..Default::default()
@@ -216,7 +300,7 @@ impl Attention {
             g.r.dispatch(
                 Shader::Rope,
                 "qk_norm_rope",
-                &[(r::v, &q), (r::vk, &k), (r::positions, meta), (r::ff, ff), (r::qn, qn), (r::kn, kn)],
+                &[(r::v, &qkv), (r::positions, meta), (r::ff, ff), (r::qn, qn), (r::kn, kn)],
                 &p,
                 (gx, gy, 1),
             );
@@ -227,7 +311,9 @@ impl Attention {
             n_kv: self.n_head_kv,
             head_dim: hd,
             block: KV_BLOCK,
-            q_stride: q_row,
+            q_stride: row,
+            k_offset: q_row,
+            v_offset: q_row + kv_dim,
             kv_dim,
             out_stride: q_dim,
             scale: self.kq_scale,
@@ -245,7 +331,7 @@ impl Attention {
         g.r.dispatch(
             Shader::Attention,
             "attention",
-            &[(a::q, &q), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables), (a::knew, &k), (a::vnew, &v)],
+            &[(a::q, &qkv), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables)],
             &p,
             (self.n_head, n, 1),
         );

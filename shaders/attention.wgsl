@@ -27,6 +27,21 @@ struct Params {
     window: u32,     // sliding window in positions (0: none)
     q_head: u32,     // floats between a query token's heads (hd; 2·hd when gated)
     gated: u32,      // 1: out ·= sigmoid(gate), the gate stored after each query head (Qwen3.5)
+    // 1: a decode step (every session one token): the query head and the token's new key are
+    // normed and rotated here (rotary.wgsl's norm_rope), not by a qk_norm_rope dispatch before.
+    rope_here: u32,
+    n_rot: u32,      // the rest as rope.wgsl's Params
+    neox: u32,
+    theta_scale: f32,
+    imrope: u32,
+    sect0: u32,
+    sect1: u32,
+    sect2: u32,
+    sect_dims: u32,
+    has_ff: u32,
+    freq_scale: f32,
+    norm_n: u32,
+    eps: f32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;          // [n_tok, q_stride]: q (n_head · q_head), k, v (kv_dim each)
@@ -36,10 +51,18 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read> tmeta: array<vec4<u32>>; // [n_tok] (pos, table offset, session's first token, _)
 @group(0) @binding(6) var<storage, read> tables: array<u32>;     // block ids of each session
+@group(0) @binding(7) var<storage, read> ff: array<f32>;         // [n_rot / 2] (has_ff)
+@group(0) @binding(8) var<storage, read> qkn: array<f32>;        // [2 · norm_n] q_norm, k_norm weights
 
 const TILE: u32 = 64u;
-var<workgroup> qs: array<f32, 512>;
+var<workgroup> hv: array<f32, 1024>;   // the query head at 0, with rope_here the new key at 512
 var<workgroup> sc: array<f32, 64>;
+var<workgroup> red: array<f32, 64>;
+
+fn norm_weight(is_k: bool, i: u32) -> f32 {
+    if (is_k) { return qkn[p.norm_n + i]; }
+    return qkn[i];
+}
 
 fn pool_row(table: u32, j: u32) -> u32 {
     return tables[table + j / p.block] * p.block + j % p.block;
@@ -63,17 +86,25 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let table = tm.y;
     let first_tok = tm.z;
     let pos0 = tm.x - (t - tm.z);   // position of the session's first token in this step
+    let here = p.rope_here != 0u;
+    let src = t * p.q_stride + kvh * hd;
+    for (var d = lid.x; d < hd; d += TILE) {
+        hv[d] = q[t * p.q_stride + h * p.q_head + d];
+        if (here) { hv[512u + d] = q[src + p.k_offset + d]; }
+    }
+    workgroupBarrier();
+    if (here) {
+        norm_rope(0u, false, tm.x, lid.x);
+        norm_rope(512u, true, tm.x, lid.x);
+    }
     // The first query head of each KV head stores the token's K and V rows.
     if (h % (p.n_head / p.n_kv) == 0u) {
         let row = pool_row(table, tm.x) * p.kv_dim + kvh * hd;
-        let src = t * p.q_stride + kvh * hd;
         for (var d = lid.x; d < hd; d += TILE) {
-            kc[row + d] = q[src + p.k_offset + d];
+            if (here) { kc[row + d] = hv[512u + d]; } else { kc[row + d] = q[src + p.k_offset + d]; }
             vc[row + d] = q[src + p.v_offset + d];
         }
     }
-    for (var d = lid.x; d < hd; d += TILE) { qs[d] = q[t * p.q_stride + h * p.q_head + d]; }
-    workgroupBarrier();
     let n_keys = tm.x + 1u;
     var first = 0u;
     if (p.window > 0u && n_keys > p.window) { first = n_keys - p.window; }
@@ -86,11 +117,14 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         if (j < n_keys) {
             let ko = key_at(table, first_tok, pos0, j, kvh);
             var dotv = 0.0;
-            if (ko.y != 0u) {
+            if (ko.y != 0u && here) {
+                // The one new key of a decode step, rotated above.
+                for (var d = 0u; d < hd; d++) { dotv += hv[d] * hv[512u + d]; }
+            } else if (ko.y != 0u) {
                 let kx = ko.x + p.k_offset;
-                for (var d = 0u; d < hd; d++) { dotv += qs[d] * q[kx + d]; }
+                for (var d = 0u; d < hd; d++) { dotv += hv[d] * q[kx + d]; }
             } else {
-                for (var d = 0u; d < hd; d++) { dotv += qs[d] * kc[ko.x + d]; }
+                for (var d = 0u; d < hd; d++) { dotv += hv[d] * kc[ko.x + d]; }
             }
             s = dotv * p.scale;
         }

@@ -118,7 +118,8 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
     // and up have one type and shape runs them as one paired dispatch; a pre-norm whose
     // residual add is a stage's last product (one mixer, or a dense FFN) or a post-norm, and
     // whose readers are products (every mixer, a dense FFN, the LM head), is made in that
-    // product's store (`NormOut`) or the post-norm's dispatch (one less). Token by token, both
+    // product's store (`NormOut`) or the post-norm's dispatch (one less); attention norms and
+    // rotates its query head and the new key itself (one less). Token by token, both
     // forms against llama.cpp and each other, and the dispatches saved counted from the plan;
     // every golden model (several SSM groups, no norm, odd widths that keep the separate
     // scan, shared experts), F32 and quantized.
@@ -148,6 +149,8 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
                     if fits { 1 + (m.norm.is_some() && p.n_group == 1) as u64 } else { 0 }
                 }
                 Mixer::DeltaNet(_) => 1,
+                // The q/k norms and RoPE inside the attention dispatch.
+                Mixer::Attention(a) => (a.rope.is_some() || a.q_norm.is_some()) as u64,
                 _ => 0,
             })
             .sum();

@@ -5,7 +5,7 @@
 
 use braid::gguf::GgmlType;
 use braid::gpu::kernels::{DEQUANT_WGSL, QUANT_WGSL};
-use braid::gpu::ops::{elementwise_source, matmul_source, ssm_source, MatmulForm};
+use braid::gpu::ops::{elementwise_source, matmul_source, rotary_source, ssm_source, MatmulForm};
 use braid::gpu::params::shader_mirrors;
 
 fn sources(file: &str) -> Vec<String> {
@@ -19,6 +19,8 @@ fn sources(file: &str) -> Vec<String> {
         "elementwise.wgsl" => vec![elementwise_source()],
         // The scan module with and without the kernels that share B and C through subgroups.
         "ssm.wgsl" => vec![ssm_source(false), ssm_source(true)],
+        // Both modules that norm and rotate heads get rotary.wgsl's functions appended.
+        "rope.wgsl" | "attention.wgsl" => vec![rotary_source(&std::fs::read_to_string(format!("{}/shaders/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap())],
         f => vec![std::fs::read_to_string(format!("{}/shaders/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()],
     }
 }
@@ -30,7 +32,7 @@ fn shader_params_and_bindings_match_their_rust_mirrors() {
     let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl", "ssm_subgroup.wgsl", "act.wgsl"].contains(&f.as_str()))
+        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl", "ssm_subgroup.wgsl", "act.wgsl", "rotary.wgsl"].contains(&f.as_str()))
         .collect();
     files.sort();
     let mut mirrored: Vec<String> = mirrors.iter().map(|m| m.0.to_string()).collect();

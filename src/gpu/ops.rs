@@ -19,6 +19,7 @@ use crate::gguf::GgmlType;
 pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
 pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
+pub const ROTARY_WGSL: &str = include_str!("../../shaders/rotary.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 pub const SSM_WGSL: &str = include_str!("../../shaders/ssm.wgsl");
 pub const SHORT_CONV_WGSL: &str = include_str!("../../shaders/short_conv.wgsl");
@@ -265,6 +266,12 @@ pub fn ssm_source(subgroups: bool) -> String {
 }
 
 /// `shaders/elementwise.wgsl` with the shared activations.
+/// `module` (rope.wgsl or attention.wgsl) with `shaders/rotary.wgsl` appended: the per-head
+/// RMSNorm and rotation both run (`norm_rope`).
+pub fn rotary_source(module: &str) -> String {
+    format!("{module}\n{ROTARY_WGSL}")
+}
+
 pub fn elementwise_source() -> String {
     format!("{ACT_WGSL}\n{ELEMENTWISE_WGSL}")
 }
@@ -333,8 +340,8 @@ impl Shader {
             Shader::MatmulPair(t, sg) => matmul_source(t, sg, MatmulForm::Pair),
             Shader::MatmulNorm(t, sg) => matmul_source(t, sg, MatmulForm::Norm),
             Shader::Norm => NORM_WGSL.into(),
-            Shader::Rope => ROPE_WGSL.into(),
-            Shader::Attention => ATTENTION_WGSL.into(),
+            Shader::Rope => rotary_source(ROPE_WGSL),
+            Shader::Attention => rotary_source(ATTENTION_WGSL),
             Shader::Ssm => ssm_source(false),
             Shader::SsmSg => ssm_source(true),
             Shader::ShortConv => SHORT_CONV_WGSL.into(),

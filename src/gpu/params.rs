@@ -210,7 +210,7 @@ pub mod rope {
             pub eps: f32,
         }
     }
-    bindings!(v = 0, p = 1, positions = 2, ff = 3, qn = 5, kn = 6);
+    bindings!(v = 0, p = 1, positions = 2, ff = 3, qkn = 4);
 }
 
 /// `shaders/attention.wgsl`: KV store into the paged pool, causal GQA attention.
@@ -240,9 +240,25 @@ pub mod attention {
             pub q_head: u32,
             /// 1: multiply the output by sigmoid of the gate stored after each query head.
             pub gated: u32,
+            /// 1: a decode step (one token per session) whose query head and new key are
+            /// normed and rotated here (`norm_rope`), not by `qk_norm_rope` before.
+            pub rope_here: u32,
+            /// As `rope::Params` (used with `rope_here`).
+            pub n_rot: u32,
+            pub neox: u32,
+            pub theta_scale: f32,
+            pub imrope: u32,
+            pub sect0: u32,
+            pub sect1: u32,
+            pub sect2: u32,
+            pub sect_dims: u32,
+            pub has_ff: u32,
+            pub freq_scale: f32,
+            pub norm_n: u32,
+            pub eps: f32,
         }
     }
-    bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6);
+    bindings!(q = 0, kc = 1, vc = 2, out = 3, p = 4, tmeta = 5, tables = 6, ff = 7, qkn = 8);
 }
 
 /// `shaders/ssm.wgsl`: the Mamba2 sequential scan (its conv is `conv.wgsl`).

@@ -104,12 +104,15 @@ impl GpuModel {
             }
         }
         let (mut weights, mut plan) = (weights, plan);
-        // Attention's q, k and v products stacked into one matrix where their types agree
-        // (one dispatch instead of three; `Attention::fuse_qkv`). Decided here, at load.
-        if weights.ctx.fuse_dispatches() {
-            for (il, l) in plan.layers.iter_mut().enumerate() {
-                for m in &mut l.mixers {
-                    if let Mixer::Attention(a) = m {
+        // Attention's q and k norms in one vector, and its q, k and v products stacked into
+        // one matrix where their types agree (one dispatch instead of three;
+        // `Attention::fuse_qkv`, decided here, at load).
+        let stack = weights.ctx.fuse_dispatches();
+        for (il, l) in plan.layers.iter_mut().enumerate() {
+            for m in &mut l.mixers {
+                if let Mixer::Attention(a) = m {
+                    a.join_qk_norms(il, &mut weights);
+                    if stack {
                         a.fuse_qkv(il, &mut weights);
                     }
                 }

@@ -84,6 +84,9 @@ pub struct Attention {
     /// biases as resolved, or fewer once [`Attention::fuse_qkv`] has stacked neighbours of
     /// one type into one matrix at load (the CPU reference reads `wq`, `wk`, `wv`).
     pub qkv: Vec<QkvProduct>,
+    /// `[q_norm | k_norm]` in one GPU vector ([`Attention::join_qk_norms`]): the kernels that
+    /// norm heads bind one buffer for both.
+    pub qk_norms: Option<T>,
 }
 
 /// One product of the attention input: rows `row0 .. row0 + rows` of each token's
@@ -174,7 +177,22 @@ impl Attention {
             window: 0,
             gated,
             qkv,
+            qk_norms: None,
         })
+    }
+
+    /// Make [`Attention::qk_norms`] (appended to `w.tensors`; the two originals' buffers are
+    /// freed) when the layer norms heads.
+    pub(crate) fn join_qk_norms(&mut self, il: usize, w: &mut GpuWeights) {
+        let Some((qn, kn)) = self.q_norm.zip(self.k_norm) else { return };
+        let hd = self.head_dim as u64;
+        let joint = concat_vectors(&w.ctx, &format!("blk.{il}.attn_qk_norm.weight"), &[(Some(&w.tensors[qn]), hd), (Some(&w.tensors[kn]), hd)]);
+        // Only the joint vector is read on the GPU: free the originals (wgpu keeps them until
+        // the copies have run).
+        w.tensors[qn].parts.clear();
+        w.tensors[kn].parts.clear();
+        w.tensors.push(joint);
+        self.qk_norms = Some(w.tensors.len() - 1);
     }
 
     /// Stack each run of neighbouring input products whose matrices share a type (and fit one
@@ -262,48 +280,49 @@ impl Attention {
         for p in &self.qkv {
             g.linear(p.w, p.b, h, Out::fresh(&qkv).rows_at(p.row0, row), p.rows);
         }
-        // q_norm / k_norm and RoPE of the query and key heads: one dispatch (`qk_norm_rope`).
-        let norms = self.q_norm.zip(self.k_norm);
-        if norms.is_some() || self.rope.is_some() {
+        // q_norm / k_norm and RoPE of the query and key heads: one dispatch (`qk_norm_rope`),
+        // or, in a decode step (one token per session), inside the attention dispatch.
+        let rope = self.rope;
+        let norm_n = if self.qk_norms.is_some() { hd } else { 0 };
+        let prep = self.qk_norms.is_some() || rope.is_some();
+        let rope_here = prep && g.batch.one_token_each && g.r.ctx.fuse_dispatches();
+        let sections = rope.and_then(|r| r.sections).unwrap_or_default();
+        // Unused bindings (no freq factors, no norms) take a read-only stand-in.
+        let meta = &g.batch.meta;
+        let ff = rope.and_then(|r| r.freq_factors).map_or(meta, |f| g.vec(f));
+        let qkn = self.qk_norms.map_or(meta, |j| g.vec(j));
+        let rp = params::rope::Params {
+            n_rot: rope.map_or(0, |r| r.n_rot),
+            neox: rope.is_some_and(|r| r.neox) as u32,
+            theta_scale: rope.map_or(1.0, |r| r.theta.powf(-2.0 / r.n_rot as f32)),
+            imrope: rope.is_some_and(|r| r.sections.is_some()) as u32,
+            sect0: sections[0],
+            sect1: sections[1],
+            sect2: sections[2],
+            sect_dims: sections.iter().sum(),
+            has_ff: rope.is_some_and(|r| r.freq_factors.is_some()) as u32,
+            freq_scale: rope.map_or(1.0, |r| r.freq_scale),
+            norm_n,
+            eps: g.eps,
+            ..Default::default()
+        };
+        if prep && !rope_here {
             use params::rope as r;
             let heads = n * (self.n_head + self.n_head_kv);
             let (gx, gy) = g.r.rows_grid(heads as u64);
-            let rope = self.rope;
             let p = r::Params {
                 n_tok: n,
                 n_heads: self.n_head,
                 head_dim: q_head,
-                n_rot: rope.map_or(0, |r| r.n_rot),
                 stride: row,
-                neox: rope.is_some_and(|r| r.neox) as u32,
-                theta_scale: rope.map_or(1.0, |r| r.theta.powf(-2.0 / r.n_rot as f32)),
                 groups_x: gx,
-                imrope: rope.is_some_and(|r| r.sections.is_some()) as u32,
-                sect0: rope.and_then(|r| r.sections).map_or(0, |s| s[0]),
-                sect1: rope.and_then(|r| r.sections).map_or(0, |s| s[1]),
-                sect2: rope.and_then(|r| r.sections).map_or(0, |s| s[2]),
-                sect_dims: rope.and_then(|r| r.sections).map_or(0, |s| s.iter().sum()),
-                has_ff: rope.is_some_and(|r| r.freq_factors.is_some()) as u32,
-                freq_scale: rope.map_or(1.0, |r| r.freq_scale),
                 k_heads: self.n_head_kv,
                 k_head_dim: hd,
                 k_offset: q_row,
                 k_stride: row,
-                norm_n: if norms.is_some() { hd } else { 0 },
-                eps: g.eps,
-                ..Default::default()
+                ..rp
             };
-            // Unused bindings (no freq factors, no norms) take a read-only stand-in.
-            let meta = &g.batch.meta;
-            let ff = rope.and_then(|r| r.freq_factors).map_or(meta, |f| g.vec(f));
-            let (qn, kn) = norms.map_or((meta, meta), |(qn, kn)| (g.vec(qn), g.vec(kn)));
-            g.r.dispatch(
-                Shader::Rope,
-                "qk_norm_rope",
-                &[(r::v, &qkv), (r::positions, meta), (r::ff, ff), (r::qn, qn), (r::kn, kn)],
-                &p,
-                (gx, gy, 1),
-            );
+            g.r.dispatch(Shader::Rope, "qk_norm_rope", &[(r::v, &qkv), (r::positions, meta), (r::ff, ff), (r::qkn, qkn)], &p, (gx, gy, 1));
         }
         let p = a::Params {
             n_tok: n,
@@ -320,6 +339,19 @@ impl Attention {
             window: self.window,
             q_head,
             gated: self.gated as u32,
+            rope_here: rope_here as u32,
+            n_rot: rp.n_rot,
+            neox: rp.neox,
+            theta_scale: rp.theta_scale,
+            imrope: rp.imrope,
+            sect0: rp.sect0,
+            sect1: rp.sect1,
+            sect2: rp.sect2,
+            sect_dims: rp.sect_dims,
+            has_ff: rp.has_ff,
+            freq_scale: rp.freq_scale,
+            norm_n,
+            eps: g.eps,
         };
         let b = g.batch;
         // A window layer's rows live in its ring (see `memory::sequence`).
@@ -331,7 +363,7 @@ impl Attention {
         g.r.dispatch(
             Shader::Attention,
             "attention",
-            &[(a::q, &qkv), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables)],
+            &[(a::q, &qkv), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables), (a::ff, ff), (a::qkn, qkn)],
             &p,
             (self.n_head, n, 1),
         );

@@ -88,7 +88,7 @@ export interface BenchReport {
   weightBytesPerToken: number; decodeEffectiveGbS: number;
   /** The adapter's vec4 copy (read + write bytes) and read-only bandwidth, GB/s, same run. */
   copyGbS: number; readGbS: number; fractionOfCopy: number; fractionOfRead: number;
-  perDecodedToken: { dispatches: number; bindGroupsCreated: number; submits: number; buffersCreated: number };
+  perDecodedToken: { dispatches: number; dispatchesPerLayer: number; bindGroupsCreated: number; submits: number; buffersCreated: number };
   batchedDecode: { sessions: number; steps: number; tokS: number; stepMs: number }[];
   adapter: unknown; gpuBytes: number; expertsCounted: string;
 }

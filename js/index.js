@@ -140,7 +140,7 @@ export class Model {
    * `batch` sessions decoding together, then the adapter's copy and read bandwidth measured
    * with the same bytes. Resolves to `{ prefillTokS, decodeTokS, weightBytesPerToken,
    * decodeEffectiveGbS, copyGbS, readGbS, fractionOfCopy, fractionOfRead, perDecodedToken:
-   * { dispatches, bindGroupsCreated, submits, buffersCreated }, batchedDecode, adapter,
+   * { dispatches, dispatchesPerLayer, bindGroupsCreated, submits, buffersCreated }, batchedDecode, adapter,
    * gpuBytes, … }`. Runs in the model's queue (session calls wait meanwhile).
    */
   bench({ promptTokens = 128, genTokens = 32, batch = 0 } = {}) {

@@ -1289,6 +1289,26 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     y[o] = w.x; y[o + 1u] = w.y; y[o + 2u] = w.z; y[o + 3u] = w.w;
 }
 
+// One token's embedding row (a decode step; a table in one part) through the products' store:
+// in the Norm form (store_norm) the same dispatch leaves the first layer's pre-norm input —
+// x · w_norm in h_out and one Σ x² per 256 values at h_out[out_base + workgroup] — as a
+// residual product does (NormOut), saving the first rms_norm dispatch. Value i is "row" i.
+@compute @workgroup_size(64)
+fn embed_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let groups = p.k / 4u;
+    let j = gid.y * p.groups_x * 64u + gid.x;
+    let tok = tokens[0];
+    if (j < groups && tok < p.n_rows) {
+        let w = p.alpha * LOAD_FN(tok * (p.k / BS) + j / GPB, j % GPB, p.head);
+        let o = p.y_offset + 4u * j;
+        STORE_FN(o, 4u * j, w.x);
+        STORE_FN(o + 1u, 4u * j + 1u, w.y);
+        STORE_FN(o + 2u, 4u * j + 2u, w.z);
+        STORE_FN(o + 3u, 4u * j + 3u, w.w);
+    }
+    NORM_FLUSH(lid.x, 64u, gid.y * p.groups_x + gid.x / 64u, 256u);
+}
+
 // ---- mixture of experts (llama.cpp's mul_mat_id): y[pair, r] = W_e[r, :] · x[in(pair)] for the
 // pairs (token, slot) routed to expert e, grouped by expert into tiles (moe.wgsl `moe_group`)
 // so each expert row is read once per tile, and only the chosen experts' rows are read. The

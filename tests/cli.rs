@@ -293,6 +293,9 @@ fn bench_json_accounts_for_every_dispatch() {
     assert!((f("fraction_of_copy") - eff / f("copy_gb_s")).abs() < 1e-9);
     assert!((f("fraction_of_read") - eff / f("read_gb_s")).abs() < 1e-9);
     let steady = j["per_decoded_token"]["dispatches"].as_f64().unwrap();
+    // Per layer: the file's block_count.
+    let layers = cfg.n_layer as f64;
+    assert_eq!(j["per_decoded_token"]["dispatches_per_layer"].as_f64(), Some(steady / layers), "{j}");
     assert_eq!(j["per_decoded_token"]["buffers_created"].as_f64(), Some(0.0), "{j}");
     assert_eq!(j["per_decoded_token"]["bind_groups_created"].as_f64(), Some(0.0), "{j}");
     let table = |k: &str| j["profile"][k].as_array().cloned().unwrap_or_default();

@@ -657,8 +657,8 @@ mod cli {
             ));
             let w = rep.per_decoded_token;
             out_text(&format!(
-                "per decoded token: {} dispatches, {} bind groups created, {} submits, {} buffers created\n",
-                w.dispatches, w.bind_groups_created, w.submits, w.buffers_created
+                "per decoded token: {} dispatches ({:.2} per layer), {} bind groups created, {} submits, {} buffers created\n",
+                w.dispatches, w.dispatches_per_layer, w.bind_groups_created, w.submits, w.buffers_created
             ));
             for b in &rep.batched_decode {
                 out_text(&format!("batched decode, {} sessions: {:.2} tok/s ({:.0} ms per step)\n", b.sessions, b.tok_s, b.step_ms));

@@ -833,6 +833,31 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// As [`Recorder::embed`] for one token, with the first pre-norm made in the same
+    /// dispatch (`embed_row` in the Norm form: `no.h` gets `y · no.w` and one partial sum of
+    /// squares per 256 values from float `no.base`, as [`NormOut`]): the number of partial
+    /// sums, or `None` (nothing recorded) for a table of several parts.
+    pub fn embed_norm(&mut self, w: &GpuTensor, tokens: &wgpu::Buffer, y: &wgpu::Buffer, alpha: f32, no: NormOut) -> Option<u32> {
+        use params::matmul as b;
+        let [part] = &w.parts[..] else { return None };
+        let k = w.info.ne0() as u32;
+        let (gx, gy) = self.grid(k as u64 / 4);
+        let p = b::Params {
+            k,
+            n_rows: part.n_rows as u32,
+            n_tok: 1,
+            y_stride: k,
+            head: part.head_word as u32,
+            alpha,
+            groups_x: gx,
+            out_base: no.base,
+            ..Default::default()
+        };
+        let bufs = [(b::weights, &part.buffer), (b::y, y), (b::tokens, tokens), (b::norm_w, no.w), (b::h_out, no.h)];
+        self.dispatch(Shader::MatmulNorm(w.info.ty, false), "embed_row", &bufs, &p, (gx, gy, 1));
+        Some(k.div_ceil(256))
+    }
+
     /// Mixture of experts: `y[pair, r] = alpha · W_e[r] · x[in(pair)]` for the (token, slot)
     /// pairs of every tile, e the tile's expert, on a 3-D weight `w` = [k, expert_rows,
     /// n_expert] (any parts). `pairs` / `tiles` / `args` come from `moe_group`; `args_offset`

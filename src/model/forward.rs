@@ -11,7 +11,7 @@ use super::plan::{Ffn, FfnPlan, Mixer, ModelPlan, Role, T};
 use super::reference::mixer_tap;
 use super::taps::{GpuTaps, Taps};
 use crate::gguf::{GgmlType, Value};
-use crate::gpu::ops::{Recorder, Shader};
+use crate::gpu::ops::{NormOut, Recorder, Shader};
 use crate::gpu::{params, GpuContext, GpuError, GpuTensor, GpuWeights};
 use crate::memory::KV_BLOCK;
 use crate::memory::{MemoryLayout, Pools, PrefixCache, SequenceMemory};
@@ -331,7 +331,16 @@ impl GpuModel {
         let mut normed = false;
 
         // ---- token embeddings (× embed_scale)
-        g.r.embed(self.t(plan.token_embd), &batch.tokens, n, &x, plan.embed_scale);
+        // With fused norms, the first layer's pre-norm comes with the embedding row.
+        let first_norm = plan.layers.first().and_then(|l| l.mixer_norm).filter(|_| fuse_norms);
+        let embed = self.t(plan.token_embd);
+        let count = first_norm.and_then(|w| g.r.embed_norm(embed, &batch.tokens, &x, plan.embed_scale, NormOut { w: g.vec(w), h: &h, base: e }));
+        if count.is_some() {
+            g.normed = count;
+            normed = g.take_normed(&h, e);
+        } else {
+            g.r.embed(embed, &batch.tokens, n, &x, plan.embed_scale);
+        }
         g.tap("inp_embd", None, &x, 0, n, e);
         for (il, layer) in plan.layers.iter().enumerate() {
             // A layer's intermediates are dead after it: the next layer reuses them.

@@ -58,6 +58,8 @@ impl Default for BenchOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct PerToken {
     pub dispatches: f64,
+    /// `dispatches` ÷ the model's layers (the embedding, LM head and argmax included).
+    pub dispatches_per_layer: f64,
     pub bind_groups_created: f64,
     pub submits: f64,
     pub buffers_created: f64,
@@ -145,6 +147,7 @@ pub async fn bench(m: &GpuModel, o: &BenchOptions) -> Result<BenchReport, Sessio
     let per = |a: u64, b: u64| (a - b) as f64 / g.saturating_sub(1).max(1) as f64;
     let per_decoded_token = PerToken {
         dispatches: per(st.dispatches, stats0.dispatches),
+        dispatches_per_layer: per(st.dispatches, stats0.dispatches) / m.hp.n_layer.max(1) as f64,
         bind_groups_created: per(st.bind_groups_created, stats0.bind_groups_created),
         submits: per(st.submits, stats0.submits),
         buffers_created: per(st.buffers_created, stats0.buffers_created),

@@ -135,7 +135,9 @@ try {
     const eff = b.weightBytesPerToken * b.decodeTokS / 1e9;
     out.benchReport = pos && b.prefillTokens === 6 && b.decodeTokens === 3 && Math.abs(b.decodeEffectiveGbS - eff) <= 1e-9 * eff &&
       Math.abs(b.fractionOfCopy - eff / b.copyGbS) < 1e-9 && Math.abs(b.fractionOfRead - eff / b.readGbS) < 1e-9 &&
-      b.perDecodedToken.dispatches > 0 && b.perDecodedToken.buffersCreated === 0 && b.perDecodedToken.bindGroupsCreated === 0;
+      b.perDecodedToken.dispatches > 0 &&
+      Math.abs(b.perDecodedToken.dispatchesPerLayer * m.info.layers.length - b.perDecodedToken.dispatches) < 1e-9 &&
+      b.perDecodedToken.buffersCreated === 0 && b.perDecodedToken.bindGroupsCreated === 0;
     out.benchDetail = JSON.stringify(b);
     out.errBench = await codeOf((async () => m.bench({ promptTokens: 0 }))());
   }

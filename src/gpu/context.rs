@@ -59,6 +59,46 @@ pub struct GpuContext {
     share_x: std::cell::Cell<Option<bool>>,
     /// Per-kernel wall time when profiling (`braid bench --profile`; native only).
     profile: RefCell<Option<HashMap<(&'static str, &'static str), KernelTime>>>,
+    /// The `BRAID_*` developer knobs, read once here.
+    env: EnvKnobs,
+}
+
+/// The native developer knobs (`BRAID_*` environment variables; see each getter), read once
+/// when the context is made so that recording a step never reads the environment. None on
+/// the web. The `set_*` overrides take precedence.
+#[derive(Debug, Clone, Copy, Default)]
+struct EnvKnobs {
+    /// `BRAID_KERNELS`: Some(true) for `rows`, Some(false) for anything else.
+    rows: Option<bool>,
+    /// `BRAID_XSHARE=0`.
+    no_share_x: bool,
+    /// `BRAID_SUBGROUPS`: Some(value != "0").
+    subgroups: Option<bool>,
+    /// `BRAID_SCAN`: Some(value == "chunked").
+    chunked: Option<bool>,
+    /// `BRAID_FUSE`: Some(value != "0").
+    fuse: Option<bool>,
+    /// `BRAID_MATVEC=rows`.
+    matvec_rows: bool,
+}
+
+impl EnvKnobs {
+    fn read() -> EnvKnobs {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let var = |k: &str| std::env::var(k).ok();
+            EnvKnobs {
+                rows: var("BRAID_KERNELS").map(|v| v == "rows"),
+                no_share_x: var("BRAID_XSHARE").is_some_and(|v| v == "0"),
+                subgroups: var("BRAID_SUBGROUPS").map(|v| v != "0"),
+                chunked: var("BRAID_SCAN").map(|v| v == "chunked"),
+                fuse: var("BRAID_FUSE").map(|v| v != "0"),
+                matvec_rows: var("BRAID_MATVEC").is_some_and(|v| v == "rows"),
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        EnvKnobs::default()
+    }
 }
 
 /// Wall time of one kernel (shader module, entry point) summed over its dispatches while
@@ -216,6 +256,7 @@ impl GpuContext {
             chunked_scan: std::cell::Cell::new(None),
             fuse_dispatches: std::cell::Cell::new(None),
             share_x: std::cell::Cell::new(None),
+            env: EnvKnobs::read(),
         })
     }
 
@@ -239,9 +280,8 @@ impl GpuContext {
             Some(MatKernel::Workgroup) => return false,
             _ => {}
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(v) = std::env::var("BRAID_KERNELS") {
-            return v == "rows";
+        if let Some(rows) = self.env.rows {
+            return rows;
         }
         self.adapter.device_type == "Cpu"
     }
@@ -270,8 +310,7 @@ impl GpuContext {
         if let Some(v) = self.share_x.get() {
             return v && able;
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        if std::env::var("BRAID_XSHARE").is_ok_and(|v| v == "0") {
+        if self.env.no_share_x {
             return false;
         }
         able && self.prefers_row_kernels()
@@ -288,9 +327,8 @@ impl GpuContext {
         if let Some(k) = self.kernels.get() {
             return k == MatKernel::Subgroup && self.subgroups;
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(v) = std::env::var("BRAID_SUBGROUPS") {
-            return v != "0" && self.subgroups;
+        if let Some(on) = self.env.subgroups {
+            return on && self.subgroups;
         }
         // On CPU adapters one row per invocation measured faster (lavapipe, Q8_0 decode:
         // 4.2 vs 2.7 tok/s on a mamba2-370m shape).
@@ -307,9 +345,7 @@ impl GpuContext {
     /// A forced choice of chunked vs sequential recurrences (`set_chunked_scan`, else natively
     /// `BRAID_SCAN=chunked|sequential`); `None`: the caller's default.
     fn chunked_forced(&self, n_tok: u32) -> Option<bool> {
-        let forced = self.chunked_scan.get();
-        #[cfg(not(target_arch = "wasm32"))]
-        let forced = forced.or_else(|| std::env::var("BRAID_SCAN").ok().map(|v| v == "chunked"));
+        let forced = self.chunked_scan.get().or(self.env.chunked);
         forced.map(|v| v && n_tok > 1)
     }
 
@@ -334,11 +370,12 @@ impl GpuContext {
         if let Some(v) = self.fuse_dispatches.get() {
             return v;
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(v) = std::env::var("BRAID_FUSE") {
-            return v != "0";
-        }
-        true
+        self.env.fuse.unwrap_or(true)
+    }
+
+    /// The one-row decode kernel forced for comparisons (`BRAID_MATVEC=rows`, native only).
+    pub fn forced_matvec_rows(&self) -> bool {
+        self.env.matvec_rows
     }
 
     pub fn set_fuse_dispatches(&self, v: Option<bool>) {

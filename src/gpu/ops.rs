@@ -716,7 +716,7 @@ impl<'a> Recorder<'a> {
         // SIMD lanes, so their kernels are built to load few words per multiply-add (see
         // `cpu_matmul_entry`).
         let share_x = per_row && self.ctx.share_x();
-        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound(), share_x));
+        let cpu = per_row.then(|| cpu_matmul_entry(w.info.ty, n_tok, k, self.ctx.load_bound(), share_x, self.ctx.forced_matvec_rows()));
         for (pi, part) in w.parts.iter().enumerate() {
             let (gx, gy) = if subgroup {
                 self.rows_grid(part.n_rows.div_ceil(8))
@@ -1033,11 +1033,10 @@ struct CpuMatmul {
 /// `vk_swiftshader_icd.json`) measured the same order: the one-row kernel halves decode (0.37
 /// → 0.18 tok/s), the workgroup kernels are 20× slower. `BRAID_MATVEC=rows` (native only)
 /// forces the one-row decode kernel for such comparisons.
-fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x: bool) -> CpuMatmul {
+fn cpu_matmul_entry(ty: GgmlType, n_tok: u32, k: u32, load_bound: bool, share_x: bool, matvec_rows: bool) -> CpuMatmul {
     use GgmlType::*;
     let e = |entry, words, vec4s| CpuMatmul { entry, words, vec4s, tokens_per_z: 8, x16: false };
-    #[cfg(not(target_arch = "wasm32"))]
-    if n_tok == 1 && std::env::var("BRAID_MATVEC").is_ok_and(|v| v == "rows") {
+    if n_tok == 1 && matvec_rows {
         return e("matvec_rows", true, false);
     }
     match (ty, n_tok) {

@@ -1313,7 +1313,8 @@ fn embed_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invoc
 // pairs (token, slot) routed to expert e, grouped by expert into tiles (moe.wgsl `moe_group`)
 // so each expert row is read once per tile, and only the chosen experts' rows are read. The
 // grid comes from the GPU (indirect dispatch): tiles × rows. Global weight row g = e ·
-// expert_rows + r; a part only computes the rows it holds.
+// expert_rows + r; a part only computes the rows it holds. A scaled input (a fused pre-norm's
+// x · w, norm_count != 0) gets its token's scale as store_row applies it.
 
 fn id_x_row(pair: u32) -> u32 {
     if (p.x_per_pair != 0u) { return pair; }
@@ -1354,7 +1355,9 @@ fn matmul_id_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgr
     for (var t = 0u; t < nt; t++) {
         var v = a0[t % 4u];
         if (t >= 12u) { v = a3[t % 4u]; } else if (t >= 8u) { v = a2[t % 4u]; } else if (t >= 4u) { v = a1[t % 4u]; }
-        y[p.y_offset + pairs[tile.y + t] * p.y_stride + r] = p.alpha * v;
+        let pair = pairs[tile.y + t];
+        if (p.norm_count != 0u) { v *= rms_scale(id_x_row(pair)); }
+        y[p.y_offset + pair * p.y_stride + r] = p.alpha * v;
     }
 }
 
@@ -1391,6 +1394,9 @@ fn matmul_id(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         workgroupBarrier();
     }
     if (lid.x < nt) {
-        y[p.y_offset + pairs[tile.y + lid.x] * p.y_stride + r] = p.alpha * red[0][lid.x];
+        let pair = pairs[tile.y + lid.x];
+        var v = red[0][lid.x];
+        if (p.norm_count != 0u) { v *= rms_scale(id_x_row(pair)); }
+        y[p.y_offset + pair * p.y_stride + r] = p.alpha * v;
     }
 }

@@ -117,7 +117,8 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
     // conv into its qkv projection's epilogue (one less); a gated FFN whose gate
     // and up have one type and shape runs them as one paired dispatch; a pre-norm whose
     // residual add is a stage's last product (one mixer, or a dense FFN) or a post-norm, and
-    // whose readers are products (every mixer, a dense FFN, the LM head), is made in that
+    // whose readers are products (every mixer, an FFN — a mixture of experts' router, expert
+    // and shared products too —, the LM head), is made in that
     // product's store (`NormOut`) or the post-norm's dispatch (one less); attention norms and
     // rotates its query head and the new key itself (one less); the embedding lookup makes
     // the first layer's pre-norm (one less). Token by token, both
@@ -177,7 +178,8 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
                 // A post-norm joins the residual in the norm kernel, which makes the next
                 // norm on every adapter; a product only where `stores`.
                 let by_mixers = if l.mixer_post_norm.is_some() { true } else { l.mixers.len() == 1 && stores };
-                let after_mixers = l.mixer_norm.is_some() && by_mixers && l.ffn.as_ref().map_or(mixers_next(il), dense);
+                // Every FFN reads its norm through products (a mixture of experts too).
+                let after_mixers = l.mixer_norm.is_some() && by_mixers && l.ffn.as_ref().map_or(mixers_next(il), |_| true);
                 let after_ffn = l.ffn.as_ref().is_some_and(|f| if f.post_norm.is_some() { true } else { dense(f) && stores }) && mixers_next(il);
                 after_mixers as u64 + after_ffn as u64
             })

@@ -109,6 +109,11 @@ fn bytes_per_token_count_only_the_used_experts() {
     for i in m.plan.used() {
         all += m.weights.tensors[i].gpu_bytes();
     }
+    // Matrices stacked at load (attention's q | k | v) follow the file's tensors; the stacked
+    // originals hold no bytes any more.
+    let stacked = &m.weights.tensors[m.weights.index.tensors.len()..];
+    assert!(!stacked.is_empty());
+    all += stacked.iter().map(|t| t.gpu_bytes()).sum::<u64>();
     let e = &m.weights.tensors[m.plan.token_embd];
     // tied output: the table is read whole by the LM head
     assert_eq!(m.plan.output, m.plan.token_embd);

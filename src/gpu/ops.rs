@@ -879,10 +879,16 @@ impl<'a> Recorder<'a> {
         use params::matmul as b;
         let k = w.info.ne0() as u32;
         let expert_rows = w.info.dims.get(1).copied().unwrap_or(1) as u32;
-        debug_assert!(!self.scaled.as_ref().is_some_and(|s| s.buf == *x), "an expert product reads a scaled input");
+        // A scaled input (a fused pre-norm's x · w): its scale in the store, per token.
+        let scaled = self.scaled.as_ref().filter(|s| s.buf == *x).map(|s| (s.base, s.count, s.width, s.eps));
         let per_row = self.ctx.prefers_row_kernels();
         for part in &w.parts {
+            let (norm_base, norm_count, norm_width, norm_eps) = scaled.unwrap_or_default();
             let p = b::Params {
+                norm_base,
+                norm_count,
+                norm_width,
+                norm_eps,
                 k,
                 n_rows: part.n_rows as u32,
                 row0: part.row0 as u32,

@@ -264,13 +264,13 @@ impl GpuModel {
 
     /// The RMSNorm that follows layer `il`'s mixers (`after_mixers`) or its FFN, when the
     /// stage that reads it takes a scaled input (reads the normed stream through matrix
-    /// products alone: every mixer and the dense FFN, not a mixture of experts) and the
-    /// LM head when it is the output norm: its weight.
+    /// products alone: every mixer, the dense FFN, a mixture of experts — router, experts
+    /// (`matmul_id`) and shared expert — and the LM head when it is the output norm): its weight.
     fn norm_after(&self, il: usize, after_mixers: bool) -> Option<T> {
         let layers = &self.plan.layers;
         if after_mixers {
             if let Some(f) = &layers[il].ffn {
-                return matches!(f.ffn, Ffn::Dense(_)).then_some(f.norm);
+                return Some(f.norm);
             }
         }
         match layers.get(il + 1) {

@@ -198,12 +198,7 @@ impl TensorUploader {
                 BlockLayout::Raw => 0,
                 BlockLayout::Planar { body_words, .. } => n_blocks * body_words as u64,
             };
-            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(&info.name),
-                size,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
+            let buffer = weight_buffer(ctx, &info.name, size);
             parts.push(TensorPart { buffer, row0, n_rows, n_blocks, head_word, size });
             row0 += n_rows;
         }
@@ -294,6 +289,16 @@ impl TensorUploader {
     }
 }
 
+/// A weight buffer of `size` bytes (storage, filled by writes or copies, readable back).
+fn weight_buffer(ctx: &GpuContext, name: &str, size: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(name),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
 /// One tensor holding the rows of `members` stacked in order (`[ne0, Σ rows]`, named `name`),
 /// made on the GPU by buffer copies, so a product of all of them is one dispatch (llama.cpp's
 /// fused `attn_qkv` layout). The members keep their buffers; the caller drops them. `None`
@@ -329,12 +334,7 @@ pub fn concat_rows(ctx: &GpuContext, name: &str, members: &[&GpuTensor]) -> Opti
         BlockLayout::Raw => 0,
         BlockLayout::Planar { body_words, .. } => n_blocks * body_words as u64,
     };
-    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(name),
-        size,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
+    let buffer = weight_buffer(ctx, name, size);
     let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("concat_rows") });
     let (mut body_at, mut head_at) = (0, head_word * 4);
     for m in members {
@@ -375,12 +375,7 @@ pub fn concat_vectors(ctx: &GpuContext, name: &str, members: &[(Option<&GpuTenso
     let n: u64 = members.iter().map(|m| m.1).sum();
     let size = (n * 4).max(4);
     // New buffers are zero-initialized (WebGPU and wgpu guarantee it).
-    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(name),
-        size,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
+    let buffer = weight_buffer(ctx, name, size);
     let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("concat_vectors") });
     let mut at = 0;
     for &(v, len) in members {

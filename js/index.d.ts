@@ -18,6 +18,8 @@ export interface ModelInfo {
   parameters: number; quantTypes: string[]; layers: LayerInfo[];
   /** Rows (positions) a sliding-window layer keeps per session: its window plus one step. 0: no such layers. */
   windowRows: number;
+  /** The KV cache's element type on the GPU: F16 where the adapter has `shader-f16` (half the bytes per token), else F32. */
+  kvCacheType: "f16" | "f32" | "none";
   gpuBytes: number; adapter: unknown; hasTokenizer: boolean; hasChatTemplate: boolean;
   bos: number | null; eos: number | null;
   /** Tokens that end a reply (llama.cpp's end-of-generation set: EOS, end of turn, …). */
@@ -91,6 +93,8 @@ export interface BenchReport {
   perDecodedToken: { dispatches: number; dispatchesPerLayer: number; bindGroupsCreated: number; submits: number; buffersCreated: number };
   batchedDecode: { sessions: number; steps: number; tokS: number; stepMs: number }[];
   adapter: unknown; gpuBytes: number; expertsCounted: string;
+  /** The KV cache's element type on the GPU: F16 where the adapter has `shader-f16`. */
+  kvCacheType: "f16" | "f32" | "none"; kvBytesPerToken: number;
 }
 export declare class Model {
   static load(source: Source, options?: LoadOptions): Promise<Model>;

@@ -79,8 +79,11 @@ run)
     for s in "${specs[@]}"; do
       f="$d/files/${s%%:*}-${s##*:}.gguf"
       echo "round $r: $s" >&2
+      # Braid as it runs by default (an F16 KV cache where the GPU has shader-f16), then with
+      # its F32 cache; llama.cpp with its default F16 cache.
       if j=$("$d/braid" bench --model "$f" --prompt-tokens "$P" --gen-tokens "$G" --json 2>"$d/err"); then row "$s" braid "$j"; else row "$s" braid "$(fail "$(cat "$d/err")")"; fi
-      if j=$(LLAMA_REF_NGL=999 "$d/llama_ref_vk" "$d/vk" "$f" bench "$P,$G" 2>"$d/err"); then
+      if j=$(BRAID_F16=0 "$d/braid" bench --model "$f" --prompt-tokens "$P" --gen-tokens "$G" --json 2>"$d/err"); then row "$s" braid-f32kv "$j"; else row "$s" braid-f32kv "$(fail "$(cat "$d/err")")"; fi
+      if j=$(LLAMA_REF_KV=f16 LLAMA_REF_NGL=999 "$d/llama_ref_vk" "$d/vk" "$f" bench "$P,$G" 2>"$d/err"); then
         row "$s" llama.cpp-vulkan "$(python3 -c 'import json, sys; j = json.loads(sys.argv[1]); j["backend"] = "Vulkan, all layers"; print(json.dumps(j))' "$j")"
       else
         row "$s" llama.cpp-vulkan "$(fail "$(cat "$d/err")")"

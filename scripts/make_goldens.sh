@@ -7,13 +7,23 @@
 # (node-llama-cpp@3.21.1 ships prebuilt llama.cpp libraries and the matching source).
 # GOLDEN_ONLY=REGEX regenerates only the files whose "preset-type" it matches (e.g.
 # GOLDEN_ONLY=gemma3, or GOLDEN_ONLY='-(q8_0|q4_k_m)' for the quantized files) and
-# keeps every other fixture.
+# keeps every other fixture. GOLDEN_KV=f16 runs llama.cpp with an F16 KV cache (its default
+# cache type; Braid's on GPUs with shader-f16, or with BRAID_F16=1) and writes each set into
+# <set>-f16kv/ instead, for the files whose model has attention (the rest keep no KV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/llama_ref_env.sh
 source scripts/llama_ref_env.sh
 cargo build -q --release --bin braid
-out=tests/fixtures/golden
+kv=${GOLDEN_KV:-f32}
+sfx=""
+[ "$kv" = f16 ] && sfx=-f16kv
+export LLAMA_REF_KV=$kv
+# The F16 pass covers only models whose cache holds something.
+needs_kv() {
+  [ "$kv" = f32 ] || target/release/braid plan "$1" --json | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["kv_bytes_per_token"] == 0)'
+}
+out=tests/fixtures/golden$sfx
 models=target/golden-models
 mkdir -p "$out" "$models"
 only=${GOLDEN_ONLY:-}
@@ -53,6 +63,7 @@ for spec in tiny-llama:f32 tiny-mamba2:f32 tiny-granitehybrid:f32 tiny-falcon-h1
 done
 for f in "$models"/*.gguf; do
   keep "$(basename "$f")" || continue
+  needs_kv "$f" || continue
   for mode in batch seq; do
     "$ref/llama_ref" "$bins" "$f" "$tokens" "$mode" > "${f%.gguf}.$mode.json"
   done
@@ -79,7 +90,7 @@ done
 # save / restore) run through llama.cpp's sequence API (llama_memory_seq_cp,
 # llama_state_seq_get/set_data) on the F32 file of each architecture, for
 # tests/sessions_llama_cpp.rs to compare `braid run` against.
-sout=tests/fixtures/sessions
+sout=tests/fixtures/sessions$sfx
 mkdir -p "$sout"
 [ -n "$only" ] || rm -f "$sout"/*.json
 script="$models/session-script.txt"
@@ -101,6 +112,7 @@ for preset in tiny-llama tiny-mamba2 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2
               tiny-gemma3; do
   keep "$preset" || continue
   f="$models/$preset-f32.gguf"
+  needs_kv "$f" || continue
   "$ref/llama_ref" "$bins" "$f" script "$script" > "$models/$preset.session.jsonl"
   python3 - "$f" "$script" "$models/$preset.session.jsonl" "$sout/$preset.json" <<'PY'
 import json, os, sys
@@ -122,7 +134,7 @@ done
 # last_golden OUT_DIR N PRESET…: llama.cpp's logits of the last 8 positions of an N-token prompt
 # (batch, and token by token) on each preset's F32 file, in OUT_DIR/<file>.json.
 last_golden() {
-  local out=$1 n=$2; shift 2
+  local out=$1$sfx n=$2; shift 2
   mkdir -p "$out"
   [ -n "$only" ] || rm -f "$out"/*.json
   local toks
@@ -130,6 +142,7 @@ last_golden() {
   for preset in "$@"; do
     keep "$preset" || continue
     local f="$models/$preset-f32.gguf"
+    needs_kv "$f" || continue
     for mode in batch seq; do
       "$ref/llama_ref" "$bins" "$f" "$toks" "$mode" > "$models/$preset.last$n.$mode.json"
     done
@@ -159,3 +172,53 @@ last_golden tests/fixtures/golden-long 200 tiny-qwen35 odd-qwen3next tiny-qwen35
 # twist (Llama 3's rope_freqs, NEOX with q/k norms, Gemma 3's two bases with sliding windows,
 # linear scaling).
 last_golden tests/fixtures/golden-rope 4500 tiny-llama3 tiny-qwen3 tiny-gemma3 odd-gemma3
+
+# F16 KV caches against F32 ones (tests/long_prefill.rs runs both on the same files): the same
+# 200-token prompts with K and V stored as F16, on every family with attention.
+if [ "$kv" = f32 ]; then
+  kv=f16 sfx="" LLAMA_REF_KV=f16
+  last_golden tests/fixtures/golden-kv16 200 tiny-llama odd-llama tiny-llama3 tiny-qwen2 odd-qwen2 tiny-qwen3 odd-qwen3 \
+    tiny-gemma3 odd-gemma3 tiny-granitehybrid tiny-falcon-h1 tiny-lfm2 tiny-nemotron-h tiny-qwen35 tiny-jamba tiny-granitehybrid-moe
+fi
+
+# The converted files (tests/fixtures/converted, made by scripts/make_converted.sh) with an F16
+# cache: llama.cpp's logits on each file with attention and on its exact-F32 twin, the same
+# tokens as its F32 fixture, in converted-f16kv/ (tests/converted.rs uses them for F16 caches).
+if [ "$kv" = f16 ]; then
+  cout=tests/fixtures/converted-f16kv
+  mkdir -p "$cout" target/converted-f16kv
+  [ -n "$only" ] || rm -f "$cout"/*.json
+  for f in tests/fixtures/converted/*.gguf; do
+    stem=$(basename "$f" .gguf)
+    keep "$stem" || continue
+    needs_kv "$f" || continue
+    toks=$(python3 -c "import json, sys; print(','.join(map(str, json.load(open(sys.argv[1]))['tokens'])))" "${f%.gguf}.json")
+    targets=("$f")
+    if [[ "$stem" != *-f32 ]]; then
+      target/release/braid dequantize "$f" -o "target/converted-f16kv/$stem.twin.gguf" >/dev/null
+      targets+=("target/converted-f16kv/$stem.twin.gguf")
+    fi
+    for g in "${targets[@]}"; do
+      for mode in batch seq; do
+        "$ref/llama_ref" "$bins" "$g" "$toks" "$mode" > "target/converted-f16kv/$(basename "$g" .gguf).$mode.json"
+      done
+    done
+    python3 - "$f" "$toks" "$cout" <<'PY'
+import json, os, sys
+f, toks, out = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], sys.argv[3]
+stem = os.path.basename(f)[:-5]
+h = 0xcbf29ce484222325
+for b in open(f, "rb").read():
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+res = {"file": os.path.basename(f), "fnv1a64": f"{h:016x}", "tokens": toks, "kv": "f16"}
+for key, s in (("", stem), ("twin_", stem + ".twin")):
+    for mode in ("batch", "seq"):
+        p = os.path.join("target/converted-f16kv", f"{s}.{mode}.json")
+        if os.path.exists(p):
+            res[key + mode] = [[round(x, 6) for x in row] for row in json.load(open(p))["logits"]]
+            os.remove(p)
+json.dump(res, open(os.path.join(out, stem + ".json"), "w"), separators=(",", ":"))
+print("converted, F16 cache:", res["file"])
+PY
+  done
+fi

@@ -12,6 +12,10 @@ scripts/real_gemma.sh >/dev/null
 echo "== native tests (wgpu on the machine's Vulkan adapter)"
 cargo test
 
+echo "== the accuracy tests again with F16 KV caches (BRAID_F16=1; lavapipe has shader-f16) against llama.cpp with its F16 cache"
+BRAID_F16=1 cargo test --test gpu_forward --test converted --test long_prefill --test sessions_llama_cpp \
+  --test sessions --test session_kinds --test sliding_window --test prefix_cache --test moe --test real_gemma
+
 echo "== browser tests (headless Chromium, WebGPU)"
 cargo test --target wasm32-unknown-unknown
 

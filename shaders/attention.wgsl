@@ -11,6 +11,13 @@
 // head stores its token's K and V rows into the pool (no separate store dispatch), and no
 // workgroup reads those pool rows in the same dispatch. tmeta[t].z is the batch index of the
 // first token of t's session.
+//
+// KvT, the pool's element type, is f32, or f16 where the device has shader-f16
+// (`ops::attention_source` declares it): keys and values are rounded to it when stored and
+// widened to f32 when read; every sum is f32. The step's own keys and values, read from q, are
+// rounded the same way (kv_round), so a token's key is the same number whether a later step
+// reads it from the pool or its own step reads it from q (as llama.cpp, which stores a batch's
+// rows before it attends over them).
 
 struct Params {
     n_tok: u32,
@@ -45,8 +52,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;          // [n_tok, q_stride]: q (n_head · q_head), k, v (kv_dim each)
-@group(0) @binding(1) var<storage, read_write> kc: array<f32>;   // pool [rows, n_kv, hd]
-@group(0) @binding(2) var<storage, read_write> vc: array<f32>;   // pool [rows, n_kv, hd]
+@group(0) @binding(1) var<storage, read_write> kc: array<KvT>;   // pool [rows, n_kv, hd]
+@group(0) @binding(2) var<storage, read_write> vc: array<KvT>;   // pool [rows, n_kv, hd]
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;  // [n_tok, n_head, hd]
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read> tmeta: array<vec4<u32>>; // [n_tok] (pos, table offset, session's first token, _)
@@ -62,6 +69,10 @@ var<workgroup> red: array<f32, 64>;
 fn norm_weight(is_k: bool, i: u32) -> f32 {
     if (is_k) { return qkn[p.norm_n + i]; }
     return qkn[i];
+}
+
+fn kv_round(x: f32) -> f32 {
+    return f32(KvT(x));
 }
 
 fn pool_row(table: u32, j: u32) -> u32 {
@@ -101,8 +112,8 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     if (h % (p.n_head / p.n_kv) == 0u) {
         let row = pool_row(table, tm.x) * p.kv_dim + kvh * hd;
         for (var d = lid.x; d < hd; d += TILE) {
-            if (here) { kc[row + d] = hv[512u + d]; } else { kc[row + d] = q[src + p.k_offset + d]; }
-            vc[row + d] = q[src + p.v_offset + d];
+            if (here) { kc[row + d] = KvT(hv[512u + d]); } else { kc[row + d] = KvT(q[src + p.k_offset + d]); }
+            vc[row + d] = KvT(q[src + p.v_offset + d]);
         }
     }
     let n_keys = tm.x + 1u;
@@ -119,12 +130,12 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             var dotv = 0.0;
             if (ko.y != 0u && here) {
                 // The one new key of a decode step, rotated above.
-                for (var d = 0u; d < hd; d++) { dotv += hv[d] * hv[512u + d]; }
+                for (var d = 0u; d < hd; d++) { dotv += hv[d] * kv_round(hv[512u + d]); }
             } else if (ko.y != 0u) {
                 let kx = ko.x + p.k_offset;
-                for (var d = 0u; d < hd; d++) { dotv += hv[d] * q[kx + d]; }
+                for (var d = 0u; d < hd; d++) { dotv += hv[d] * kv_round(q[kx + d]); }
             } else {
-                for (var d = 0u; d < hd; d++) { dotv += hv[d] * kc[ko.x + d]; }
+                for (var d = 0u; d < hd; d++) { dotv += hv[d] * f32(kc[ko.x + d]); }
             }
             s = dotv * p.scale;
         }
@@ -147,7 +158,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             var a = acc[c] * corr;
             for (var i = 0u; i < nk; i++) {
                 let vo = key_at(table, first_tok, pos0, start + i, kvh);
-                if (vo.y != 0u) { a += sc[i] * q[vo.x + p.v_offset + d]; } else { a += sc[i] * vc[vo.x + d]; }
+                if (vo.y != 0u) { a += sc[i] * kv_round(q[vo.x + p.v_offset + d]); } else { a += sc[i] * f32(vc[vo.x + d]); }
             }
             acc[c] = a;
         }

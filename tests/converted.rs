@@ -152,12 +152,39 @@ fn split(v: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
     v.chunks(n).map(|c| c.to_vec()).collect()
 }
 
+/// [`all`] with llama.cpp's figures for the KV cache models on `ctx` get: with F16 caches
+/// (GPUs with shader-f16, or `BRAID_F16=1`), those made with its F16 cache
+/// (tests/fixtures/converted-f16kv, `GOLDEN_KV=f16 scripts/make_goldens.sh`) for the files with
+/// attention.
+fn all_for(ctx: &GpuContext) -> Vec<Converted> {
+    let mut all = all();
+    if ctx.kv_f16() {
+        let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/converted-f16kv");
+        let mut n = 0;
+        for c in &mut all {
+            let Ok(text) = std::fs::read_to_string(d.join(format!("{}.json", c.name))) else { continue };
+            let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!((j["fnv1a64"].as_str().unwrap(), ids(&j["tokens"])), (c.hash.as_str(), c.tokens.clone()), "{}: F16-cache golden of another file", c.name);
+            c.batch = rows(&j["batch"]);
+            c.seq = rows(&j["seq"]);
+            if let Some((_, tb, ts)) = &mut c.twin {
+                *tb = rows(&j["twin_batch"]);
+                *ts = rows(&j["twin_seq"]);
+            }
+            n += 1;
+        }
+        assert!(n >= 10, "converted-f16kv fixtures missing: rerun GOLDEN_KV=f16 scripts/make_goldens.sh");
+    }
+    all
+}
+
 #[test]
 fn gpu_forward_matches_llama_cpp_on_converted_files_batch_and_sequential() {
     let ctx = context();
-    for c in all() {
+    for c in all_for(&ctx) {
         let bytes = c.bytes();
         let model = load(&ctx, &bytes).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        assert_eq!(model.memory_layout().kv_f16, ctx.kv_f16(), "{}: the KV cache type", c.name);
         let v = model.hp.n_vocab as usize;
         let mut s = model.new_session(64);
         let batch = split(pollster::block_on(model.forward(&mut s, &c.tokens, true)).unwrap(), v);

@@ -24,8 +24,26 @@ struct Long {
     seq: Vec<Vec<f32>>,
 }
 
-fn longs() -> Vec<Long> {
-    longs_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-long"))
+fn longs(ctx: &braid::gpu::GpuContext) -> Vec<Long> {
+    longs_for(ctx, concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-long"))
+}
+
+/// The fixtures of `dir` for the KV cache models on `ctx` get: with F16 caches, llama.cpp's
+/// figures with its F16 cache (`<dir>-f16kv/`) for the models with attention.
+fn longs_for(ctx: &braid::gpu::GpuContext, dir: &str) -> Vec<Long> {
+    let mut all = longs_in(dir);
+    if ctx.kv_f16() {
+        let f16 = longs_in(&format!("{dir}-f16kv"));
+        assert!(!f16.is_empty(), "{dir}-f16kv fixtures missing: rerun GOLDEN_KV=f16 scripts/make_goldens.sh");
+        for l in &mut all {
+            if let Some(h) = f16.iter().find(|h| h.preset == l.preset) {
+                assert_eq!(h.tokens, l.tokens, "{}", l.preset);
+                l.batch = h.batch.clone();
+                l.seq = h.seq.clone();
+            }
+        }
+    }
+    all
 }
 
 fn longs_in(dir: &str) -> Vec<Long> {
@@ -63,9 +81,11 @@ fn rel(got: &[f32], want: &[Vec<f32>]) -> f32 {
 #[test]
 fn chunked_and_sequential_prefill_match_llama_cpp_on_long_prompts() {
     let ctx = support::context();
-    let all = longs();
+    let all = longs(&ctx);
+    // The CPU reference keeps F32 rows: llama.cpp's F32-cache figures.
+    let f32_cache = longs_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-long"));
     assert!(all.iter().any(|l| l.preset.contains("qwen3")), "no DeltaNet long goldens");
-    for l in &all {
+    for (l, l32) in all.iter().zip(&f32_cache) {
         let mut loader = StreamLoader::new(Some(l.bytes.len() as u64), Some(ctx.clone()));
         pollster::block_on(loader.feed(&l.bytes)).unwrap();
         let m = GpuModel::new(loader.finish().unwrap()).unwrap();
@@ -86,7 +106,7 @@ fn chunked_and_sequential_prefill_match_llama_cpp_on_long_prompts() {
         let r = RefModel::from_bytes(&l.bytes).unwrap();
         let mut st = r.new_state();
         let logits: Vec<f32> = r.eval(&mut st, &l.tokens).concat();
-        let e = rel(&logits, &l.batch);
+        let e = rel(&logits, &l32.batch);
         eprintln!("{:<20} reference  batch {e:.2e}", l.preset);
         assert!(e <= 1e-3, "{} reference: {e}", l.preset);
     }
@@ -99,7 +119,7 @@ fn chunked_and_sequential_prefill_match_llama_cpp_on_long_prompts() {
 #[test]
 fn rope_far_out_matches_llama_cpp() {
     let ctx = support::context();
-    let all = longs_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-rope"));
+    let all = longs_for(&ctx, concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-rope"));
     assert!(all.len() >= 4 && all.iter().all(|l| l.tokens.len() > 4096), "golden-rope fixtures missing: rerun scripts/make_goldens.sh");
     for l in &all {
         let mut loader = StreamLoader::new(Some(l.bytes.len() as u64), Some(ctx.clone()));
@@ -112,5 +132,80 @@ fn rope_far_out_matches_llama_cpp() {
         let (eb, es) = (rel(&got, &l.batch), rel(&got, &l.seq));
         eprintln!("{:<14} positions {}..{}: batch {eb:.2e} seq {es:.2e}", l.preset, n - 8, n);
         assert!(eb <= 1e-3 && es <= 1e-3, "{}: {eb} {es}", l.preset);
+    }
+}
+
+/// F16 KV caches (where the adapter has shader-f16: lavapipe has it, SwiftShader does not)
+/// against llama.cpp with its default F16 cache (tests/fixtures/golden-kv16: the last 8
+/// positions of a 200-token prompt, batch and token by token, on every family with attention),
+/// as one prefill and as decode steps after a prefill, next to the F32 caches on the same files.
+/// The F16 cache holds half the bytes per token and only F16 numbers (its session blob's rows,
+/// F32 either way, are all exact F16 values; the F32 cache's are not), and its blobs restore
+/// into a model with F32 caches, which continues as the F16 session does.
+#[test]
+fn f16_kv_caches_match_llama_cpp_with_its_f16_cache() {
+    let ctx = support::context();
+    assert!(ctx.shader_f16, "this test needs an adapter with shader-f16 (Mesa's lavapipe has it)");
+    let all = longs_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-kv16"));
+    assert!(all.len() >= 16, "golden-kv16 fixtures missing: rerun scripts/make_goldens.sh");
+    for l in &all {
+        let n = l.tokens.len();
+        let run = |kv16: bool| {
+            ctx.set_kv_f16(Some(kv16));
+            let mut loader = StreamLoader::new(Some(l.bytes.len() as u64), Some(ctx.clone()));
+            pollster::block_on(loader.feed(&l.bytes)).unwrap();
+            let m = GpuModel::new(loader.finish().unwrap()).unwrap();
+            ctx.set_kv_f16(None);
+            assert_eq!(m.memory_layout().kv_f16, kv16, "{}: the pools' element type", l.preset);
+            let mut s = m.new_session(256);
+            let one = pollster::block_on(m.forward(&mut s, &l.tokens, true)).unwrap();
+            let mut s2 = m.new_session(256);
+            pollster::block_on(m.forward(&mut s2, &l.tokens[..n - 8], false)).unwrap();
+            let mut steps = vec![];
+            for &t in &l.tokens[n - 8..n - 1] {
+                steps.extend(pollster::block_on(m.forward(&mut s2, &[t], true)).unwrap());
+            }
+            (m, s2, one, steps)
+        };
+        let (m16, s16, one16, steps16) = run(true);
+        let (m32, _, one32, steps32) = run(false);
+        let kv_tok = (m16.memory(&s16).kv_used, m32.memory_layout().kv_bytes_per_token() * (n as u64 - 1));
+        assert_eq!(2 * kv_tok.0, kv_tok.1, "{}: F16 rows are half the bytes", l.preset);
+        let seq = &l.seq[..7];
+        let (b16, q16, b32, q32) = (rel(&one16, &l.batch), rel(&steps16, seq), rel(&one32, &l.batch), rel(&steps32, seq));
+        // (llama.cpp also rounds q and the softmax weights to F16 in its products with an F16
+        // cache; Braid keeps them F32, so the two F16 caches agree to about 1e-4, not closer.)
+        let moved = rel(&steps16, &steps32.chunks(steps32.len() / 7).map(|c| c.to_vec()).collect::<Vec<_>>());
+        eprintln!("{:<24} vs llama.cpp's F16 cache: F16 batch {b16:.2e} steps {q16:.2e}, F32 batch {b32:.2e} steps {q32:.2e}; F16 vs F32 {moved:.2e}", l.preset);
+        assert!(b16 <= 1e-3 && q16 <= 1e-3, "{}: F16 cache {b16} {q16}", l.preset);
+        assert!(moved > 0.0, "{}: the F16 cache changed nothing", l.preset);
+        // The blobs carry F32 rows; those of the F16 cache are F16 numbers, all of them, and
+        // those of the F32 cache are not.
+        let blob = pollster::block_on(m16.save(&s16)).unwrap();
+        let blob32 = pollster::block_on(m32.save(&m32.restore(&blob).unwrap())).unwrap();
+        assert_eq!(blob.len(), blob32.len(), "{}: blob sizes", l.preset);
+        let layout = m32.memory_layout();
+        let header = blob.len() - 8 - layout.serialized_len(n as u32 - 1) as usize;
+        let rows = |b: &[u8]| -> Vec<f32> {
+            let kv_bytes = (layout.serialized_len(n as u32 - 1) - if layout.has_state() { layout.state_bytes() } else { 0 }) as usize;
+            b[header..header + kv_bytes].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+        };
+        let f16_exact = |x: &f32| half::f16::from_f32(*x).to_f32() == *x;
+        let (r16, r32) = (rows(&blob), rows(&pollster::block_on(m32.save(&{
+            let mut s = m32.new_session(256);
+            pollster::block_on(m32.forward(&mut s, &l.tokens[..n - 1], false)).unwrap();
+            s
+        })).unwrap()));
+        assert!(r16.iter().all(f16_exact), "{}: an F16 cache row that is not an F16 number", l.preset);
+        assert!(!r32.iter().all(f16_exact), "{}: the F32 cache holds only F16 numbers", l.preset);
+        // The F16 session's blob restores into the F32 model, which continues like it.
+        let mut r32 = m32.restore(&blob).unwrap();
+        let mut s16 = s16;
+        let last = [l.tokens[n - 1]];
+        let (a, b) = (pollster::block_on(m16.forward(&mut s16, &last, true)).unwrap(), pollster::block_on(m32.forward(&mut r32, &last, true)).unwrap());
+        let cross = rel(&b, std::slice::from_ref(&a));
+        let want = rel(&a, &l.seq[7..]);
+        eprintln!("{:<24} restored into F32: vs the F16 session {cross:.2e}, F16 session vs llama.cpp {want:.2e}", l.preset);
+        assert!(cross <= 1e-4 && want <= 1e-3, "{}: restored session {cross}, F16 session {want}", l.preset);
     }
 }

@@ -125,7 +125,7 @@ fn bytes_per_session_equal_the_closed_form_per_layer_kind() {
         let mamba1 = || (ssm("conv_kernel") - 1) * ssm("inner_size") + ssm("state_size") * ssm("inner_size");
         let interval = m.weights.index.get(&format!("{}.full_attention_interval", m.hp.arch)).and_then(|v| v.as_u64()).unwrap_or(4) as usize;
         let jamba_hd = key(&m, "embedding_length") / m.weights.index.get("jamba.attention.head_count").and_then(|v| v.as_u64()).unwrap_or(1);
-        let (mut state, mut kv_tok, mut layers) = (0u64, 0u64, vec![]);
+        let (mut state, mut kv_elems, mut layers) = (0u64, vec![], vec![]);
         for il in 0..m.hp.n_layer as usize {
             let (s, k) = match m.hp.arch {
                 "lfm2" | "lfm2moe" if kv[il] == 0 => ((key(&m, "shortconv.l_cache") - 1) * e, 0),
@@ -142,17 +142,21 @@ fn bytes_per_session_equal_the_closed_form_per_layer_kind() {
                 a => panic!("{a}"),
             };
             state += 4 * s;
-            kv_tok += 4 * k;
-            layers.push((4 * s, 4 * k));
+            kv_elems.push(k);
+            layers.push((4 * s, k));
         }
+        // K and V are F16 where the adapter has shader-f16 (and every row is even).
+        let kv_elem = if ctx.kv_f16() && kv_elems.iter().all(|k| k % 4 == 0) { 2 } else { 4 };
+        let kv_tok: u64 = kv_elem * kv_elems.iter().sum::<u64>();
         // The model's own per-layer layout says the same, layer by layer.
         let layout = m.memory_layout();
+        assert_eq!(layout.kv_elem_bytes(), kv_elem, "{preset}: KV element bytes");
         let theirs: Vec<(u64, u64)> = layout
             .layers
             .iter()
-            .map(|l| (l.states.iter().map(|s| 4 * s.floats as u64).sum(), l.kv.map_or(0, |kv| 4 * (kv.k + kv.v) as u64)))
+            .map(|l| (l.states.iter().map(|s| 4 * s.floats as u64).sum(), l.kv.map_or(0, |kv| (kv.k + kv.v) as u64)))
             .collect();
-        assert_eq!(theirs, layers, "{preset}: per-layer memory");
+        assert_eq!(theirs, layers, "{preset}: per-layer memory (state bytes, K and V elements)");
         let mut s = m.new_session(1000);
         s.policy = CheckpointPolicy { every: 0, max: 8 };
         pollster::block_on(m.append(&mut s, &toks(37, 9, m.hp.n_vocab), false)).unwrap();

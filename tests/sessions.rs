@@ -154,12 +154,15 @@ fn bytes_per_session_match_spec_sizes() {
         // layer; K and V of n_kv·head_dim floats per token per attention layer.
         let mut rec = 0u64;
         let mut kv_tok = 0u64;
+        let even = hp.layers.iter().enumerate().all(|(il, l)| !l.attention || (hp.n_head_kv[il] * hp.head_dim) % 2 == 0);
+        let kv_elem = if ctx.kv_f16() && even { 2 } else { 4 };
         for (il, l) in hp.layers.iter().enumerate() {
             if let (true, Some(p)) = (l.recurrent, hp.ssm) {
                 rec += 4 * (p.conv_state_len() + p.ssm_state_len()) as u64;
             }
             if l.attention {
-                kv_tok += 2 * 4 * (hp.n_head_kv[il] * hp.head_dim) as u64;
+                // K and V of F16 where the adapter has shader-f16 (and every row is even).
+                kv_tok += 2 * kv_elem * (hp.n_head_kv[il] * hp.head_dim) as u64;
             }
         }
         let block = braid::memory::pool::KV_BLOCK as u64 * kv_tok;

@@ -24,6 +24,22 @@ fn braid_run_sessions_equal_llama_cpp_sequences() {
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 6, "{} session fixtures", files.len());
+    // With F16 KV caches (GPUs with shader-f16, or BRAID_F16=1, which `braid run` inherits),
+    // llama.cpp's figures with its F16 cache, for the models with attention.
+    let req = braid::gpu::Requirements { min_binding: 4, wanted_binding: 1 << 20, storage_buffers_per_stage: 8 };
+    let kv16 = pollster::block_on(braid::gpu::GpuContext::new(&req)).expect("no WebGPU adapter").kv_f16();
+    if kv16 {
+        let f16 = std::path::Path::new(dir).with_file_name("sessions-f16kv");
+        let mut n = 0;
+        for p in &mut files {
+            let q = f16.join(p.file_name().unwrap());
+            if q.exists() {
+                *p = q;
+                n += 1;
+            }
+        }
+        assert!(n >= 6, "sessions-f16kv fixtures missing: rerun GOLDEN_KV=f16 scripts/make_goldens.sh");
+    }
     let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sessions");
     std::fs::create_dir_all(&tmp).unwrap();
     for path in files {
@@ -86,6 +102,10 @@ fn braid_run_sessions_equal_llama_cpp_sequences() {
             }
         }
         eprintln!("{preset:<24} {} operations, worst logit error {worst:.2e} of max|logit|", got.len());
-        assert!(worst <= 1e-4, "{preset}: {worst}");
+        // Two F16 caches agree less closely: llama.cpp also rounds q and the softmax weights
+        // to F16 in its products with an F16 cache (Braid keeps them F32): 1e-4..3e-4 here,
+        // held to the forward tests' 1e-3.
+        let tol = if kv16 { 1e-3 } else { 1e-4 };
+        assert!(worst <= tol, "{preset}: {worst}");
     }
 }

@@ -5,7 +5,7 @@
 
 use braid::gguf::GgmlType;
 use braid::gpu::kernels::{DEQUANT_WGSL, QUANT_WGSL};
-use braid::gpu::ops::{elementwise_source, matmul_source, rotary_source, ssm_source, MatmulForm};
+use braid::gpu::ops::{attention_source, elementwise_source, matmul_source, rotary_source, ssm_source, MatmulForm};
 use braid::gpu::params::shader_mirrors;
 
 fn sources(file: &str) -> Vec<String> {
@@ -19,8 +19,10 @@ fn sources(file: &str) -> Vec<String> {
         "elementwise.wgsl" => vec![elementwise_source()],
         // The scan module with and without the kernels that share B and C through subgroups.
         "ssm.wgsl" => vec![ssm_source(false), ssm_source(true)],
-        // Both modules that norm and rotate heads get rotary.wgsl's functions appended.
-        "rope.wgsl" | "attention.wgsl" => vec![rotary_source(&std::fs::read_to_string(format!("{}/shaders/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap())],
+        // Both modules that norm and rotate heads get rotary.wgsl's functions appended;
+        // attention over F32 and F16 KV pools.
+        "rope.wgsl" => vec![rotary_source(&std::fs::read_to_string(format!("{}/shaders/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap())],
+        "attention.wgsl" => vec![attention_source(false), attention_source(true)],
         f => vec![std::fs::read_to_string(format!("{}/shaders/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()],
     }
 }

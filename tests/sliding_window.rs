@@ -141,15 +141,17 @@ fn window_layers_hold_at_most_the_ring_whatever_the_length() {
         let n_layer = m.hp.n_layer as u64;
         let windowed = (0..n_layer).filter(|il| il % period < period - 1).count() as u64;
         let global = n_layer - windowed;
+        // Bytes per K or V element: F16 where the adapter has shader-f16 (rows of even length).
+        let el = if ctx.kv_f16() && kv_dim % 2 == 0 { 2 } else { 4 };
         for n in [40u64, ring + 5, 8 * ring + 3] {
             let mut s = m.new_session(8192);
             s.policy = CheckpointPolicy { every: 0, max: 1 };
             pollster::block_on(m.append(&mut s, &toks(n as usize, 4, m.hp.n_vocab), false)).unwrap();
             let r = m.memory(&s);
             let rows = n.div_ceil(16) * 16;
-            assert_eq!(r.kv, global * rows * kv_dim * 2 * 4, "{preset} at {n}: global layers' blocks");
-            assert_eq!(r.kv_used, global * n * kv_dim * 2 * 4, "{preset} at {n}: global rows used");
-            assert_eq!(r.window, windowed * rows.min(ring) * kv_dim * 2 * 4, "{preset} at {n}: window layers' rings");
+            assert_eq!(r.kv, global * rows * kv_dim * 2 * el, "{preset} at {n}: global layers' blocks");
+            assert_eq!(r.kv_used, global * n * kv_dim * 2 * el, "{preset} at {n}: global rows used");
+            assert_eq!(r.window, windowed * rows.min(ring) * kv_dim * 2 * el, "{preset} at {n}: window layers' rings");
             assert_eq!(r.recurrent, 0);
         }
     }

@@ -76,6 +76,13 @@ static void print_rows(struct llama_context *ctx, const char *op, int first, int
     printf("}\n");
 }
 
+// The KV cache's element type: F32 (Braid's F32 path), or F16 — llama.cpp's own default — with
+// LLAMA_REF_KV=f16 (the reference of Braid's F16 caches).
+static enum ggml_type kv_type(void) {
+    const char *kv = getenv("LLAMA_REF_KV");
+    return kv && strcmp(kv, "f16") == 0 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+}
+
 static int run_script(const char *bins, const char *path, const char *script_path) {
     (void)bins;
     struct llama_model_params mp = llama_model_default_params();
@@ -89,8 +96,7 @@ static int run_script(const char *bins, const char *path, const char *script_pat
     cp.n_ctx = 1024;
     cp.n_batch = 1024;
     cp.n_ubatch = 1024;
-    cp.type_k = GGML_TYPE_F32;
-    cp.type_v = GGML_TYPE_F32;
+    cp.type_k = cp.type_v = kv_type();
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.n_threads = 2;
     cp.n_threads_batch = 2;
@@ -372,8 +378,7 @@ int main(int argc, char **argv) {
     cp.n_ctx = n < 256 ? 256 : n + 16;
     cp.n_batch = cp.n_ctx;
     cp.n_ubatch = cp.n_ctx;
-    cp.type_k = GGML_TYPE_F32;
-    cp.type_v = GGML_TYPE_F32;
+    cp.type_k = cp.type_v = kv_type();
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.n_threads = 2;
     cp.n_threads_batch = 2;

@@ -236,6 +236,7 @@ function showModelInfo() {
     ["Layers", `${info.nLayer} (${kinds})`],
     ...(ex ? [["Experts", `${moe.length} mixture-of-experts layers: ${ex.count} experts, ${ex.used} used per token${ex.shared ? ", 1 shared" : ""}`]] : []), ["Tensor types", info.quantTypes.join(", ")],
     ["Weights on GPU", formatBytes(info.gpuBytes)], ["Context", formatCount(info.contextLength) + " tokens"],
+    ...(info.kvCacheType === "none" ? [] : [["KV cache", info.kvCacheType === "f16" ? "F16 (the GPU has shader-f16: half the bytes per token)" : "F32"]]),
     ["Vocabulary", formatCount(info.nVocab)], ["Chat template", info.hasChatTemplate ? "from the file" : "none: text completion (the model continues what you write)"],
     ["GPU", state.adapterName || [info.adapter?.name, info.adapter?.driver].filter(Boolean).join(" · ") || "WebGPU (the browser hides the adapter's name)"],
   ];

@@ -43,7 +43,7 @@ async function run(source, { p, g, rounds, cache }) {
       const a = r.adapter ?? {};
       // Browsers may hide the adapter's name (Chromium reports none for SwiftShader).
       const kind = [a.backend, a.deviceType].filter(Boolean).join(", ");
-      $("#adapter").textContent = `adapter: ${a.name || "unnamed"}${kind ? ` (${kind})` : ""} · ${model.info.architecture}, ${(r.gpuBytes / 1e6).toFixed(r.gpuBytes < 1e7 ? 2 : 0)} MB on the GPU · loaded in ${loadSeconds.toFixed(1)} s`;
+      $("#adapter").textContent = `adapter: ${a.name || "unnamed"}${kind ? ` (${kind})` : ""} · ${model.info.architecture}, ${(r.gpuBytes / 1e6).toFixed(r.gpuBytes < 1e7 ? 2 : 0)} MB on the GPU · KV cache ${r.kvCacheType} · loaded in ${loadSeconds.toFixed(1)} s`;
       $("#adapter").hidden = false;
     }
     const keys = ["prefillTokS", "decodeTokS", "decodeEffectiveGbS", "copyGbS", "readGbS", "fractionOfCopy", "fractionOfRead"];

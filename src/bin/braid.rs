@@ -652,8 +652,9 @@ mod cli {
             let (pp, tg, eff, bw) = (rep.prefill_tok_s, rep.decode_tok_s, rep.decode_effective_gb_s, rep.copy_gb_s);
             let ctx = m.ctx();
             out_text(&format!(
-                "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB{experts} → {eff:.2} GB/s effective\nweights on the GPU: {:.1} MB\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it), read kernel: {:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({})\n",
-                rep.weight_bytes_per_token as f64 / 1e6, rep.gpu_bytes as f64 / 1e6, 100.0 * rep.fraction_of_copy, rep.read_gb_s, 100.0 * rep.fraction_of_read, ctx.adapter.name, ctx.adapter.backend
+                "prefill {p} tokens: {pp:.1} tok/s\ndecode {g} tokens: {tg:.2} tok/s\nweights per token: {:.1} MB{experts} → {eff:.2} GB/s effective\nweights on the GPU: {:.1} MB\ncopy kernel: {bw:.2} GB/s (decode at {:.0}% of it), read kernel: {:.2} GB/s (decode at {:.0}% of it)\nadapter: {} ({}){}\nKV cache: {} ({} B per token)\n",
+                rep.weight_bytes_per_token as f64 / 1e6, rep.gpu_bytes as f64 / 1e6, 100.0 * rep.fraction_of_copy, rep.read_gb_s, 100.0 * rep.fraction_of_read, ctx.adapter.name, ctx.adapter.backend,
+                if ctx.adapter.shader_f16 { ", shader-f16" } else { "" }, rep.kv_cache_type, rep.kv_bytes_per_token
             ));
             let w = rep.per_decoded_token;
             out_text(&format!(
@@ -728,7 +729,11 @@ mod cli {
             }
             o += &format!("  {il:>3}  {mix:<22} ffn {:<16} {}\n", ffn.unwrap_or("—"), mem.join(", "));
         }
-        o += &format!("memory per session: {} B of KV per token, {} B of recurrent state\n", layout.kv_bytes_per_token(), layout.state_bytes());
+        o += &format!(
+            "memory per session: {} B of KV per token (F32; half with an F16 cache, where the adapter has shader-f16), {} B of recurrent state\n",
+            layout.kv_bytes_per_token(),
+            layout.state_bytes()
+        );
         out_text(&o);
         Ok(())
     }

@@ -28,6 +28,8 @@ pub struct AdapterSummary {
     /// Lanes per subgroup, fewest and most (`wgpu::AdapterInfo::subgroup_min_size` / `_max_size`).
     pub subgroup_min_size: u32,
     pub subgroup_max_size: u32,
+    /// The device was given WebGPU's `shader-f16` (WGSL `f16`).
+    pub shader_f16: bool,
 }
 
 pub struct GpuContext {
@@ -37,6 +39,9 @@ pub struct GpuContext {
     pub adapter: AdapterSummary,
     /// The device has WGSL `subgroups`.
     pub subgroups: bool,
+    /// The device has WGSL `f16` (WebGPU's `shader-f16`: 16-bit floats in storage buffers and
+    /// arithmetic), requested wherever the adapter offers it.
+    pub shader_f16: bool,
     pipelines: RefCell<HashMap<(&'static str, &'static str), Rc<Pipeline>>>,
     modules: RefCell<HashMap<&'static str, Rc<wgpu::ShaderModule>>>,
     /// Bind groups by (pipeline, bound buffer ranges): decode steps of the same shape bind the
@@ -57,6 +62,8 @@ pub struct GpuContext {
     fuse_dispatches: std::cell::Cell<Option<bool>>,
     /// A forced choice of shared x loads (`set_share_x`).
     share_x: std::cell::Cell<Option<bool>>,
+    /// A forced choice of the KV cache's element type (`set_kv_f16`).
+    kv_f16: std::cell::Cell<Option<bool>>,
     /// Per-kernel wall time when profiling (`braid bench --profile`; native only).
     profile: RefCell<Option<HashMap<(&'static str, &'static str), KernelTime>>>,
     /// The `BRAID_*` developer knobs, read once here.
@@ -80,6 +87,9 @@ struct EnvKnobs {
     fuse: Option<bool>,
     /// `BRAID_MATVEC=rows`.
     matvec_rows: bool,
+    /// `BRAID_F16`: Some(value != "0") — F16 KV caches forced on (where the adapter has
+    /// `shader-f16`) or off.
+    f16: Option<bool>,
 }
 
 impl EnvKnobs {
@@ -94,6 +104,7 @@ impl EnvKnobs {
                 chunked: var("BRAID_SCAN").map(|v| v == "chunked"),
                 fuse: var("BRAID_FUSE").map(|v| v != "0"),
                 matvec_rows: var("BRAID_MATVEC").is_some_and(|v| v == "rows"),
+                f16: var("BRAID_F16").map(|v| v != "0"),
             }
         }
         #[cfg(target_arch = "wasm32")]
@@ -201,8 +212,9 @@ impl GpuContext {
         limits.max_compute_workgroup_size_x = have.max_compute_workgroup_size_x;
         limits.max_compute_workgroups_per_dimension = have.max_compute_workgroups_per_dimension;
         let info = adapter.get_info();
-        // Subgroup reductions where the adapter has them (both software adapters do).
-        let features = adapter.features() & wgpu::Features::SUBGROUP;
+        // Subgroup reductions where the adapter has them (both software adapters do), 16-bit
+        // floats where it has them (lavapipe and most GPUs; not SwiftShader).
+        let features = adapter.features() & (wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("braid"),
@@ -233,6 +245,7 @@ impl GpuContext {
             queue,
             limits,
             subgroups: features.contains(wgpu::Features::SUBGROUP),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
             adapter: AdapterSummary {
                 name: info.name,
                 backend: format!("{:?}", info.backend),
@@ -240,6 +253,7 @@ impl GpuContext {
                 driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
                 subgroup_min_size: info.subgroup_min_size,
                 subgroup_max_size: info.subgroup_max_size,
+                shader_f16: features.contains(wgpu::Features::SHADER_F16),
             },
             pipelines: RefCell::new(HashMap::new()),
             modules: RefCell::new(HashMap::new()),
@@ -256,6 +270,7 @@ impl GpuContext {
             chunked_scan: std::cell::Cell::new(None),
             fuse_dispatches: std::cell::Cell::new(None),
             share_x: std::cell::Cell::new(None),
+            kv_f16: std::cell::Cell::new(None),
             env: EnvKnobs::read(),
         })
     }
@@ -371,6 +386,25 @@ impl GpuContext {
             return v;
         }
         self.env.fuse.unwrap_or(true)
+    }
+
+    /// Keep KV caches in F16 (as llama.cpp does by default, `--cache-type-k f16`): half the
+    /// bytes per token a session holds and attention reads. By default on GPUs with
+    /// `shader-f16`; CPU adapters keep F32 (lavapipe has `shader-f16`, but there the
+    /// conversions cost what the bytes save: a 1,000-token prefill of small-qwen3 5% slower,
+    /// decode the same). Models loaded afterwards take it (a
+    /// pool's element type is fixed when the model is made). `set_kv_f16`, or natively
+    /// `BRAID_F16=1` / `BRAID_F16=0`, forces either (F16 only where the device has
+    /// `shader-f16`).
+    pub fn kv_f16(&self) -> bool {
+        let forced = self.kv_f16.get().or(self.env.f16);
+        self.shader_f16 && forced.unwrap_or(self.adapter.device_type != "Cpu")
+    }
+
+    /// Force F16 KV caches on (where the device has `shader-f16`) or off for models loaded
+    /// from now on; `None` restores the default. For tests that run both forms.
+    pub fn set_kv_f16(&self, v: Option<bool>) {
+        self.kv_f16.set(v);
     }
 
     /// The one-row decode kernel forced for comparisons (`BRAID_MATVEC=rows`, native only).

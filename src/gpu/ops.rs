@@ -272,6 +272,13 @@ pub fn rotary_source(module: &str) -> String {
     format!("{module}\n{ROTARY_WGSL}")
 }
 
+/// `shaders/attention.wgsl` (with `shaders/rotary.wgsl`) for a KV pool of F16 (`kv16`, needs
+/// shader-f16) or F32 elements: declares its element type `KvT`.
+pub fn attention_source(kv16: bool) -> String {
+    let head = if kv16 { "enable f16;\nalias KvT = f16;\n" } else { "alias KvT = f32;\n" };
+    format!("{head}{}", rotary_source(ATTENTION_WGSL))
+}
+
 pub fn elementwise_source() -> String {
     format!("{ACT_WGSL}\n{ELEMENTWISE_WGSL}")
 }
@@ -292,7 +299,8 @@ pub enum Shader {
     MatmulNorm(GgmlType, bool),
     Norm,
     Rope,
-    Attention,
+    /// Attention over a KV pool of F16 elements (`true`) or F32 ([`attention_source`]).
+    Attention(bool),
     Ssm,
     /// The Mamba2 scan module with the kernels that share B and C through 8-lane subgroups
     /// ([`ssm_source`]).
@@ -318,7 +326,7 @@ impl Shader {
             Shader::MatmulNorm(t, sg) => matmul_variant(t).map_or("matmul_unsupported", |v| if sg { v.0.sg_norm } else { v.0.norm }),
             Shader::Norm => "norm",
             Shader::Rope => "rope",
-            Shader::Attention => "attention",
+            Shader::Attention(kv16) => if kv16 { "attention_kv16" } else { "attention" },
             Shader::Ssm => "ssm",
             Shader::SsmSg => "ssm_sg",
             Shader::ShortConv => "short_conv",
@@ -341,7 +349,7 @@ impl Shader {
             Shader::MatmulNorm(t, sg) => matmul_source(t, sg, MatmulForm::Norm),
             Shader::Norm => NORM_WGSL.into(),
             Shader::Rope => rotary_source(ROPE_WGSL),
-            Shader::Attention => rotary_source(ATTENTION_WGSL),
+            Shader::Attention(kv16) => attention_source(kv16),
             Shader::Ssm => ssm_source(false),
             Shader::SsmSg => ssm_source(true),
             Shader::ShortConv => SHORT_CONV_WGSL.into(),
@@ -361,7 +369,7 @@ impl Shader {
             Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) | Shader::MatmulPair(..) | Shader::MatmulNorm(..) => params::matmul::p,
             Shader::Norm => params::norm::p,
             Shader::Rope => params::rope::p,
-            Shader::Attention => params::attention::p,
+            Shader::Attention(_) => params::attention::p,
             Shader::Ssm | Shader::SsmSg => params::ssm::p,
             Shader::ShortConv => params::short_conv::p,
             Shader::Conv => params::conv::p,

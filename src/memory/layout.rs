@@ -8,7 +8,8 @@
 //! ring of [`MemoryLayout::ring_rows`] rows per sequence — the last W positions plus room for
 //! one step's new rows — so a long sequence costs W-ish rows per window layer, not n.
 
-/// K and V rows of one token in an attention layer, in floats (n_head_kv · head_dim each).
+/// K and V rows of one token in an attention layer, in elements (n_head_kv · head_dim each; F32,
+/// or F16 with [`MemoryLayout::kv_f16`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvRows {
     pub k: u32,
@@ -40,6 +41,10 @@ pub struct MemoryLayout {
     pub layers: Vec<LayerMemory>,
     /// The most tokens one step writes per sequence (sizes the window layers' rings).
     pub max_step: u32,
+    /// K and V rows held as F16 on the GPU (where the device has `shader-f16`, chosen when
+    /// the model is made: [`crate::gpu::GpuContext::kv_f16`]); F32 otherwise. Session blobs
+    /// carry F32 rows either way.
+    pub kv_f16: bool,
 }
 
 impl MemoryLayout {
@@ -76,9 +81,25 @@ impl MemoryLayout {
         (w + self.max_step.max(1) + b - 1).div_ceil(b) * b
     }
 
-    /// Bytes of one row (K and V) over all window layers.
+    /// Bytes of one K or V element on the GPU: 2 (F16) or 4 (F32).
+    pub fn kv_elem_bytes(&self) -> u64 {
+        if self.kv_f16 { 2 } else { 4 }
+    }
+
+    /// Every K and V row can be held as F16: each holds an even number of elements, so that
+    /// rows start on the 4-byte boundaries buffer copies need.
+    pub fn kv_f16_able(&self) -> bool {
+        self.layers.iter().filter_map(|l| l.kv).all(|kv| kv.k % 2 == 0 && kv.v % 2 == 0)
+    }
+
+    /// K and V elements of one row over the window layers (`true`) or the global ones.
+    fn kv_elems(&self, window: bool) -> u64 {
+        self.layers.iter().filter_map(|l| l.kv).filter(|kv| (kv.window > 0) == window).map(|kv| kv.k as u64 + kv.v as u64).sum()
+    }
+
+    /// Bytes of one row (K and V) over all window layers, as held on the GPU.
     pub fn window_bytes_per_row(&self) -> u64 {
-        self.layers.iter().filter_map(|l| l.kv).filter(|kv| kv.window > 0).map(|kv| 4 * (kv.k as u64 + kv.v as u64)).sum()
+        self.kv_elem_bytes() * self.kv_elems(true)
     }
 
     /// Some layer keeps a recurrent state (sessions then hold a state slot).
@@ -86,16 +107,18 @@ impl MemoryLayout {
         self.layers.iter().any(|l| l.states.iter().any(|s| s.floats > 0))
     }
 
-    /// Bytes of KV rows per token over the global attention layers (F32 K and V); window
-    /// layers hold at most [`MemoryLayout::ring_rows`] rows each.
+    /// Bytes of KV rows per token over the global attention layers as held on the GPU (K and
+    /// V, [`MemoryLayout::kv_elem_bytes`] each element); window layers hold at most
+    /// [`MemoryLayout::ring_rows`] rows each.
     pub fn kv_bytes_per_token(&self) -> u64 {
-        self.layers.iter().filter_map(|l| l.kv).filter(|kv| kv.window == 0).map(|kv| 4 * (kv.k as u64 + kv.v as u64)).sum()
+        self.kv_elem_bytes() * self.kv_elems(false)
     }
 
-    /// Bytes of a sequence's memory rows at length `n` as a session blob carries them: every
-    /// global row, the last min(n, W) rows of each window layer, the recurrent states.
+    /// Bytes of a sequence's memory rows at length `n` as a session blob carries them (F32
+    /// whatever the GPU holds): every global row, the last min(n, W) rows of each window
+    /// layer, the recurrent states.
     pub fn serialized_len(&self, n: u32) -> u64 {
-        n as u64 * self.kv_bytes_per_token() + n.min(self.max_window()) as u64 * self.window_bytes_per_row() + if self.has_state() { self.state_bytes() } else { 0 }
+        4 * (n as u64 * self.kv_elems(false) + n.min(self.max_window()) as u64 * self.kv_elems(true)) + if self.has_state() { self.state_bytes() } else { 0 }
     }
 
     /// Bytes of recurrent state per sequence over all layers (F32), whatever its length.

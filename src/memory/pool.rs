@@ -72,8 +72,13 @@ pub struct Pools {
     slot_used: Vec<bool>,
 }
 
-fn grow(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, old: &wgpu::Buffer, floats: u64, label: &str) -> wgpu::Buffer {
-    let new = f32_buf(ctx, label, floats);
+/// A storage buffer of `bytes` (rounded up to whole 4-byte words), contents undefined.
+fn byte_buf(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer {
+    f32_buf(ctx, label, bytes.div_ceil(4))
+}
+
+fn grow(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, old: &wgpu::Buffer, bytes: u64, label: &str) -> wgpu::Buffer {
+    let new = byte_buf(ctx, label, bytes);
     enc.copy_buffer_to_buffer(old, 0, &new, 0, old.size());
     new
 }
@@ -144,8 +149,8 @@ impl Pools {
                 if Space::of(rows.window) != sp {
                     continue;
                 }
-                let rows_total = cap as u64 * KV_BLOCK as u64;
-                *kv = Some((grow(&ctx, &mut enc, k, rows_total * rows.k as u64, "k pool"), grow(&ctx, &mut enc, v, rows_total * rows.v as u64, "v pool")));
+                let elems = cap as u64 * KV_BLOCK as u64 * self.layout.kv_elem_bytes();
+                *kv = Some((grow(&ctx, &mut enc, k, elems * rows.k as u64, "k pool"), grow(&ctx, &mut enc, v, elems * rows.v as u64, "v pool")));
             }
         }
         ctx.queue.submit([enc.finish()]);
@@ -233,9 +238,9 @@ impl Pools {
                 if Space::of(rows.window) != sp {
                     continue;
                 }
-                for (b, floats) in [(k, rows.k), (v, rows.v)] {
-                    let bytes = KV_BLOCK as u64 * floats as u64 * 4;
-                    let tmp = f32_buf(&self.ctx, "cow block", bytes / 4);
+                for (b, elems) in [(k, rows.k), (v, rows.v)] {
+                    let bytes = KV_BLOCK as u64 * elems as u64 * self.layout.kv_elem_bytes();
+                    let tmp = byte_buf(&self.ctx, "cow block", bytes);
                     enc.copy_buffer_to_buffer(b, src as u64 * bytes, &tmp, 0, bytes);
                     enc.copy_buffer_to_buffer(&tmp, 0, b, dst as u64 * bytes, bytes);
                 }
@@ -259,7 +264,7 @@ impl Pools {
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             for (bufs, l) in self.states.iter_mut().zip(&self.layout.layers) {
                 for (b, st) in bufs.iter_mut().zip(&l.states) {
-                    *b = grow(&ctx, &mut enc, b, cap as u64 * st.floats as u64, "state pool");
+                    *b = grow(&ctx, &mut enc, b, 4 * cap as u64 * st.floats as u64, "state pool");
                 }
             }
             ctx.queue.submit([enc.finish()]);

@@ -269,25 +269,44 @@ impl SequenceMemory {
     /// rows — all `pos` of a global layer, the last min(pos, W) of a window layer (W the
     /// largest window) — then every recurrent state in layout order (the session blob's body).
     pub async fn read(&self, pos: u32) -> Result<Vec<u8>, GpuError> {
-        let (ctx, staging, total) = {
+        let (ctx, staging, plan) = {
             let pools = self.pools.borrow();
             let ctx = pools.ctx.clone();
             let plan = self.regions(&pools, pos);
-            let total: u64 = plan.iter().map(|r| r.2).sum();
+            let total: u64 = plan.iter().map(|r| r.bytes).sum();
             let staging = f32_buf(&ctx, "save staging", total / 4);
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             let mut at = 0;
-            for (b, off, bytes) in &plan {
-                enc.copy_buffer_to_buffer(b, *off, &staging, at, *bytes);
-                at += bytes;
+            for r in &plan {
+                enc.copy_buffer_to_buffer(&r.buf, r.offset, &staging, at, r.bytes);
+                at += r.bytes;
             }
             ctx.queue.submit([enc.finish()]);
-            (ctx, staging, total)
+            (ctx, staging, plan)
         };
+        let total: u64 = plan.iter().map(|r| r.bytes).sum();
         if total == 0 {
             return Ok(vec![]);
         }
-        ctx.read_bytes(&staging, 0, total).await
+        let raw = ctx.read_bytes(&staging, 0, total).await?;
+        if !plan.iter().any(|r| r.f16) {
+            return Ok(raw);
+        }
+        // F16 rows widen to the blob's F32.
+        let mut out = Vec::with_capacity(raw.len() * 2);
+        let mut at = 0usize;
+        for r in &plan {
+            let bytes = &raw[at..at + r.bytes as usize];
+            if r.f16 {
+                for h in bytes.chunks_exact(2) {
+                    out.extend_from_slice(&half::f16::from_le_bytes([h[0], h[1]]).to_f32().to_le_bytes());
+                }
+            } else {
+                out.extend_from_slice(bytes);
+            }
+            at += r.bytes as usize;
+        }
+        Ok(out)
     }
 
     /// Write [`SequenceMemory::read`]'s bytes back (blocks for `pos` rows must be reserved).
@@ -299,29 +318,37 @@ impl SequenceMemory {
         }
         let pools = self.pools.borrow();
         let mut at = 0usize;
-        for (b, off, bytes) in self.regions(&pools, pos) {
-            let n = bytes as usize;
+        for r in self.regions(&pools, pos) {
+            // The blob's rows are F32; F16 rows narrow (round to nearest even) on the way in.
+            let n = if r.f16 { 2 * r.bytes as usize } else { r.bytes as usize };
             if let Some(d) = data.get(at..at + n) {
-                pools.ctx.queue.write_buffer(&b, off, d);
+                if r.f16 {
+                    let h: Vec<u8> = d.chunks_exact(4).flat_map(|f| half::f16::from_f32(f32::from_le_bytes([f[0], f[1], f[2], f[3]])).to_le_bytes()).collect();
+                    pools.ctx.queue.write_buffer(&r.buf, r.offset, &h);
+                } else {
+                    pools.ctx.queue.write_buffer(&r.buf, r.offset, d);
+                }
             }
             at += n;
         }
     }
 
-    /// (buffer, byte offset, bytes) of every stored row at length `pos`, in blob order.
-    fn regions(&self, pools: &Pools, pos: u32) -> Vec<(wgpu::Buffer, u64, u64)> {
+    /// Every stored row at length `pos` as it lies on the GPU, in blob order.
+    fn regions(&self, pools: &Pools, pos: u32) -> Vec<Region> {
         let mut plan = vec![];
         let (w, nr) = (pools.layout.max_window(), pools.ring_blocks().max(1));
         let blk = KV_BLOCK as u64;
+        let f16 = pools.layout.kv_f16;
+        let region = |buf: &wgpu::Buffer, offset: u64, bytes: u64| Region { buf: buf.clone(), offset, bytes, f16 };
         for (kv, l) in pools.kv.iter().zip(&pools.layout.layers) {
             if let (Some((k, v)), Some(rows)) = (kv, l.kv) {
-                for (b, floats) in [(k, rows.k), (v, rows.v)] {
-                    let row = floats as u64 * 4;
+                for (b, elems) in [(k, rows.k), (v, rows.v)] {
+                    let row = elems as u64 * pools.layout.kv_elem_bytes();
                     if rows.window == 0 {
                         for (i, &id) in self.blocks.iter().enumerate() {
                             let n = (pos as u64).saturating_sub(i as u64 * blk).min(blk);
                             if n > 0 {
-                                plan.push((b.clone(), id as u64 * blk * row, n * row));
+                                plan.push(region(b, id as u64 * blk * row, n * row));
                             }
                         }
                     } else {
@@ -331,7 +358,7 @@ impl SequenceMemory {
                             let i = p / KV_BLOCK;
                             let end = ((i + 1) * KV_BLOCK).min(pos);
                             let id = self.ring.get((i % nr) as usize).copied().unwrap_or(0) as u64;
-                            plan.push((b.clone(), (id * blk + (p % KV_BLOCK) as u64) * row, (end - p) as u64 * row));
+                            plan.push(region(b, (id * blk + (p % KV_BLOCK) as u64) * row, (end - p) as u64 * row));
                             p = end;
                         }
                     }
@@ -339,12 +366,20 @@ impl SequenceMemory {
             }
         }
         if let Some(slot) = self.slot {
-            for (b, off, bytes) in pools.slot_regions(slot) {
-                plan.push((b.clone(), off, bytes));
+            for (b, offset, bytes) in pools.slot_regions(slot) {
+                plan.push(Region { buf: b.clone(), offset, bytes, f16: false });
             }
         }
         plan
     }
+}
+
+/// Bytes of one buffer that a session blob carries: `f16` rows widen to F32 in the blob.
+struct Region {
+    buf: wgpu::Buffer,
+    offset: u64,
+    bytes: u64,
+    f16: bool,
 }
 
 impl Drop for SequenceMemory {

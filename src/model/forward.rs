@@ -118,7 +118,11 @@ impl GpuModel {
                 }
             }
         }
-        let pools = Rc::new(RefCell::new(Pools::new(&weights.ctx, plan.memory_layout())));
+        // K and V rows in F16 where the device has shader-f16 (half of what a session holds
+        // per token and attention reads; llama.cpp's default cache type).
+        let mut layout = plan.memory_layout();
+        layout.kv_f16 = weights.ctx.kv_f16() && layout.kv_f16_able();
+        let pools = Rc::new(RefCell::new(Pools::new(&weights.ctx, layout)));
         let fingerprint = fingerprint(&weights);
         let prefix = RefCell::new(PrefixCache::new(default_prefix_budget(weights.gpu_bytes())));
         Ok(GpuModel { hp: plan.hp.clone(), plan, weights, pools, fingerprint, prefix })

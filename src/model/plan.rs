@@ -175,7 +175,7 @@ impl ModelPlan {
         // Window layers keep the window plus one step of rows: steps of about the window's
         // size (64 ..= WINDOW_STEP tokens) keep the ring near 2 W.
         let max_step = if window > 0 { (window as usize).next_multiple_of(16).clamp(64, super::forward::WINDOW_STEP) } else { super::forward::MAX_BATCH };
-        MemoryLayout { layers, max_step: max_step as u32 }
+        MemoryLayout { layers, max_step: max_step as u32, kv_f16: false }
     }
 
     /// Every tensor index the plan reads.

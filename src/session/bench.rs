@@ -102,6 +102,11 @@ pub struct BenchReport {
     pub gpu_bytes: u64,
     /// "active only" for mixtures of experts, else "none".
     pub experts_counted: &'static str,
+    /// The KV cache's element type on the GPU: "f16" (the device has shader-f16), "f32", or
+    /// "none" for models without attention.
+    pub kv_cache_type: &'static str,
+    /// Bytes of K and V rows one token adds to a session (global attention layers).
+    pub kv_bytes_per_token: u64,
 }
 
 /// The benchmark's prompt: `n` ids `(i·7919 + 13) mod n_vocab` (spread over the vocabulary).
@@ -177,6 +182,7 @@ pub async fn bench(m: &GpuModel, o: &BenchOptions) -> Result<BenchReport, Sessio
     let weight_bytes_per_token = m.weight_bytes_per_token();
     let (prefill_tok_s, decode_tok_s) = (p as f64 / prefill, g as f64 / decode);
     let eff = weight_bytes_per_token as f64 * decode_tok_s / 1e9;
+    let layout = m.memory_layout();
     Ok(BenchReport {
         prefill_tokens: p,
         prefill_tok_s,
@@ -193,6 +199,12 @@ pub async fn bench(m: &GpuModel, o: &BenchOptions) -> Result<BenchReport, Sessio
         per_decoded_token,
         gpu_bytes: m.weights.gpu_bytes(),
         experts_counted: if m.has_experts() { "active only" } else { "none" },
+        kv_cache_type: match (layout.has_kv(), layout.kv_f16) {
+            (false, _) => "none",
+            (true, true) => "f16",
+            (true, false) => "f32",
+        },
+        kv_bytes_per_token: layout.kv_bytes_per_token(),
     })
 }
 

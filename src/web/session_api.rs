@@ -99,10 +99,12 @@ impl WasmModel {
 
     /// `{ architecture, layers: [{attention, recurrent, mixers, ffn, kvBytesPerToken, window,
     ///    stateBytes}], windowRows, nEmbd, nLayer, nVocab, contextLength, parameters, quantTypes, gpuBytes,
-    ///    adapter, hasTokenizer, hasChatTemplate, bos, eos }` — `mixers` lists each layer's
+    ///    adapter, kvCacheType, hasTokenizer, hasChatTemplate, bos, eos }` — `mixers` lists each layer's
     /// mixers (`attention`, `mamba2`, `short_conv`; empty for an MLP-only layer), `ffn` its
     /// FFN (`gated`, `plain` or null); `window` a sliding-window layer's window in positions
-    /// (0: global attention, or none), `windowRows` the rows such a layer keeps per session.
+    /// (0: global attention, or none), `windowRows` the rows such a layer keeps per session;
+    /// `kvCacheType` "f16" where the adapter has shader-f16 (K and V rows of half the bytes),
+    /// else "f32" ("none" without attention).
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> JsValue {
         let m = &self.st.model;
@@ -125,7 +127,7 @@ impl WasmModel {
                         })),
                         _ => None,
                     }),
-                    "kvBytesPerToken": mem.kv.map_or(0, |kv| 4 * (kv.k + kv.v)),
+                    "kvBytesPerToken": mem.kv.map_or(0, |kv| layout.kv_elem_bytes() * (kv.k + kv.v) as u64),
                     "window": mem.kv.map_or(0, |kv| kv.window),
                     "stateBytes": mem.states.iter().map(|s| 4 * s.floats as u64).sum::<u64>(),
                 })
@@ -139,6 +141,7 @@ impl WasmModel {
             "architecture": hp.arch, "nEmbd": hp.n_embd, "nLayer": hp.n_layer, "nVocab": hp.n_vocab,
             "contextLength": hp.context_length, "parameters": params, "quantTypes": types, "layers": layers,
             "windowRows": layout.ring_rows(),
+            "kvCacheType": match (layout.has_kv(), layout.kv_f16) { (false, _) => "none", (true, true) => "f16", (true, false) => "f32" },
             "gpuBytes": m.weights.gpu_bytes(), "adapter": m.ctx().adapter,
             "hasTokenizer": self.st.tok.is_some(), "hasChatTemplate": self.st.template.is_some(),
             "bos": self.st.tok.as_ref().and_then(|t| t.bos), "eos": self.st.tok.as_ref().and_then(|t| t.eos), "eog": self.st.tok.as_ref().map(|t| t.eog.clone()).unwrap_or_default(),

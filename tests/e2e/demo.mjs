@@ -108,6 +108,8 @@ try {
   const facts = await text(page, "#model-facts");
   check("model info shows the architecture", facts.includes("granitehybrid"), facts.slice(0, 120));
   check("model info shows layer kinds", facts.includes("2 attention") && facts.includes("4 recurrent"));
+  // SwiftShader has no shader-f16: the cache stays F32 (and KV bytes below are F32 rows).
+  check("model info names the KV cache type", /KV cache\s*F32/.test(facts), facts.slice(0, 400));
   check("layer strip has one cell per layer", (await count(page, "#layer-strip span")) === 6);
   check("random-weights notice is shown", await page.isVisible("#random-note"));
   const firstLoad = await text(page, "#load-summary");

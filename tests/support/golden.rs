@@ -66,8 +66,37 @@ fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
     v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect()
 }
 
+/// llama.cpp's logits with an F32 KV cache (tests/fixtures/golden).
 pub fn all_goldens() -> Vec<Golden> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden");
+    goldens_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden"))
+}
+
+/// The goldens for the KV cache models loaded on `ctx` will have: with F16 caches
+/// (`GpuContext::kv_f16`: GPUs with shader-f16, or `BRAID_F16=1`), llama.cpp's logits with its
+/// F16 cache where the model has attention (`<dir>-f16kv/`, `GOLDEN_KV=f16
+/// scripts/make_goldens.sh`); models without attention keep no KV, so the F32 figures hold.
+pub fn all_goldens_for(ctx: &braid::gpu::GpuContext) -> Vec<Golden> {
+    let mut all = all_goldens();
+    if ctx.kv_f16() {
+        let f16: Vec<Golden> = goldens_in(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden-f16kv"));
+        assert!(f16.len() >= 100, "golden-f16kv fixtures missing: rerun GOLDEN_KV=f16 scripts/make_goldens.sh");
+        for g in &mut all {
+            if let Some(h) = f16.iter().find(|h| h.name == g.name) {
+                assert_eq!((&h.hash, &h.tokens), (&g.hash, &g.tokens), "{}: F16-cache golden of another file", g.name);
+                g.batch = h.batch.clone();
+                g.seq = h.seq.clone();
+            }
+        }
+    }
+    all
+}
+
+/// The KV cache a model loaded on `ctx` has is the one `all_goldens_for(ctx)` assumes.
+pub fn assert_cache_as_goldens(ctx: &braid::gpu::GpuContext, m: &braid::model::forward::GpuModel) {
+    assert_eq!(m.memory_layout().kv_f16, ctx.kv_f16(), "the model's KV cache type");
+}
+
+fn goldens_in(dir: &str) -> Vec<Golden> {
     let mut out = vec![];
     let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     names.sort();

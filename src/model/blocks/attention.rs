@@ -270,6 +270,7 @@ impl Attention {
     pub(crate) fn record(&self, g: &mut Graph, il: usize, h: &wgpu::Buffer, out: Out) {
         use params::attention as a;
         let Some((kp, vp)) = g.pools.layer_kv(il) else { return };
+        let kv16 = g.pools.layout.kv_f16;
         let (n, hd) = (g.n, self.head_dim);
         let (q_dim, kv_dim) = (self.q_dim(), self.kv_dim());
         // A gated query keeps [q(hd), gate(hd)] per head: heads are 2·hd apart.
@@ -361,7 +362,7 @@ impl Attention {
         };
         let att = g.scratch(q_dim);
         g.r.dispatch(
-            Shader::Attention,
+            Shader::Attention(kv16),
             "attention",
             &[(a::q, &qkv), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables), (a::ff, ff), (a::qkn, qkn)],
             &p,

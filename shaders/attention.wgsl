@@ -13,7 +13,7 @@
 // first token of t's session.
 //
 // KvT, the pool's element type, is f32, or f16 where the device has shader-f16
-// (`ops::attention_source` declares it): keys and values are rounded to it when stored and
+// (`ops::attention_source` declares it, and KV_MAX, its largest finite value): keys and values are rounded to it when stored and
 // widened to f32 when read; every sum is f32. The step's own keys and values, read from q, are
 // rounded the same way (kv_round), so a token's key is the same number whether a later step
 // reads it from the pool or its own step reads it from q (as llama.cpp, which stores a batch's
@@ -71,8 +71,15 @@ fn norm_weight(is_k: bool, i: u32) -> f32 {
     return qkn[i];
 }
 
+// x as the pool stores it: clamped to KvT's finite range (KV_MAX: 65504 for f16), so that an
+// outsized key becomes a large finite one, not an infinity (WGSL leaves out-of-range f16
+// conversions undefined; ggml's would give inf and NaN logits).
+fn to_kv(x: f32) -> KvT {
+    return KvT(clamp(x, -KV_MAX, KV_MAX));
+}
+
 fn kv_round(x: f32) -> f32 {
-    return f32(KvT(x));
+    return f32(to_kv(x));
 }
 
 fn pool_row(table: u32, j: u32) -> u32 {
@@ -112,8 +119,8 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     if (h % (p.n_head / p.n_kv) == 0u) {
         let row = pool_row(table, tm.x) * p.kv_dim + kvh * hd;
         for (var d = lid.x; d < hd; d += TILE) {
-            if (here) { kc[row + d] = KvT(hv[512u + d]); } else { kc[row + d] = KvT(q[src + p.k_offset + d]); }
-            vc[row + d] = KvT(q[src + p.v_offset + d]);
+            if (here) { kc[row + d] = to_kv(hv[512u + d]); } else { kc[row + d] = to_kv(q[src + p.k_offset + d]); }
+            vc[row + d] = to_kv(q[src + p.v_offset + d]);
         }
     }
     let n_keys = tm.x + 1u;

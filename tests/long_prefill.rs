@@ -209,3 +209,45 @@ fn f16_kv_caches_match_llama_cpp_with_its_f16_cache() {
         assert!(cross <= 1e-4 && want <= 1e-3, "{}: restored session {cross}, F16 session {want}", l.preset);
     }
 }
+
+/// Keys and values beyond F16's range (65504) are clamped to it when an F16 cache stores them,
+/// not turned into infinities: tiny-llama with layer 0's K and V projections scaled by 1e5
+/// gives finite logits with an F16 cache, as with an F32 one, prompt and decode steps.
+#[test]
+fn outsized_keys_and_values_stay_finite_in_an_f16_cache() {
+    let ctx = support::context();
+    assert!(ctx.shader_f16, "this test needs an adapter with shader-f16 (Mesa's lavapipe has it)");
+    let mut bytes = vec![];
+    write_model(&SynthConfig::preset("tiny-llama").unwrap(), WeightType::parse("f32").unwrap(), 7, &mut bytes).unwrap();
+    let index = braid::gguf::read_index(&bytes[..], Some(bytes.len() as u64)).unwrap();
+    for name in ["blk.0.attn_k.weight", "blk.0.attn_v.weight"] {
+        let t = index.tensor(name).unwrap();
+        let at = (index.data_start + t.offset) as usize;
+        for c in bytes[at..at + t.n_bytes as usize].chunks_exact_mut(4) {
+            let x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) * 1e5;
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+    }
+    let toks: Vec<u32> = (0..16).map(|i| (i * 37 + 11) % 200).collect();
+    let mut peak = 0f32;
+    for kv16 in [true, false] {
+        ctx.set_kv_f16(Some(kv16));
+        let mut loader = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+        pollster::block_on(loader.feed(&bytes)).unwrap();
+        let m = GpuModel::new(loader.finish().unwrap()).unwrap();
+        ctx.set_kv_f16(None);
+        assert_eq!(m.memory_layout().kv_f16, kv16);
+        let mut s = m.new_session(64);
+        let mut out = pollster::block_on(m.forward(&mut s, &toks, true)).unwrap();
+        for t in [5, 9] {
+            out.extend(pollster::block_on(m.forward(&mut s, &[t], true)).unwrap());
+        }
+        assert!(out.iter().all(|x| x.is_finite()), "kv_f16={kv16}: non-finite logits");
+        // The F32 cache holds values past F16's range: the test exercises the clamp.
+        if !kv16 {
+            let blob = pollster::block_on(m.save(&s)).unwrap();
+            peak = blob[28 + 4 * 18..blob.len() - 8].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]).abs()).fold(0f32, f32::max);
+        }
+    }
+    assert!(peak > 65504.0, "the scaled K / V rows peak at {peak}, inside F16's range");
+}

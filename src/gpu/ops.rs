@@ -273,9 +273,14 @@ pub fn rotary_source(module: &str) -> String {
 }
 
 /// `shaders/attention.wgsl` (with `shaders/rotary.wgsl`) for a KV pool of F16 (`kv16`, needs
-/// shader-f16) or F32 elements: declares its element type `KvT`.
+/// shader-f16) or F32 elements: declares its element type `KvT` and `KV_MAX`, the largest
+/// finite value of it (stores clamp to it).
 pub fn attention_source(kv16: bool) -> String {
-    let head = if kv16 { "enable f16;\nalias KvT = f16;\n" } else { "alias KvT = f32;\n" };
+    let head = if kv16 {
+        "enable f16;\nalias KvT = f16;\nconst KV_MAX: f32 = 65504.0;\n"
+    } else {
+        "alias KvT = f32;\nconst KV_MAX: f32 = 3.4e38;\n"
+    };
     format!("{head}{}", rotary_source(ATTENTION_WGSL))
 }
 

@@ -319,11 +319,12 @@ impl SequenceMemory {
         let pools = self.pools.borrow();
         let mut at = 0usize;
         for r in self.regions(&pools, pos) {
-            // The blob's rows are F32; F16 rows narrow (round to nearest even) on the way in.
+            // The blob's rows are F32; F16 rows narrow (round to nearest even, clamped to F16's
+            // finite range as the attention kernel stores them) on the way in.
             let n = if r.f16 { 2 * r.bytes as usize } else { r.bytes as usize };
             if let Some(d) = data.get(at..at + n) {
                 if r.f16 {
-                    let h: Vec<u8> = d.chunks_exact(4).flat_map(|f| half::f16::from_f32(f32::from_le_bytes([f[0], f[1], f[2], f[3]])).to_le_bytes()).collect();
+                    let h: Vec<u8> = d.chunks_exact(4).flat_map(|f| half::f16::from_f32(f32::from_le_bytes([f[0], f[1], f[2], f[3]]).clamp(-65504.0, 65504.0)).to_le_bytes()).collect();
                     pools.ctx.queue.write_buffer(&r.buf, r.offset, &h);
                 } else {
                     pools.ctx.queue.write_buffer(&r.buf, r.offset, d);

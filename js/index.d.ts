@@ -18,7 +18,7 @@ export interface ModelInfo {
   parameters: number; quantTypes: string[]; layers: LayerInfo[];
   /** Rows (positions) a sliding-window layer keeps per session: its window plus one step. 0: no such layers. */
   windowRows: number;
-  /** The KV cache's element type on the GPU: F16 where the adapter has `shader-f16` (half the bytes per token), else F32. */
+  /** The KV cache's element type on the GPU: F16 on GPUs with `shader-f16` (half the bytes per token), else F32 (CPU adapters, models whose K/V rows have odd lengths). */
   kvCacheType: "f16" | "f32" | "none";
   gpuBytes: number; adapter: unknown; hasTokenizer: boolean; hasChatTemplate: boolean;
   bos: number | null; eos: number | null;
@@ -93,7 +93,7 @@ export interface BenchReport {
   perDecodedToken: { dispatches: number; dispatchesPerLayer: number; bindGroupsCreated: number; submits: number; buffersCreated: number };
   batchedDecode: { sessions: number; steps: number; tokS: number; stepMs: number }[];
   adapter: unknown; gpuBytes: number; expertsCounted: string;
-  /** The KV cache's element type on the GPU: F16 where the adapter has `shader-f16`. */
+  /** The KV cache's element type on the GPU (as `ModelInfo.kvCacheType`), and its bytes per token over the global attention layers. */
   kvCacheType: "f16" | "f32" | "none"; kvBytesPerToken: number;
 }
 export declare class Model {

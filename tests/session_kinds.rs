@@ -145,7 +145,9 @@ fn bytes_per_session_equal_the_closed_form_per_layer_kind() {
             kv_elems.push(k);
             layers.push((4 * s, k));
         }
-        // K and V are F16 where the adapter has shader-f16 (and every row is even).
+        // K and V are F16 with F16 caches (GpuContext::kv_f16) where every K and V row has an
+        // even length: k counts a layer's K and V elements together (2·n_kv·head_dim), so a
+        // multiple of 4.
         let kv_elem = if ctx.kv_f16() && kv_elems.iter().all(|k| k % 4 == 0) { 2 } else { 4 };
         let kv_tok: u64 = kv_elem * kv_elems.iter().sum::<u64>();
         // The model's own per-layer layout says the same, layer by layer.

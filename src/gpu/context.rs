@@ -87,8 +87,8 @@ struct EnvKnobs {
     fuse: Option<bool>,
     /// `BRAID_MATVEC=rows`.
     matvec_rows: bool,
-    /// `BRAID_F16`: Some(value != "0") — F16 KV caches forced on (where the adapter has
-    /// `shader-f16`) or off.
+    /// `BRAID_F16`: `1` forces F16 KV caches on (where the adapter has `shader-f16`), `0` off;
+    /// other values leave the default.
     f16: Option<bool>,
 }
 
@@ -104,7 +104,11 @@ impl EnvKnobs {
                 chunked: var("BRAID_SCAN").map(|v| v == "chunked"),
                 fuse: var("BRAID_FUSE").map(|v| v != "0"),
                 matvec_rows: var("BRAID_MATVEC").is_some_and(|v| v == "rows"),
-                f16: var("BRAID_F16").map(|v| v != "0"),
+                f16: var("BRAID_F16").and_then(|v| match v.as_str() {
+                    "1" => Some(true),
+                    "0" => Some(false),
+                    _ => None,
+                }),
             }
         }
         #[cfg(target_arch = "wasm32")]

@@ -138,9 +138,9 @@ try {
       b.perDecodedToken.dispatches > 0 &&
       Math.abs(b.perDecodedToken.dispatchesPerLayer * m.info.layers.length - b.perDecodedToken.dispatches) < 1e-9 &&
       b.perDecodedToken.buffersCreated === 0 && b.perDecodedToken.bindGroupsCreated === 0 &&
-      // the KV cache is F16 exactly where the adapter has shader-f16 (SwiftShader: F32), and its
-      // bytes per token are the global attention layers' own
-      b.kvCacheType === m.info.kvCacheType && b.kvCacheType === (m.info.adapter.shader_f16 ? "f16" : "f32") &&
+      // the KV cache is F16 only where the adapter has shader-f16 (SwiftShader has not: F32),
+      // and its bytes per token are the global attention layers' own
+      b.kvCacheType === m.info.kvCacheType && (m.info.adapter.shader_f16 || b.kvCacheType === "f32") &&
       b.kvBytesPerToken === m.info.layers.filter((l) => l.window === 0).reduce((a, l) => a + l.kvBytesPerToken, 0) && b.kvBytesPerToken > 0;
     out.benchDetail = JSON.stringify(b);
     out.errBench = await codeOf((async () => m.bench({ promptTokens: 0 }))());

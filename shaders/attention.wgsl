@@ -13,11 +13,14 @@
 // first token of t's session.
 //
 // KvT, the pool's element type, is f32, or f16 where the device has shader-f16
-// (`ops::attention_source` declares it, and KV_MAX, its largest finite value): keys and values are rounded to it when stored and
-// widened to f32 when read; every sum is f32. The step's own keys and values, read from q, are
-// rounded the same way (kv_round), so a token's key is the same number whether a later step
-// reads it from the pool or its own step reads it from q (as llama.cpp, which stores a batch's
-// rows before it attends over them).
+// (`ops::attention_source` declares it, and KV_MAX, its largest finite value): keys and
+// values are rounded to it when stored and widened to f32 when read; every sum is f32. The
+// step's own keys and values, read from q, are rounded the same way (kv_round), so a token's
+// key is the same number whether a later step reads it from the pool or its own step reads it
+// from q (as llama.cpp, which stores a batch's rows before it attends over them).
+//
+// Each tile's key locations (key_at: a block-table load and the row arithmetic) are found once,
+// by the lane that scores the key, into koff; the V loop reads them from there.
 
 struct Params {
     n_tok: u32,
@@ -65,6 +68,7 @@ const TILE: u32 = 64u;
 var<workgroup> hv: array<f32, 1024>;   // the query head at 0, with rope_here the new key at 512
 var<workgroup> sc: array<f32, 64>;
 var<workgroup> red: array<f32, 64>;
+var<workgroup> koff: array<vec2<u32>, 64>;  // key_at of the tile's keys (the V loop reads them)
 
 fn norm_weight(is_k: bool, i: u32) -> f32 {
     if (is_k) { return qkn[p.norm_n + i]; }
@@ -134,6 +138,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         var s = -3.0e38;
         if (j < n_keys) {
             let ko = key_at(table, first_tok, pos0, j, kvh);
+            koff[lid.x] = ko;
             var dotv = 0.0;
             if (ko.y != 0u && here) {
                 // The one new key of a decode step, rotated above.
@@ -164,7 +169,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             let d = c * TILE + lid.x;
             var a = acc[c] * corr;
             for (var i = 0u; i < nk; i++) {
-                let vo = key_at(table, first_tok, pos0, start + i, kvh);
+                let vo = koff[i];
                 if (vo.y != 0u) { a += sc[i] * kv_round(q[vo.x + p.v_offset + d]); } else { a += sc[i] * f32(vc[vo.x + d]); }
             }
             acc[c] = a;

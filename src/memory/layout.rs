@@ -81,6 +81,15 @@ impl MemoryLayout {
         (w + self.max_step.max(1) + b - 1).div_ceil(b) * b
     }
 
+    /// The KV cache's element type as reports name it: "f16", "f32", or "none" (no attention).
+    pub fn kv_cache_type(&self) -> &'static str {
+        match (self.has_kv(), self.kv_f16) {
+            (false, _) => "none",
+            (true, true) => "f16",
+            (true, false) => "f32",
+        }
+    }
+
     /// Bytes of one K or V element on the GPU: 2 (F16) or 4 (F32).
     pub fn kv_elem_bytes(&self) -> u64 {
         if self.kv_f16 { 2 } else { 4 }

@@ -199,11 +199,7 @@ pub async fn bench(m: &GpuModel, o: &BenchOptions) -> Result<BenchReport, Sessio
         per_decoded_token,
         gpu_bytes: m.weights.gpu_bytes(),
         experts_counted: if m.has_experts() { "active only" } else { "none" },
-        kv_cache_type: match (layout.has_kv(), layout.kv_f16) {
-            (false, _) => "none",
-            (true, true) => "f16",
-            (true, false) => "f32",
-        },
+        kv_cache_type: layout.kv_cache_type(),
         kv_bytes_per_token: layout.kv_bytes_per_token(),
     })
 }

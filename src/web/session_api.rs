@@ -141,7 +141,7 @@ impl WasmModel {
             "architecture": hp.arch, "nEmbd": hp.n_embd, "nLayer": hp.n_layer, "nVocab": hp.n_vocab,
             "contextLength": hp.context_length, "parameters": params, "quantTypes": types, "layers": layers,
             "windowRows": layout.ring_rows(),
-            "kvCacheType": match (layout.has_kv(), layout.kv_f16) { (false, _) => "none", (true, true) => "f16", (true, false) => "f32" },
+            "kvCacheType": layout.kv_cache_type(),
             "gpuBytes": m.weights.gpu_bytes(), "adapter": m.ctx().adapter,
             "hasTokenizer": self.st.tok.is_some(), "hasChatTemplate": self.st.template.is_some(),
             "bos": self.st.tok.as_ref().and_then(|t| t.bos), "eos": self.st.tok.as_ref().and_then(|t| t.eos), "eog": self.st.tok.as_ref().map(|t| t.eog.clone()).unwrap_or_default(),

@@ -5,7 +5,7 @@
 
 use braid::gguf::GgmlType;
 use braid::gpu::kernels::{DEQUANT_WGSL, QUANT_WGSL};
-use braid::gpu::ops::{attention_source, elementwise_source, matmul_source, rotary_source, ssm_source, MatmulForm};
+use braid::gpu::ops::{attention_sg_source, attention_source, elementwise_source, matmul_source, rotary_source, ssm_source, MatmulForm};
 use braid::gpu::params::shader_mirrors;
 
 fn sources(file: &str) -> Vec<String> {
@@ -22,7 +22,11 @@ fn sources(file: &str) -> Vec<String> {
         // Both modules that norm and rotate heads get rotary.wgsl's functions appended;
         // attention over F32 and F16 KV pools.
         "rope.wgsl" => vec![rotary_source(&std::fs::read_to_string(format!("{}/shaders/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap())],
-        "attention.wgsl" => vec![attention_source(false), attention_source(true)],
+        // With the subgroup kernel for every head size and heads per workgroup it takes.
+        "attention.wgsl" => [false, true]
+            .into_iter()
+            .flat_map(|kv16| std::iter::once(attention_source(kv16)).chain((1..=8).flat_map(move |nc| [1, 2, 4, 8].map(|g| attention_sg_source(kv16, nc, g)))))
+            .collect(),
         f => vec![std::fs::read_to_string(format!("{}/shaders/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()],
     }
 }
@@ -34,7 +38,7 @@ fn shader_params_and_bindings_match_their_rust_mirrors() {
     let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl", "ssm_subgroup.wgsl", "act.wgsl", "rotary.wgsl"].contains(&f.as_str()))
+        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl", "ssm_subgroup.wgsl", "attention_subgroup.wgsl", "act.wgsl", "rotary.wgsl"].contains(&f.as_str()))
         .collect();
     files.sort();
     let mut mirrored: Vec<String> = mirrors.iter().map(|m| m.0.to_string()).collect();

@@ -35,6 +35,7 @@ pub const SSD_WGSL: &str = include_str!("../../shaders/ssd.wgsl");
 pub const ARGMAX_WGSL: &str = include_str!("../../shaders/argmax.wgsl");
 pub const MATVEC_SUBGROUP_WGSL: &str = include_str!("../../shaders/matvec_subgroup.wgsl");
 pub const SSM_SUBGROUP_WGSL: &str = include_str!("../../shaders/ssm_subgroup.wgsl");
+pub const ATTENTION_SUBGROUP_WGSL: &str = include_str!("../../shaders/attention_subgroup.wgsl");
 
 /// The matmul module instantiated for one weight type: its cache names (see
 /// [`MatmulNames`]), decoder and block size.
@@ -284,6 +285,31 @@ pub fn attention_source(kv16: bool) -> String {
     format!("{head}{}", rotary_source(ATTENTION_WGSL))
 }
 
+/// The attention module ([`attention_source`]) with `shaders/attention_subgroup.wgsl`'s
+/// `attention_sg` appended, for heads of `32 · nc` dimensions (`nc` in 1 ..= 8), `g` query
+/// heads of one KV head per workgroup: the CPU adapters' kernel whose 8-lane subgroups share
+/// the query and each key's weight and location by broadcast ([`GpuContext::share_x`]).
+///
+/// [`GpuContext::share_x`]: crate::gpu::GpuContext::share_x
+pub fn attention_sg_source(kv16: bool, nc: u32, g: u32) -> String {
+    // The `enable` directive as in `matmul_source`: browsers require it, naga rejects it.
+    let enable = if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
+    // After the module's own directives (`enable f16;`): constants are declarations.
+    format!("{enable}{}\nconst NC: u32 = {nc}u;\nconst G: u32 = {g}u;\n{ATTENTION_SUBGROUP_WGSL}", attention_source(kv16))
+}
+
+/// How `attention_sg` runs heads of `head_dim` with `group` query heads per KV head: its
+/// chunk count NC (head sizes that are multiples of 32 up to 256, whose partial outputs fill
+/// `sg_acc`) and the query heads per workgroup G (the largest divisor of `group`, at most 8,
+/// whose heads and a key fit `hv`'s 1024 floats), or `None`.
+pub fn attention_sg_shape(head_dim: u32, group: u32) -> Option<(u32, u32)> {
+    if head_dim % 32 != 0 || !(32..=256).contains(&head_dim) || group == 0 {
+        return None;
+    }
+    let g = (1..=group.min(8)).rev().find(|g| group % g == 0 && (g + 1) * head_dim <= 1024)?;
+    Some((head_dim / 32, g))
+}
+
 pub fn elementwise_source() -> String {
     format!("{ACT_WGSL}\n{ELEMENTWISE_WGSL}")
 }
@@ -306,6 +332,9 @@ pub enum Shader {
     Rope,
     /// Attention over a KV pool of F16 elements (`true`) or F32 ([`attention_source`]).
     Attention(bool),
+    /// [`attention_sg_source`]: F16 pool or not, the head's 32-dim chunks (1 ..= 8) and the
+    /// query heads per workgroup (1 ..= 8).
+    AttentionSg(bool, u32, u32),
     Ssm,
     /// The Mamba2 scan module with the kernels that share B and C through 8-lane subgroups
     /// ([`ssm_source`]).
@@ -332,6 +361,7 @@ impl Shader {
             Shader::Norm => "norm",
             Shader::Rope => "rope",
             Shader::Attention(kv16) => if kv16 { "attention_kv16" } else { "attention" },
+            Shader::AttentionSg(kv16, nc, g) => attention_sg_name(kv16, nc, g),
             Shader::Ssm => "ssm",
             Shader::SsmSg => "ssm_sg",
             Shader::ShortConv => "short_conv",
@@ -355,6 +385,7 @@ impl Shader {
             Shader::Norm => NORM_WGSL.into(),
             Shader::Rope => rotary_source(ROPE_WGSL),
             Shader::Attention(kv16) => attention_source(kv16),
+            Shader::AttentionSg(kv16, nc, g) => attention_sg_source(kv16, nc.clamp(1, 8), g.clamp(1, 8)),
             Shader::Ssm => ssm_source(false),
             Shader::SsmSg => ssm_source(true),
             Shader::ShortConv => SHORT_CONV_WGSL.into(),
@@ -374,7 +405,7 @@ impl Shader {
             Shader::Matmul(_) | Shader::MatmulSg(_) | Shader::MatmulConv(..) | Shader::MatmulPair(..) | Shader::MatmulNorm(..) => params::matmul::p,
             Shader::Norm => params::norm::p,
             Shader::Rope => params::rope::p,
-            Shader::Attention(_) => params::attention::p,
+            Shader::Attention(_) | Shader::AttentionSg(..) => params::attention::p,
             Shader::Ssm | Shader::SsmSg => params::ssm::p,
             Shader::ShortConv => params::short_conv::p,
             Shader::Conv => params::conv::p,
@@ -387,6 +418,20 @@ impl Shader {
             Shader::Argmax => params::argmax::p,
         }
     }
+}
+
+/// The cache name of an `attention_sg` module: one per (pool type, chunks, heads), made once
+/// (a name lives as long as the program, as the pipelines cached under it do).
+fn attention_sg_name(kv16: bool, nc: u32, g: u32) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<(bool, u32, u32), &'static str>>> = OnceLock::new();
+    let key = (kv16, nc.clamp(1, 8), g.clamp(1, 8));
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    names.entry(key).or_insert_with(|| {
+        let (kv16, nc, g) = key;
+        Box::leak(format!("attention_sg{}x{g}{}", 32 * nc, if kv16 { "_kv16" } else { "" }).into_boxed_str())
+    })
 }
 
 /// Workgroups of a dispatch: counted on the host, or read from a buffer the GPU wrote.

@@ -7,7 +7,7 @@ use super::super::graph::{Graph, Out};
 use super::super::hparams::ModelError;
 use super::super::plan::{Tensors, T};
 use super::super::reference::{matvec, rms_norm, RefLayer, RefWeights};
-use crate::gpu::ops::Shader;
+use crate::gpu::ops::{self, Shader};
 use crate::gpu::params;
 use crate::gpu::tensor::{concat_rows, concat_vectors};
 use crate::gpu::{GpuTensor, GpuWeights};
@@ -361,12 +361,19 @@ impl Attention {
             _ => &b.tables,
         };
         let att = g.scratch(q_dim);
+        // One workgroup per (query head, token); on CPU adapters with 8-lane subgroups the
+        // kernel that shares loads by broadcast, one workgroup per G query heads of a KV head.
+        let sg = g.r.ctx.share_x().then(|| ops::attention_sg_shape(hd, self.n_head / self.n_head_kv)).flatten();
+        let (shader, entry, heads) = match sg {
+            Some((nc, gh)) => (Shader::AttentionSg(kv16, nc, gh), "attention_sg", self.n_head / gh),
+            None => (Shader::Attention(kv16), "attention", self.n_head),
+        };
         g.r.dispatch(
-            Shader::Attention(kv16),
-            "attention",
+            shader,
+            entry,
             &[(a::q, &qkv), (a::kc, kp), (a::vc, vp), (a::out, &att), (a::tmeta, &b.meta), (a::tables, tables), (a::ff, ff), (a::qkn, qkn)],
             &p,
-            (self.n_head, n, 1),
+            (heads, n, 1),
         );
         g.linear(self.wo, self.bo, &att, out, g.t(self.wo).info.n_rows() as u32);
     }

@@ -178,8 +178,9 @@ fn fused_dispatches_equal_separate_ones_and_llama_cpp() {
             .map(|il| {
                 let l = &layers[il];
                 // A post-norm joins the residual in the norm kernel, which makes the next
-                // norm on every adapter; a product only where `stores`.
-                let by_mixers = if l.mixer_post_norm.is_some() { true } else { l.mixers.len() == 1 && stores };
+                // norm on every adapter; a product only where `stores` — the last mixer's,
+                // when several add into the residual in turn (Falcon-H1).
+                let by_mixers = if l.mixer_post_norm.is_some() { true } else { stores };
                 // Every FFN reads its norm through products (a mixture of experts too).
                 let after_mixers = l.mixer_norm.is_some() && by_mixers && l.ffn.as_ref().map_or(mixers_next(il), |_| true);
                 let after_ffn = l.ffn.as_ref().is_some_and(|f| if f.post_norm.is_some() { true } else { dense(f) && stores }) && mixers_next(il);

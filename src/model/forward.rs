@@ -358,16 +358,18 @@ impl GpuModel {
                 g.tap("attn_norm", Some(il), &h, 0, n, e);
                 // With a post-norm the mixers' outputs are summed apart, normed, then added.
                 let sum = layer.mixer_post_norm.map(|_| g.scratch(e));
-                // One mixer adding straight into the residual, or the post-norm that joins it,
-                // may make the next norm.
-                let next = if fuse_norms && (layer.mixers.len() == 1 || sum.is_some()) { self.norm_after(il, true) } else { None };
+                // The post-norm that joins the residual, or else the last mixer adding into it
+                // (side-by-side mixers, Falcon-H1: each adds in turn, so the last one's store
+                // sees the whole sum), may make the next norm.
+                let next = if fuse_norms { self.norm_after(il, true) } else { None };
+                let last = layer.mixers.len() - 1;
                 for (i, m) in layer.mixers.iter().enumerate() {
                     let states = &pools.layer_states(il)[layer.state_base(i)..];
                     let apart = g.tapping();
                     let o = if apart { g.scratch(e) } else { x.clone() };
                     let join = match &sum {
                         Some(s) => Out { accumulate: i > 0, ..Out::fresh(s) },
-                        None => Out { norm: next.map(|w| NextNorm { w, h: &h }), ..Out::add(&x, rs) },
+                        None => Out { norm: next.filter(|_| i == last).map(|w| NextNorm { w, h: &h }), ..Out::add(&x, rs) },
                     };
                     let out = if apart { Out::fresh(&o) } else { join };
                     match m {

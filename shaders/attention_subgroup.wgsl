@@ -21,6 +21,10 @@
 // The subgroups' (max, sum, acc) are merged once at the end through workgroup memory. Sums
 // are f32 in a different order from `attention`'s (within f32 rounding of it).
 //
+// Native only (wgpu on Vulkan): a subgroup's key loop runs as many tiles as it has keys, so
+// trip counts differ between subgroups, which Vulkan allows and browsers' WGSL uniformity
+// analysis would refuse (`ops::attention_sg_source`).
+//
 // The keys of one call of attend_keys are all of one kind (a literal at each call, so the
 // source's branches fold away): lavapipe runs both sides of every branch under a mask.
 

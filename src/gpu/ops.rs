@@ -291,11 +291,13 @@ pub fn attention_source(kv16: bool) -> String {
 /// the query and each key's weight and location by broadcast ([`GpuContext::share_x`]).
 ///
 /// [`GpuContext::share_x`]: crate::gpu::GpuContext::share_x
+///
+/// Native only: its key loops run per subgroup (trip counts differ between subgroups), which
+/// Vulkan allows and WGSL's uniformity analysis in browsers would refuse; browsers' CPU
+/// adapter (SwiftShader) has 4-lane subgroups anyway.
 pub fn attention_sg_source(kv16: bool, nc: u32, g: u32) -> String {
-    // The `enable` directive as in `matmul_source`: browsers require it, naga rejects it.
-    let enable = if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
     // After the module's own directives (`enable f16;`): constants are declarations.
-    format!("{enable}{}\nconst NC: u32 = {nc}u;\nconst G: u32 = {g}u;\n{ATTENTION_SUBGROUP_WGSL}", attention_source(kv16))
+    format!("{}\nconst NC: u32 = {nc}u;\nconst G: u32 = {g}u;\n{ATTENTION_SUBGROUP_WGSL}", attention_source(kv16))
 }
 
 /// How `attention_sg` runs heads of `head_dim` with `group` query heads per KV head: its
@@ -425,7 +427,8 @@ impl Shader {
 fn attention_sg_name(kv16: bool, nc: u32, g: u32) -> &'static str {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static NAMES: OnceLock<Mutex<HashMap<(bool, u32, u32), &'static str>>> = OnceLock::new();
+    type Names = Mutex<HashMap<(bool, u32, u32), &'static str>>;
+    static NAMES: OnceLock<Names> = OnceLock::new();
     let key = (kv16, nc.clamp(1, 8), g.clamp(1, 8));
     let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     names.entry(key).or_insert_with(|| {

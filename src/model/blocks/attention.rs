@@ -363,7 +363,9 @@ impl Attention {
         let att = g.scratch(q_dim);
         // One workgroup per (query head, token); on CPU adapters with 8-lane subgroups the
         // kernel that shares loads by broadcast, one workgroup per G query heads of a KV head.
-        let sg = g.r.ctx.share_x().then(|| ops::attention_sg_shape(hd, self.n_head / self.n_head_kv)).flatten();
+        // (Native only: see `ops::attention_sg_source`.)
+        let able = !cfg!(target_arch = "wasm32") && g.r.ctx.share_x();
+        let sg = able.then(|| ops::attention_sg_shape(hd, self.n_head / self.n_head_kv)).flatten();
         let (shader, entry, heads) = match sg {
             Some((nc, gh)) => (Shader::AttentionSg(kv16, nc, gh), "attention_sg", self.n_head / gh),
             None => (Shader::Attention(kv16), "attention", self.n_head),

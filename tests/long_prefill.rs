@@ -343,3 +343,79 @@ fn shared_attention_equals_the_plain_kernel_and_the_reference() {
         }
     }
 }
+
+/// The CPU adapters' DeltaNet recurrence (`dn_scan_sg`, shaders/delta_net_subgroup.wgsl: the
+/// state column in registers, k and q by 8-lane broadcast; lavapipe) against the plain
+/// `dn_scan` and the CPU reference, for key heads of 64 and 128 dims (Qwen3.5, Qwen3-Next): a
+/// 40-token prompt token by token in one step and split (30 + 10), decode steps, two sessions
+/// in one step.
+#[test]
+fn shared_delta_net_recurrence_equals_the_plain_kernel_and_the_reference() {
+    let ctx = support::context();
+    ctx.set_share_x(Some(true));
+    let able = ctx.share_x();
+    ctx.set_share_x(None);
+    if ctx.adapter.name.contains("llvmpipe") {
+        assert!(able, "lavapipe without 8-lane subgroups");
+    }
+    let configs = [
+        ("qwen35, key heads of 64", SynthConfig::preset("small-qwen35").unwrap()),
+        ("qwen35, key heads of 128", SynthConfig { d_state: 128, ..SynthConfig::preset("small-qwen35").unwrap() }),
+        ("qwen3next", SynthConfig::preset("small-qwen3next").unwrap()),
+    ];
+    let mut sizes = vec![];
+    for (name, cfg) in &configs {
+        let mut bytes = vec![];
+        write_model(cfg, WeightType::parse("f32").unwrap(), 13, &mut bytes).unwrap();
+        let mut loader = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+        pollster::block_on(loader.feed(&bytes)).unwrap();
+        let m = GpuModel::new(loader.finish().unwrap()).unwrap();
+        let v = cfg.n_vocab as usize;
+        let tokens: Vec<u32> = (0..44u32).map(|i| (i * 29 + 5) % cfg.n_vocab as u32).collect();
+        let run = |shared: bool| {
+            ctx.set_share_x(Some(shared));
+            // The prompt token by token too (dn_scan's multi-token loop).
+            ctx.set_chunked_scan(Some(false));
+            ctx.set_profiling(true);
+            let mut a = m.new_session(64);
+            let one = pollster::block_on(m.forward(&mut a, &tokens[..40], true)).unwrap();
+            let mut b = m.new_session(64);
+            pollster::block_on(m.forward(&mut b, &tokens[..30], false)).unwrap();
+            let two = pollster::block_on(m.forward(&mut b, &tokens[30..40], true)).unwrap();
+            let mut steps = vec![];
+            for &t in &tokens[40..43] {
+                steps.extend(pollster::block_on(m.forward(&mut b, &[t], false)).unwrap());
+            }
+            let both = pollster::block_on(m.forward_multi(&mut [(&mut a, &tokens[40..41]), (&mut b, &tokens[43..44])], false)).unwrap();
+            let kernels: Vec<String> = ctx.kernel_times().into_iter().map(|(k, _)| k).collect();
+            ctx.set_profiling(false);
+            ctx.set_chunked_scan(None);
+            ctx.set_share_x(None);
+            (one, two, steps, both, kernels)
+        };
+        let (one, two, steps, both, kernels) = run(true);
+        let (one0, two0, steps0, both0, kernels0) = run(false);
+        let sg: Vec<&String> = kernels.iter().filter(|k| k.ends_with(":dn_scan_sg")).collect();
+        assert_eq!(!sg.is_empty(), able, "{name}: kernels {kernels:?}");
+        sizes.extend(sg.iter().map(|k| k.to_string()));
+        assert!(!kernels0.iter().any(|k| k.ends_with(":dn_scan_sg")), "{name}: the plain run used {kernels0:?}");
+        let r = RefModel::from_bytes(&bytes).unwrap();
+        let mut st = r.new_state();
+        let want = r.eval(&mut st, &tokens);
+        let e = [rel(&one, &want[36..40]), rel(&two, &want[36..40]), rel(&steps, &want[40..43]), rel(&both[0], &want[40..41]), rel(&both[1], &want[43..44])]
+            .into_iter()
+            .fold(0f32, f32::max);
+        let d = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / max_abs(&y[y.len() - v..]);
+        let d_all = [d(&one, &one0), d(&two, &two0), d(&steps, &steps0), d(&both[0], &both0[0]), d(&both[1], &both0[1])].into_iter().fold(0f32, f32::max);
+        eprintln!("{name:<28} {sg:?} vs reference {e:.2e}; vs plain kernel {d_all:.2e}");
+        assert!(e <= 1e-3, "{name}: vs reference {e}");
+        // As for attention_sg: 1e-4 with F16 caches (attention layers' keys round to F16).
+        let tol = if ctx.kv_f16() { 1e-4 } else { 1e-5 };
+        assert!(d_all <= tol, "{name}: shared vs plain kernel {d_all}");
+    }
+    if able {
+        for s in ["delta_net_sg64:", "delta_net_sg128:"] {
+            assert!(sizes.iter().any(|k| k.starts_with(s)), "{s} not run: {sizes:?}");
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use braid::gguf::GgmlType;
 use braid::gpu::kernels::{DEQUANT_WGSL, QUANT_WGSL};
-use braid::gpu::ops::{attention_sg_source, attention_source, elementwise_source, matmul_source, rotary_source, ssm_source, MatmulForm};
+use braid::gpu::ops::{attention_sg_source, attention_source, delta_net_sg_source, elementwise_source, matmul_source, rotary_source, ssm_source, MatmulForm};
 use braid::gpu::params::shader_mirrors;
 
 fn sources(file: &str) -> Vec<String> {
@@ -27,6 +27,10 @@ fn sources(file: &str) -> Vec<String> {
             .into_iter()
             .flat_map(|kv16| std::iter::once(attention_source(kv16)).chain((1..=8).flat_map(move |nc| [1, 2, 4, 8].map(|g| attention_sg_source(kv16, nc, g)))))
             .collect(),
+        // With the subgroup recurrence for every key head size it takes.
+        "delta_net.wgsl" => std::iter::once(std::fs::read_to_string(format!("{}/shaders/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+            .chain((1..=8).map(delta_net_sg_source))
+            .collect(),
         f => vec![std::fs::read_to_string(format!("{}/shaders/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()],
     }
 }
@@ -38,7 +42,7 @@ fn shader_params_and_bindings_match_their_rust_mirrors() {
     let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl", "ssm_subgroup.wgsl", "attention_subgroup.wgsl", "act.wgsl", "rotary.wgsl"].contains(&f.as_str()))
+        .filter(|f| f.ends_with(".wgsl") && !["quant.wgsl", "matvec_subgroup.wgsl", "ssm_subgroup.wgsl", "attention_subgroup.wgsl", "delta_net_subgroup.wgsl", "act.wgsl", "rotary.wgsl"].contains(&f.as_str()))
         .collect();
     files.sort();
     let mut mirrored: Vec<String> = mirrors.iter().map(|m| m.0.to_string()).collect();

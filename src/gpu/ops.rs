@@ -36,6 +36,7 @@ pub const ARGMAX_WGSL: &str = include_str!("../../shaders/argmax.wgsl");
 pub const MATVEC_SUBGROUP_WGSL: &str = include_str!("../../shaders/matvec_subgroup.wgsl");
 pub const SSM_SUBGROUP_WGSL: &str = include_str!("../../shaders/ssm_subgroup.wgsl");
 pub const ATTENTION_SUBGROUP_WGSL: &str = include_str!("../../shaders/attention_subgroup.wgsl");
+pub const DELTA_NET_SUBGROUP_WGSL: &str = include_str!("../../shaders/delta_net_subgroup.wgsl");
 
 /// The matmul module instantiated for one weight type: its cache names (see
 /// [`MatmulNames`]), decoder and block size.
@@ -312,6 +313,14 @@ pub fn attention_sg_shape(head_dim: u32, group: u32) -> Option<(u32, u32)> {
     Some((head_dim / 32, g))
 }
 
+/// `shaders/delta_net.wgsl` with `shaders/delta_net_subgroup.wgsl`'s `dn_scan_sg` for key
+/// heads of `32 · nk` dims (`nk` in 1 ..= 8): the CPU adapters' token-by-token recurrence
+/// ([`GpuContext::share_x`](crate::gpu::GpuContext::share_x)). Native only, as
+/// [`attention_sg_source`].
+pub fn delta_net_sg_source(nk: u32) -> String {
+    format!("{DELTA_NET_WGSL}\nconst NK: u32 = {nk}u;\n{DELTA_NET_SUBGROUP_WGSL}")
+}
+
 pub fn elementwise_source() -> String {
     format!("{ACT_WGSL}\n{ELEMENTWISE_WGSL}")
 }
@@ -344,6 +353,8 @@ pub enum Shader {
     ShortConv,
     Conv,
     DeltaNet,
+    /// [`delta_net_sg_source`] for key heads of this many 32-dim blocks (1 ..= 8).
+    DeltaNetSg(u32),
     Mamba1,
     Moe,
     Elementwise,
@@ -369,6 +380,7 @@ impl Shader {
             Shader::ShortConv => "short_conv",
             Shader::Conv => "conv",
             Shader::DeltaNet => "delta_net",
+            Shader::DeltaNetSg(nk) => ["delta_net_sg32", "delta_net_sg64", "delta_net_sg96", "delta_net_sg128", "delta_net_sg160", "delta_net_sg192", "delta_net_sg224", "delta_net_sg256"][(nk.clamp(1, 8) - 1) as usize],
             Shader::Mamba1 => "mamba1",
             Shader::Moe => "moe",
             Shader::Elementwise => "elementwise",
@@ -393,6 +405,7 @@ impl Shader {
             Shader::ShortConv => SHORT_CONV_WGSL.into(),
             Shader::Conv => CONV_WGSL.into(),
             Shader::DeltaNet => DELTA_NET_WGSL.into(),
+            Shader::DeltaNetSg(nk) => delta_net_sg_source(nk.clamp(1, 8)),
             Shader::Mamba1 => MAMBA1_WGSL.into(),
             Shader::Moe => MOE_WGSL.into(),
             Shader::Elementwise => elementwise_source(),
@@ -411,7 +424,7 @@ impl Shader {
             Shader::Ssm | Shader::SsmSg => params::ssm::p,
             Shader::ShortConv => params::short_conv::p,
             Shader::Conv => params::conv::p,
-            Shader::DeltaNet => params::delta_net::p,
+            Shader::DeltaNet | Shader::DeltaNetSg(_) => params::delta_net::p,
             Shader::Mamba1 => params::mamba1::p,
             Shader::Moe => params::moe::p,
             Shader::Elementwise => params::elementwise::p,

@@ -230,9 +230,13 @@ impl DeltaNet {
             );
         } else {
             let batch = g.batch;
+            // CPU adapters with 8-lane subgroups (native): the column in registers, k and q
+            // by broadcast (`shaders/delta_net_subgroup.wgsl`), for key heads of 32·k ≤ 256.
+            let sg = !cfg!(target_arch = "wasm32") && g.r.ctx.share_x() && p.s % 32 == 0 && (32..=256).contains(&p.s);
+            let (shader, entry) = if sg { (Shader::DeltaNetSg(p.s / 32), "dn_scan_sg") } else { (Shader::DeltaNet, "dn_scan") };
             g.r.dispatch(
-                Shader::DeltaNet,
-                "dn_scan",
+                shader,
+                entry,
                 &[(d::xc, &xc), (d::bg, &bg), (d::state, ssm_state), (d::out, &o), (d::seqs, &batch.seqs)],
                 &dp,
                 (nv * p.s.div_ceil(64), batch.n_seqs, 1),

@@ -191,7 +191,11 @@ impl DeltaNet {
         use params::delta_net as d;
         let bg = g.scratch(4 * nv);
         let o = g.scratch(vd);
-        let chunked = g.batch.single_slot.filter(|_| p.s <= 128 && g.r.ctx.use_chunked_delta(n));
+        // CPU adapters with 8-lane subgroups (native): the recurrence with the column in
+        // registers, k and q by broadcast (`shaders/delta_net_subgroup.wgsl`), for key heads of
+        // 32·k ≤ 256; it also takes prompts there (faster than the chunked form).
+        let sg = !cfg!(target_arch = "wasm32") && g.r.ctx.share_x() && p.s % 32 == 0 && (32..=256).contains(&p.s);
+        let chunked = g.batch.single_slot.filter(|_| p.s <= 128 && g.r.ctx.use_chunked_delta(n, sg));
         let n_chunks = n.div_ceil(d::CHUNK);
         let dp = d::Params {
             n_tok: n,
@@ -230,9 +234,6 @@ impl DeltaNet {
             );
         } else {
             let batch = g.batch;
-            // CPU adapters with 8-lane subgroups (native): the column in registers, k and q
-            // by broadcast (`shaders/delta_net_subgroup.wgsl`), for key heads of 32·k ≤ 256.
-            let sg = !cfg!(target_arch = "wasm32") && g.r.ctx.share_x() && p.s % 32 == 0 && (32..=256).contains(&p.s);
             let (shader, entry) = if sg { (Shader::DeltaNetSg(p.s / 32), "dn_scan_sg") } else { (Shader::DeltaNet, "dn_scan") };
             g.r.dispatch(
                 shader,

@@ -252,6 +252,62 @@ fn outsized_keys_and_values_stay_finite_in_an_f16_cache() {
     assert!(peak > 65504.0, "the scaled K / V rows peak at {peak}, inside F16's range");
 }
 
+/// An F32 file of `cfg` (random weights from `seed`) and its model on `ctx`.
+fn synth_model(ctx: &std::rc::Rc<braid::gpu::GpuContext>, cfg: &SynthConfig, seed: u64) -> (Vec<u8>, GpuModel) {
+    let mut bytes = vec![];
+    write_model(cfg, WeightType::parse("f32").unwrap(), seed, &mut bytes).unwrap();
+    let mut loader = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
+    pollster::block_on(loader.feed(&bytes)).unwrap();
+    let m = GpuModel::new(loader.finish().unwrap()).unwrap();
+    (bytes, m)
+}
+
+/// Whether the adapter can share loads through 8-lane subgroups (lavapipe must).
+fn share_x_able(ctx: &braid::gpu::GpuContext) -> bool {
+    ctx.set_share_x(Some(true));
+    let able = ctx.share_x();
+    ctx.set_share_x(None);
+    if ctx.adapter.name.contains("llvmpipe") {
+        assert!(able, "lavapipe without 8-lane subgroups");
+    }
+    able
+}
+
+/// Logits of the shared-kernel tests' script and the kernels that ran.
+struct SharedRun {
+    /// Session a: every row of the prompt (all tokens but the last 4) in one step.
+    one: Vec<f32>,
+    /// Session b: the prompt split at `split`; the rows of the second step.
+    two: Vec<f32>,
+    /// b: three decode steps after the prompt.
+    steps: Vec<f32>,
+    /// a and b one more token each, in one step.
+    both: Vec<Vec<f32>>,
+    kernels: Vec<String>,
+}
+
+/// The shared-kernel tests' script with shared x loads (`GpuContext::set_share_x`) on or off.
+fn shared_run(ctx: &braid::gpu::GpuContext, m: &GpuModel, tokens: &[u32], split: usize, shared: bool) -> SharedRun {
+    let n = tokens.len() - 4;
+    ctx.set_share_x(Some(shared));
+    ctx.set_profiling(true);
+    let mut a = m.new_session(256);
+    let one = pollster::block_on(m.forward(&mut a, &tokens[..n], true)).unwrap();
+    let mut b = m.new_session(256);
+    pollster::block_on(m.forward(&mut b, &tokens[..split], false)).unwrap();
+    let two = pollster::block_on(m.forward(&mut b, &tokens[split..n], true)).unwrap();
+    let mut steps = vec![];
+    for &t in &tokens[n..n + 3] {
+        steps.extend(pollster::block_on(m.forward(&mut b, &[t], false)).unwrap());
+    }
+    // a at position n, b at n + 3.
+    let both = pollster::block_on(m.forward_multi(&mut [(&mut a, &tokens[n..n + 1]), (&mut b, &tokens[n + 3..n + 4])], false)).unwrap();
+    let kernels = ctx.kernel_times().into_iter().map(|(k, _)| k).collect();
+    ctx.set_profiling(false);
+    ctx.set_share_x(None);
+    SharedRun { one, two, steps, both, kernels }
+}
+
 /// The CPU adapters' attention kernel (`attention_sg`, shaders/attention_subgroup.wgsl: 8-lane
 /// subgroups, G query heads of a KV head per workgroup; lavapipe) against the plain kernel and
 /// the CPU reference, on head shapes that take each of its forms: heads of 32 to 256 dims, 1
@@ -262,12 +318,7 @@ fn outsized_keys_and_values_stay_finite_in_an_f16_cache() {
 fn shared_attention_equals_the_plain_kernel_and_the_reference() {
     use braid::gpu::ops::attention_sg_shape;
     let ctx = support::context();
-    ctx.set_share_x(Some(true));
-    let able = ctx.share_x();
-    ctx.set_share_x(None);
-    if ctx.adapter.name.contains("llvmpipe") {
-        assert!(able, "lavapipe without 8-lane subgroups");
-    }
+    let able = share_x_able(&ctx);
     eprintln!("attention_sg {}", if able { "on" } else { "not available on this adapter: checking the plain kernel only" });
     let shape = |preset: &str, n_head: u64, n_head_kv: u64, head_dim: u64| SynthConfig { n_head, n_head_kv, head_dim, ..SynthConfig::preset(preset).unwrap() };
     let configs = [
@@ -280,34 +331,11 @@ fn shared_attention_equals_the_plain_kernel_and_the_reference() {
     ];
     let mut forms = vec![];
     for (name, cfg) in &configs {
-        let mut bytes = vec![];
-        write_model(cfg, WeightType::parse("f32").unwrap(), 11, &mut bytes).unwrap();
-        let mut loader = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
-        pollster::block_on(loader.feed(&bytes)).unwrap();
-        let m = GpuModel::new(loader.finish().unwrap()).unwrap();
+        let (bytes, m) = synth_model(&ctx, cfg, 11);
         let v = cfg.n_vocab as usize;
         let tokens: Vec<u32> = (0..154u32).map(|i| (i * 37 + 11) % cfg.n_vocab as u32).collect();
-        let run = |shared: bool| {
-            ctx.set_share_x(Some(shared));
-            ctx.set_profiling(true);
-            let mut a = m.new_session(256);
-            let one = pollster::block_on(m.forward(&mut a, &tokens[..150], true)).unwrap();
-            let mut b = m.new_session(256);
-            pollster::block_on(m.forward(&mut b, &tokens[..130], false)).unwrap();
-            let two = pollster::block_on(m.forward(&mut b, &tokens[130..150], true)).unwrap();
-            let mut steps = vec![];
-            for &t in &tokens[150..153] {
-                steps.extend(pollster::block_on(m.forward(&mut b, &[t], false)).unwrap());
-            }
-            // Both sessions one more token each, in one step (a at 150, b at 153).
-            let both = pollster::block_on(m.forward_multi(&mut [(&mut a, &tokens[150..151]), (&mut b, &tokens[153..154])], false)).unwrap();
-            let kernels: Vec<String> = ctx.kernel_times().into_iter().map(|(k, _)| k).collect();
-            ctx.set_profiling(false);
-            ctx.set_share_x(None);
-            (one, two, steps, both, kernels)
-        };
-        let (one, two, steps, both, kernels) = run(true);
-        let (one0, two0, steps0, both0, kernels0) = run(false);
+        let SharedRun { one, two, steps, both, kernels } = shared_run(&ctx, &m, &tokens, 130, true);
+        let SharedRun { one: one0, two: two0, steps: steps0, both: both0, kernels: kernels0 } = shared_run(&ctx, &m, &tokens, 130, false);
         let sg = kernels.iter().filter(|k| k.ends_with(":attention_sg")).cloned().collect::<Vec<_>>();
         let expect = attention_sg_shape(cfg.head_dim as u32, (cfg.n_head / cfg.n_head_kv) as u32).filter(|_| able);
         assert_eq!(!sg.is_empty(), expect.is_some(), "{name}: kernels {kernels:?}");
@@ -352,12 +380,7 @@ fn shared_attention_equals_the_plain_kernel_and_the_reference() {
 #[test]
 fn shared_delta_net_recurrence_equals_the_plain_kernel_and_the_reference() {
     let ctx = support::context();
-    ctx.set_share_x(Some(true));
-    let able = ctx.share_x();
-    ctx.set_share_x(None);
-    if ctx.adapter.name.contains("llvmpipe") {
-        assert!(able, "lavapipe without 8-lane subgroups");
-    }
+    let able = share_x_able(&ctx);
     let configs = [
         ("qwen35, key heads of 64", SynthConfig::preset("small-qwen35").unwrap()),
         ("qwen35, key heads of 128", SynthConfig { d_state: 128, ..SynthConfig::preset("small-qwen35").unwrap() }),
@@ -365,36 +388,14 @@ fn shared_delta_net_recurrence_equals_the_plain_kernel_and_the_reference() {
     ];
     let mut sizes = vec![];
     for (name, cfg) in &configs {
-        let mut bytes = vec![];
-        write_model(cfg, WeightType::parse("f32").unwrap(), 13, &mut bytes).unwrap();
-        let mut loader = StreamLoader::new(Some(bytes.len() as u64), Some(ctx.clone()));
-        pollster::block_on(loader.feed(&bytes)).unwrap();
-        let m = GpuModel::new(loader.finish().unwrap()).unwrap();
+        let (bytes, m) = synth_model(&ctx, cfg, 13);
         let v = cfg.n_vocab as usize;
         let tokens: Vec<u32> = (0..44u32).map(|i| (i * 29 + 5) % cfg.n_vocab as u32).collect();
-        let run = |shared: bool| {
-            ctx.set_share_x(Some(shared));
-            // The prompt token by token too (dn_scan's multi-token loop).
-            ctx.set_chunked_scan(Some(false));
-            ctx.set_profiling(true);
-            let mut a = m.new_session(64);
-            let one = pollster::block_on(m.forward(&mut a, &tokens[..40], true)).unwrap();
-            let mut b = m.new_session(64);
-            pollster::block_on(m.forward(&mut b, &tokens[..30], false)).unwrap();
-            let two = pollster::block_on(m.forward(&mut b, &tokens[30..40], true)).unwrap();
-            let mut steps = vec![];
-            for &t in &tokens[40..43] {
-                steps.extend(pollster::block_on(m.forward(&mut b, &[t], false)).unwrap());
-            }
-            let both = pollster::block_on(m.forward_multi(&mut [(&mut a, &tokens[40..41]), (&mut b, &tokens[43..44])], false)).unwrap();
-            let kernels: Vec<String> = ctx.kernel_times().into_iter().map(|(k, _)| k).collect();
-            ctx.set_profiling(false);
-            ctx.set_chunked_scan(None);
-            ctx.set_share_x(None);
-            (one, two, steps, both, kernels)
-        };
-        let (one, two, steps, both, kernels) = run(true);
-        let (one0, two0, steps0, both0, kernels0) = run(false);
+        // The prompt token by token too (dn_scan's multi-token loop).
+        ctx.set_chunked_scan(Some(false));
+        let SharedRun { one, two, steps, both, kernels } = shared_run(&ctx, &m, &tokens, 30, true);
+        let SharedRun { one: one0, two: two0, steps: steps0, both: both0, kernels: kernels0 } = shared_run(&ctx, &m, &tokens, 30, false);
+        ctx.set_chunked_scan(None);
         let sg: Vec<&String> = kernels.iter().filter(|k| k.ends_with(":dn_scan_sg")).collect();
         assert_eq!(!sg.is_empty(), able, "{name}: kernels {kernels:?}");
         sizes.extend(sg.iter().map(|k| k.to_string()));

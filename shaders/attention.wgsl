@@ -98,29 +98,32 @@ fn key_at(table: u32, first: u32, pos0: u32, j: u32, kvh: u32) -> vec2<u32> {
     return vec2<u32>(pool_row(table, j) * p.kv_dim + kvh * p.head_dim, 0u);
 }
 
-// What both attention kernels do first: the query head into hv (and, in a decode step,
-// the token's new key at 512, both normed and rotated), and the token's K and V rows into the
-// pool by the first query head of each KV head. Called in uniform control flow (barriers).
-fn attention_begin(h: u32, t: u32, lane: u32) {
+// What both attention kernels do first, for query heads h0 .. h0 + heads − 1 of token t (one
+// KV head's): the heads into hv at g·head_dim (and, in a decode step, the token's new key at
+// kb, all normed and rotated), and the token's K and V rows into the pool by the workgroup of
+// each KV head's first query head. `attention` takes one head (kb 512), `attention_sg` G.
+// Called in uniform control flow (barriers).
+fn attention_begin(h0: u32, heads: u32, kb: u32, t: u32, lane: u32) {
     let hd = p.head_dim;
-    let kvh = h / (p.n_head / p.n_kv);
+    let kvh = h0 / (p.n_head / p.n_kv);
     let tm = tmeta[t];
     let here = p.rope_here != 0u;
     let src = t * p.q_stride + kvh * hd;
-    for (var d = lane; d < hd; d += TILE) {
-        hv[d] = q[t * p.q_stride + h * p.q_head + d];
-        if (here) { hv[512u + d] = q[src + p.k_offset + d]; }
+    for (var d = lane; d < heads * hd; d += TILE) {
+        hv[d] = q[t * p.q_stride + (h0 + d / hd) * p.q_head + d % hd];
+    }
+    if (here) {
+        for (var d = lane; d < hd; d += TILE) { hv[kb + d] = q[src + p.k_offset + d]; }
     }
     workgroupBarrier();
     if (here) {
-        norm_rope(0u, false, tm.x, lane);
-        norm_rope(512u, true, tm.x, lane);
+        for (var g = 0u; g < heads; g++) { norm_rope(g * hd, false, tm.x, lane); }
+        norm_rope(kb, true, tm.x, lane);
     }
-    // The first query head of each KV head stores the token's K and V rows.
-    if (h % (p.n_head / p.n_kv) == 0u) {
+    if (h0 % (p.n_head / p.n_kv) == 0u) {
         let row = pool_row(tm.y, tm.x) * p.kv_dim + kvh * hd;
         for (var d = lane; d < hd; d += TILE) {
-            if (here) { kc[row + d] = to_kv(hv[512u + d]); } else { kc[row + d] = to_kv(q[src + p.k_offset + d]); }
+            if (here) { kc[row + d] = to_kv(hv[kb + d]); } else { kc[row + d] = to_kv(q[src + p.k_offset + d]); }
             vc[row + d] = to_kv(q[src + p.v_offset + d]);
         }
     }
@@ -137,7 +140,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let first_tok = tm.z;
     let pos0 = tm.x - (t - tm.z);   // position of the session's first token in this step
     let here = p.rope_here != 0u;
-    attention_begin(h, t, lid.x);
+    attention_begin(h, 1u, 512u, t, lid.x);
     let n_keys = tm.x + 1u;
     var first = 0u;
     if (p.window > 0u && n_keys > p.window) { first = n_keys - p.window; }

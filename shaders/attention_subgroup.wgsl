@@ -1,6 +1,7 @@
 // Attention on CPU adapters whose 8-lane subgroups are their SIMD vectors (lavapipe,
 // `GpuContext::share_x`): the same function as `attention` (attention.wgsl), for heads of
-// HD = 32·NC dimensions, G query heads of one KV head per workgroup. The host prepends
+// HD = 32·NC dimensions, G query heads of one KV head per workgroup (its prologue is
+// attention.wgsl's `attention_begin`). The host prepends
 // `const NC` and `const G` (one module per pair, `ops::attention_sg_source`), so every loop
 // over chunks and heads has a constant trip count.
 //
@@ -71,34 +72,6 @@ fn val4(kind: u32, vo: u32, i: u32) -> vec4<f32> {
     return q4_round(vo + p.v_offset + 4u * i);
 }
 
-// The prologue for query heads h0 .. h0 + G − 1 of token t: the heads into hv (and, in a
-// decode step, the new key at KB, all normed and rotated), the token's K and V rows into the
-// pool by the workgroup of each KV head's first query head. Uniform control flow (barriers).
-fn attention_begin_g(h0: u32, t: u32, lane: u32) {
-    let kvh = h0 / (p.n_head / p.n_kv);
-    let tm = tmeta[t];
-    let here = p.rope_here != 0u;
-    let src = t * p.q_stride + kvh * HD;
-    for (var d = lane; d < KB; d += TILE) {
-        hv[d] = q[t * p.q_stride + (h0 + d / HD) * p.q_head + d % HD];
-    }
-    if (here) {
-        for (var d = lane; d < HD; d += TILE) { hv[KB + d] = q[src + p.k_offset + d]; }
-    }
-    workgroupBarrier();
-    if (here) {
-        for (var g = 0u; g < G; g++) { norm_rope(g * HD, false, tm.x, lane); }
-        norm_rope(KB, true, tm.x, lane);
-    }
-    if (h0 % (p.n_head / p.n_kv) == 0u) {
-        let row = pool_row(tm.y, tm.x) * p.kv_dim + kvh * HD;
-        for (var d = lane; d < HD; d += TILE) {
-            if (here) { kc[row + d] = to_kv(hv[KB + d]); } else { kc[row + d] = to_kv(q[src + p.k_offset + d]); }
-            vc[row + d] = to_kv(q[src + p.v_offset + d]);
-        }
-    }
-}
-
 // Keys a .. b − 1 (all of one kind) for subgroup sg, lane l of the token whose block table,
 // first token and its position are table, first_tok, pos0; kvh its KV head.
 fn attend_keys(kind: u32, a: u32, b: u32, sg: u32, l: u32, table: u32, first_tok: u32, pos0: u32, kvh: u32) {
@@ -162,7 +135,7 @@ fn attention_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let kvh = h0 / (p.n_head / p.n_kv);
     let tm = tmeta[t];
     let pos0 = tm.x - (t - tm.z);   // position of the session's first token in this step
-    attention_begin_g(h0, t, lid.x);
+    attention_begin(h0, G, KB, t, lid.x);
     let sg = lid.x / 8u;
     let l = lid.x % 8u;
     let n_keys = tm.x + 1u;

@@ -23,6 +23,9 @@ fn state4(o: u32) -> vec4<f32> {
 
 // Workgroup (value head, block of 64 state columns) × session, as dn_scan; lanes past the
 // head's columns compute its last one and store nothing.
+// (The index prologue repeats dn_scan's rather than sharing a function: a struct returned from
+// a function of the lane index is non-uniform as a whole to browsers' WGSL uniformity analysis,
+// which then refuses dn_scan's barriers inside its token loop.)
 @compute @workgroup_size(64)
 fn dn_scan_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let nb = (p.s_v + 63u) / 64u;
